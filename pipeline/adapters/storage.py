@@ -1,0 +1,90 @@
+"""S3: read sources and write renditions."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from botocore.exceptions import ClientError
+
+from pipeline.adapters import CONNECTION_ERRORS, error_code, transient
+from pipeline.errors import ImageError, SourceMissingError, SupersededError
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+_MISSING = {"NoSuchKey", "404", "NotFound", "NoSuchVersion"}
+_CHANGED = {"PreconditionFailed", "412"}
+
+
+class ObjectStore:
+    """Get and put objects, with S3 errors turned into the pipeline's errors."""
+
+    def __init__(self, client: S3Client) -> None:
+        self.client = client
+
+    def get(self, bucket: str, key: str, *, max_bytes: int, version_id: str | None = None, etag: str = "") -> bytes:
+        """Read one object version whole, refusing it by its length before reading the body."""
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        if version_id:
+            kwargs["VersionId"] = version_id
+        elif etag:
+            # Without a version id, If-Match makes sure we read the content the event is about.
+            kwargs["IfMatch"] = f'"{etag}"'
+        try:
+            resp = self.client.get_object(**kwargs)
+        except ClientError as e:
+            code = error_code(e)
+            if code in _MISSING:
+                raise SourceMissingError(f"s3://{bucket}/{key} no longer exists") from e
+            if code in _CHANGED:
+                raise SupersededError(f"s3://{bucket}/{key} was replaced since the event") from e
+            raise transient("s3 get_object", e) from e
+        except CONNECTION_ERRORS as e:
+            raise transient("s3 get_object", e) from e
+        body = resp["Body"]
+        try:
+            length = int(resp.get("ContentLength", 0))
+            if length > max_bytes:
+                raise ImageError(f"{length} bytes is over the limit of {max_bytes}", code="too_large")
+            # Read one byte more than allowed: a body longer than its header said is refused too.
+            data = body.read(max_bytes + 1)
+        except CONNECTION_ERRORS as e:
+            raise transient("s3 read body", e) from e
+        finally:
+            body.close()
+        if len(data) > max_bytes:
+            raise ImageError(f"object is over the limit of {max_bytes} bytes", code="too_large")
+        return data
+
+    def put(self, bucket: str, key: str, data: bytes, *, content_type: str, source_key: str) -> None:
+        """Write one rendition with its content type and a pointer back to its source."""
+        try:
+            self.client.put_object(
+                Bucket=bucket,
+                Key=key,
+                Body=data,
+                ContentType=content_type,
+                CacheControl="public, max-age=86400",
+                # S3 metadata must be ASCII; keys may be any Unicode.
+                Metadata={"source-key": quote(source_key, safe="/")},
+            )
+        except (ClientError, *CONNECTION_ERRORS) as e:
+            raise transient("s3 put_object", e) from e
+
+    def head(self, bucket: str, key: str) -> dict[str, Any] | None:
+        """The object's headers, or None when it does not exist."""
+        try:
+            return dict(self.client.head_object(Bucket=bucket, Key=key))
+        except ClientError as e:
+            if error_code(e) in _MISSING:
+                return None
+            raise transient("s3 head_object", e) from e
+
+    def keys(self, bucket: str, prefix: str = "") -> list[str]:
+        """Every key under a prefix."""
+        out: list[str] = []
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            out.extend(obj["Key"] for obj in page.get("Contents", []))
+        return out

@@ -1,0 +1,122 @@
+"""The one place boto3 clients are made: endpoint, region, retries and timeouts come from Settings."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+
+from pipeline.settings import Settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sts import STSClient
+
+
+def client_config(settings: Settings, *, max_attempts: int = 4) -> Config:
+    """Bounded timeouts and botocore's standard retry mode, so a stuck call never hangs a worker."""
+    s3_style: dict[str, Any] = {}
+    if settings.endpoint_url:
+        # Emulators answer on an IP or localhost, where virtual-host bucket names cannot resolve.
+        s3_style = {"addressing_style": "path"}
+    return Config(
+        region_name=settings.region,
+        retries={"mode": "standard", "max_attempts": max_attempts},
+        connect_timeout=5,
+        read_timeout=30,
+        max_pool_connections=max(10, 4 * settings.worker_concurrency),
+        s3=s3_style,  # type: ignore[arg-type]
+    )
+
+
+@dataclass
+class Clients:
+    """Lazily made, shared boto3 clients (thread-safe once made; one session for all of them)."""
+
+    settings: Settings
+    config: Config | None = None
+    _session: boto3.session.Session | None = None
+    _cache: dict[str, Any] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _client(self, service: str) -> Any:
+        with self._lock:
+            if service not in self._cache:
+                if self._session is None:
+                    self._session = boto3.session.Session()
+                kwargs: dict[str, Any] = {
+                    "config": self.config or client_config(self.settings),
+                    "region_name": self.settings.region,
+                }
+                if self.settings.endpoint_url:
+                    kwargs["endpoint_url"] = self.settings.endpoint_url
+                    if self._session.get_credentials() is None:
+                        # Emulators accept any key; AWS itself never gets here (it has an endpoint of its own).
+                        kwargs["aws_access_key_id"] = "test"
+                        kwargs["aws_secret_access_key"] = "test"  # noqa: S105 - emulator placeholder
+                self._cache[service] = self._session.client(service, **kwargs)  # type: ignore[call-overload]
+            return self._cache[service]
+
+    @property
+    def s3(self) -> S3Client:
+        """The S3 client."""
+        client: S3Client = self._client("s3")
+        return client
+
+    @property
+    def sqs(self) -> SQSClient:
+        """The SQS client."""
+        client: SQSClient = self._client("sqs")
+        return client
+
+    @property
+    def sns(self) -> SNSClient:
+        """The SNS client."""
+        client: SNSClient = self._client("sns")
+        return client
+
+    @property
+    def dynamodb(self) -> DynamoDBClient:
+        """The DynamoDB client."""
+        client: DynamoDBClient = self._client("dynamodb")
+        return client
+
+    @property
+    def cloudwatch(self) -> CloudWatchClient:
+        """The CloudWatch client."""
+        client: CloudWatchClient = self._client("cloudwatch")
+        return client
+
+    @property
+    def sts(self) -> STSClient:
+        """The STS client."""
+        client: STSClient = self._client("sts")
+        return client
+
+
+def make_clients(settings: Settings, *, max_attempts: int = 4) -> Clients:
+    """Build the client factory for these settings (honours AWS_ENDPOINT_URL through Settings)."""
+    return Clients(settings, client_config(settings, max_attempts=max_attempts))
+
+
+def resolve_topic_arns(settings: Settings, clients: Clients) -> Settings:
+    """Fill in topic ARNs from their names when the environment gave none (terraform always gives them)."""
+    if settings.results_topic_arn and settings.alerts_topic_arn:
+        return settings
+    account = clients.sts.get_caller_identity()["Account"]
+    partition = "aws"
+
+    def arn(name: str) -> str:
+        return f"arn:{partition}:sns:{settings.region}:{account}:{name}"
+
+    return settings.with_(
+        results_topic_arn=settings.results_topic_arn or arn(settings.results_topic_name),
+        alerts_topic_arn=settings.alerts_topic_arn or arn(settings.alerts_topic_name),
+    )

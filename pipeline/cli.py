@@ -1,0 +1,307 @@
+"""`python -m pipeline`: run and inspect the pipeline locally or against AWS."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import mimetypes
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from pipeline.settings import Settings
+
+
+def out(text: str = "") -> None:
+    """Write a line of user-facing output to stdout (logs go to stderr)."""
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _env() -> tuple[Settings, Any]:
+    from pipeline.aws import make_clients, resolve_topic_arns
+    from pipeline.logs import setup_logging
+
+    settings = Settings.from_env()
+    setup_logging(settings.log_level)
+    clients = make_clients(settings)
+    return resolve_topic_arns(settings, clients), clients
+
+
+def cmd_bootstrap(args: argparse.Namespace) -> int:
+    """Create every resource."""
+    from pipeline.local.bootstrap import bootstrap
+
+    settings, clients = _env()
+    stack = bootstrap(settings, clients)
+    out(json.dumps(stack.as_dict(), indent=2))
+    return 0
+
+
+def build_worker(settings: Settings, clients: Any) -> Any:
+    """A worker wired to the real handler, the job queue and the DLQ alarm."""
+    from pipeline.adapters.notify import Notifier
+    from pipeline.adapters.queue import Queue
+    from pipeline.handler import build_processor, handle_batch
+    from pipeline.local.alarms import DlqAlarm
+    from pipeline.local.worker import Worker
+
+    processor = build_processor(settings, clients)
+    alarm = DlqAlarm(
+        settings,
+        Queue.by_name(clients.sqs, settings.dlq_name),
+        Notifier(clients.sns, settings.alerts_topic_arn),
+        clients.cloudwatch,
+    )
+    return Worker(
+        settings,
+        Queue.by_name(clients.sqs, settings.queue_name),
+        lambda event, context: handle_batch(event, context, processor),
+        alarm,
+    )
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Consume the job queue until SIGTERM/SIGINT."""
+    settings, clients = _env()
+    if args.concurrency:
+        settings = settings.with_(worker_concurrency=args.concurrency)
+    worker = build_worker(settings, clients)
+
+    def stop(signum: int, _frame: Any) -> None:
+        worker.stop.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    worker.run(idle_exit_s=args.idle_exit)
+    return 0
+
+
+def _wait_items(settings: Settings, clients: Any, keys: list[str], timeout: float) -> dict[str, Any]:
+    from pipeline.adapters.records import ImageRecords
+    from pipeline.local.scenario import wait_for_items
+
+    records = ImageRecords(clients.dynamodb, settings.table_name, settings.status_index)
+    return wait_for_items(records, keys, timeout)
+
+
+def cmd_upload(args: argparse.Namespace) -> int:
+    """Upload files under the input prefix; with --wait, report how each one ended."""
+    settings, clients = _env()
+    keys = []
+    for f in args.files:
+        path = Path(f)
+        key = f"{settings.input_prefix}{args.prefix}{path.name}"
+        ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        clients.s3.put_object(Bucket=settings.input_bucket, Key=key, Body=path.read_bytes(), ContentType=ctype)
+        keys.append(key)
+        out(f"uploaded s3://{settings.input_bucket}/{key}")
+    if not args.wait:
+        return 0
+    items = _wait_items(settings, clients, keys, args.timeout)
+    code = 0
+    for key in keys:
+        item = items.get(key) or {}
+        status = item.get("status", "missing")
+        if status == "processed":
+            sizes = ", ".join(f"{r['name']} {r['width']}x{r['height']}" for r in item.get("renditions", []))
+            out(f"{status:<10} {key}: {sizes}")
+        else:
+            reason = item.get("error", {}).get("message", "not finished in time" if status != "failed" else "")
+            out(f"{status:<10} {key}: {reason}")
+            code = 1
+    return code
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Counts by status and queue depths, or one item."""
+    from pipeline.adapters.queue import Queue
+    from pipeline.adapters.records import ImageRecords
+
+    settings, clients = _env()
+    records = ImageRecords(clients.dynamodb, settings.table_name, settings.status_index)
+    if args.key:
+        key = args.key if args.key.startswith(settings.input_prefix) else settings.input_prefix + args.key
+        item = records.get(key)
+        out(json.dumps(item, indent=2, ensure_ascii=False, default=str) if item else f"no item for {key}")
+        return 0 if item else 1
+    report = {
+        "items": records.count_by_status(),
+        "queue": Queue.by_name(clients.sqs, settings.queue_name).depth(),
+        "dlq": Queue.by_name(clients.sqs, settings.dlq_name).depth(),
+    }
+    out(json.dumps(report, indent=2))
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    """Every resource name, URL and ARN of the running stack, as one JSON object."""
+    from pipeline.local.bootstrap import describe
+
+    settings, clients = _env()
+    stack = describe(settings, clients)
+    info = {
+        "endpoint": settings.endpoint_url or "aws",
+        "region": settings.region,
+        "environment": settings.environment,
+        "input_bucket": settings.input_bucket,
+        "input_prefix": settings.input_prefix,
+        "output_bucket": settings.output_bucket,
+        "table": settings.table_name,
+        "status_index": settings.status_index,
+        "queue_name": settings.queue_name,
+        "dlq_name": settings.dlq_name,
+        "dlq_alarm": settings.dlq_alarm_name,
+        "renditions": {r.name: [r.width, r.height] for r in settings.renditions},
+        **stack.as_dict(),
+    }
+    if args.json:
+        out(json.dumps(info, indent=2))
+    else:
+        for k, v in info.items():
+            out(f"{k:<20} {v}")
+    return 0
+
+
+def cmd_dlq(args: argparse.Namespace) -> int:
+    """List or redrive the dead-letter queue."""
+    from pipeline.adapters.queue import Queue
+    from pipeline.local.dlq import peek, redrive
+
+    settings, clients = _env()
+    dlq = Queue.by_name(clients.sqs, settings.dlq_name)
+    if args.action == "list":
+        messages = peek(dlq, limit=args.limit)
+        for m in messages:
+            out(json.dumps(m, ensure_ascii=False))
+        out(f"{len(messages)} message(s) in {settings.dlq_name}")
+        return 0
+    moved = redrive(dlq, Queue.by_name(clients.sqs, settings.queue_name))
+    out(
+        "redrive started (SQS message move task)"
+        if moved < 0
+        else f"moved {moved} message(s) back to {settings.queue_name}"
+    )
+    return 0
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    """Compare input objects, items and renditions; exit 1 when anything is missing."""
+    from pipeline.adapters.records import ImageRecords
+    from pipeline.adapters.storage import ObjectStore
+
+    settings, clients = _env()
+    store = ObjectStore(clients.s3)
+    records = ImageRecords(clients.dynamodb, settings.table_name, settings.status_index)
+    inputs = set(store.keys(settings.input_bucket, settings.input_prefix + args.prefix))
+    outputs = set(store.keys(settings.output_bucket))
+    items = {i["sourceKey"]: i for i in records.scan() if i.get("sourceKey") in inputs}
+    counts = {
+        "inputs": len(inputs),
+        "processed": 0,
+        "failed": 0,
+        "processing": 0,
+        "missing": 0,
+        "renditions_missing": 0,
+    }
+    missing = []
+    for key in sorted(inputs):
+        item = items.get(key)
+        status = item.get("status", "") if item else ""
+        if status in ("processed", "failed", "processing"):
+            counts[status] += 1
+        else:
+            counts["missing"] += 1
+            missing.append(key)
+        if item and status == "processed":
+            counts["renditions_missing"] += sum(r["key"] not in outputs for r in item.get("renditions", []))
+    out(json.dumps({**counts, "missing_keys": missing[:50]}, indent=2, ensure_ascii=False))
+    return 1 if counts["missing"] or counts["renditions_missing"] or counts["processing"] else 0
+
+
+def cmd_e2e(args: argparse.Namespace) -> int:
+    """Upload the samples to the running stack and check every outcome."""
+    from pipeline.local.scenario import run, table
+
+    settings, clients = _env()
+    started = time.monotonic()
+    checks = run(settings, clients, Path(args.samples), timeout_s=args.timeout, poison=not args.no_poison)
+    out(table(checks))
+    out(f"took {time.monotonic() - started:.1f}s against {settings.endpoint_url or 'AWS'}")
+    return 0 if all(c.ok for c in checks) else 1
+
+
+def cmd_emulator(args: argparse.Namespace) -> int:
+    """Start or stop the embedded emulator in the background, by pid file."""
+    from pipeline.local.emulator import Emulator, stop_process
+
+    pidfile = Path(args.pidfile)
+    if args.action == "stop":
+        if not pidfile.exists():
+            out("emulator: not running (no pid file)")
+            return 0
+        pid = int(pidfile.read_text().strip())
+        stopped = stop_process(pid)
+        pidfile.unlink(missing_ok=True)
+        out(f"emulator: stopped pid {pid}" if stopped else f"emulator: pid {pid} was not running")
+        return 0
+    emu = Emulator(args.backend, Path(args.bin_dir), port=args.port)
+    proc = emu.start(Path(args.log), timeout_s=args.timeout)
+    pidfile.parent.mkdir(parents=True, exist_ok=True)
+    pidfile.write_text(str(proc.pid))
+    out(f"emulator: {args.backend} (pid {proc.pid}) listening on {emu.url}; log {args.log}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command-line parser."""
+    p = argparse.ArgumentParser(prog="pipeline", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("bootstrap", help="create every resource (idempotent)").set_defaults(func=cmd_bootstrap)
+    w = sub.add_parser("worker", help="consume the job queue like Lambda's event source mapping")
+    w.add_argument("--concurrency", type=int, default=0)
+    w.add_argument("--idle-exit", type=float, default=None, help="stop after this many idle seconds")
+    w.set_defaults(func=cmd_worker)
+    u = sub.add_parser("upload", help="upload image files")
+    u.add_argument("files", nargs="+")
+    u.add_argument("--prefix", default="", help="folder below the input prefix, ending in /")
+    u.add_argument("--wait", action="store_true", help="wait and print how each image ended")
+    u.add_argument("--timeout", type=float, default=120)
+    u.set_defaults(func=cmd_upload)
+    s = sub.add_parser("status", help="counts by status and queue depths, or one item")
+    s.add_argument("key", nargs="?")
+    s.set_defaults(func=cmd_status)
+    i = sub.add_parser("info", help="resource names, URLs and ARNs")
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(func=cmd_info)
+    d = sub.add_parser("dlq", help="list or redrive the dead-letter queue")
+    d.add_argument("action", choices=["list", "redrive"])
+    d.add_argument("--limit", type=int, default=100)
+    d.set_defaults(func=cmd_dlq)
+    r = sub.add_parser("reconcile", help="compare inputs, items and renditions")
+    r.add_argument("--prefix", default="")
+    r.set_defaults(func=cmd_reconcile)
+    e = sub.add_parser("e2e", help="run the end-to-end scenario against the running stack")
+    e.add_argument("--samples", default="samples")
+    e.add_argument("--timeout", type=float, default=180)
+    e.add_argument("--no-poison", action="store_true", help="skip the poison message / DLQ check")
+    e.set_defaults(func=cmd_e2e)
+    m = sub.add_parser("emulator", help="start or stop the embedded emulator")
+    m.add_argument("action", choices=["start", "stop"])
+    m.add_argument("--backend", default="ministack")
+    m.add_argument("--bin-dir", default=".venv-ministack/bin")
+    m.add_argument("--port", type=int, default=4566)
+    m.add_argument("--pidfile", default=".run/emulator.pid")
+    m.add_argument("--log", default=".run/emulator.log")
+    m.add_argument("--timeout", type=float, default=60)
+    m.set_defaults(func=cmd_emulator)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command."""
+    args = parser().parse_args(argv)
+    code: int = args.func(args)
+    return code

@@ -1,0 +1,66 @@
+"""The Lambda entry point: a batch of SQS messages in, the ones to retry out."""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from pipeline.adapters.notify import Notifier
+from pipeline.adapters.records import ImageRecords
+from pipeline.adapters.storage import ObjectStore
+from pipeline.aws import Clients, make_clients, resolve_topic_arns
+from pipeline.events import BatchResponse, MalformedMessageError, SQSEvent, parse_body
+from pipeline.logs import setup_logging
+from pipeline.process import Processor
+from pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def build_processor(settings: Settings, clients: Clients | None = None) -> Processor:
+    """Wire the processor to its adapters for these settings."""
+    clients = clients or make_clients(settings)
+    settings = resolve_topic_arns(settings, clients)
+    return Processor(
+        settings=settings,
+        store=ObjectStore(clients.s3),
+        records=ImageRecords(clients.dynamodb, settings.table_name, settings.status_index),
+        notifier=Notifier(clients.sns, settings.results_topic_arn),
+    )
+
+
+def handle_batch(event: SQSEvent | dict[str, Any], context: Any, processor: Processor) -> BatchResponse:
+    """Process every record; report only the ones SQS must deliver again."""
+    request_id = str(getattr(context, "aws_request_id", ""))
+
+    def record_handler(record: SQSRecord) -> None:
+        try:
+            refs = parse_body(record.body)
+        except MalformedMessageError:
+            # Nothing to record it under: fail it, so it reaches the DLQ after its receives and alarms.
+            log.error("malformed message", extra={"message_id": record.message_id, "request_id": request_id})
+            raise
+        for ref in refs:
+            processor.process(ref, request_id)
+
+    batch = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    response = process_partial_response(dict(event), record_handler, batch, context)
+    failures = [{"itemIdentifier": str(f["itemIdentifier"])} for f in response.get("batchItemFailures", [])]
+    return {"batchItemFailures": failures}  # type: ignore[typeddict-item]
+
+
+@lru_cache(maxsize=1)
+def _processor() -> Processor:
+    # Built once per Lambda container (cold start); clients and connections are reused across invocations.
+    settings = Settings.from_env()
+    setup_logging(settings.log_level)
+    return build_processor(settings)
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> BatchResponse:
+    """AWS Lambda entry point for SQS events carrying S3 notifications."""
+    return handle_batch(event, context, _processor())

@@ -1,0 +1,245 @@
+"""The imaging core: bytes in, renditions out. Pure Pillow, no AWS."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from PIL import (  # noqa: F401 - importing a plugin registers its decoder, and we allow only these
+    BmpImagePlugin,
+    GifImagePlugin,
+    Image,
+    ImageOps,
+    JpegImagePlugin,
+    MpoImagePlugin,
+    PngImagePlugin,
+    TiffImagePlugin,
+    UnidentifiedImageError,
+    WebPImagePlugin,
+)
+
+from pipeline.errors import ImageError
+from pipeline.settings import Rendition
+
+# What we accept, by what Pillow recognises in the bytes (never by the file name). Pillow is told to try
+# only these decoders, so a file cannot reach a plugin we did not choose (EPS would run Ghostscript).
+# (Multi-picture JPEGs from cameras open through the JPEG decoder and report themselves as MPO.)
+ACCEPTED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP")
+
+# Formats a browser shows as they are; anything else is re-encoded to JPEG, or PNG when it has alpha.
+# GIF becomes PNG: a rendition is a still of the first frame, and PNG keeps its transparency losslessly.
+_OUTPUT_FOR_SOURCE = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "WEBP": "WEBP", "GIF": "PNG"}
+
+CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}
+# Extensions that already name a format correctly, so a key that has one keeps it.
+KNOWN_EXTENSIONS = {"JPEG": (".jpg", ".jpeg", ".jpe", ".jfif"), "PNG": (".png",), "WEBP": (".webp",)}
+
+# Decode JPEGs at a DCT scale that leaves at least this factor above the largest rendition, so the
+# final Lanczos pass still has real pixels to filter (Pillow's own thumbnail() uses the same idea).
+DRAFT_GAP = 2.0
+_SWAPPING_ORIENTATIONS = {5, 6, 7, 8}
+_EXIF_ORIENTATION = 0x0112
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What an input may be at most, and how outputs are encoded."""
+
+    max_bytes: int = 25 * 1024 * 1024
+    max_pixels: int = 50_000_000
+    jpeg_quality: int = 85
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What we learned about the original; width and height are after EXIF orientation."""
+
+    format: str
+    mime: str
+    width: int
+    height: int
+    bytes: int
+    mode: str
+    orientation: int
+    frames: int
+    has_alpha: bool
+
+
+@dataclass(frozen=True)
+class RenderedImage:
+    """One encoded rendition."""
+
+    name: str
+    width: int
+    height: int
+    format: str
+    content_type: str
+    extension: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    """The source's metadata and its renditions, largest first."""
+
+    source: SourceInfo
+    renditions: tuple[RenderedImage, ...]
+
+
+def fit(width: int, height: int, box_w: int, box_h: int) -> tuple[int, int]:
+    """The largest size with the same aspect that fits in the box, never larger than the original."""
+    scale = min(box_w / width, box_h / height, 1.0)
+    if scale >= 1.0:
+        return width, height
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _open(data: bytes) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            # A warning-sized bomb is still refused below by our own, lower, pixel limit.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return Image.open(io.BytesIO(data), formats=list(ACCEPTED_FORMATS))
+    except Image.DecompressionBombError as e:
+        raise ImageError(f"image is too large: {e}", code="too_many_pixels") from e
+    except UnidentifiedImageError as e:
+        raise ImageError("not a supported image format", code="unsupported_format") from e
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise ImageError(f"unreadable image header: {e}", code="corrupt") from e
+
+
+def _has_alpha(img: Image.Image) -> bool:
+    return img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
+
+
+def inspect(data: bytes, limits: Limits) -> tuple[Image.Image, SourceInfo]:
+    """Identify the image from its header and enforce byte and pixel limits before any decode."""
+    if not data:
+        raise ImageError("empty file", code="empty")
+    if len(data) > limits.max_bytes:
+        raise ImageError(f"{len(data)} bytes is over the limit of {limits.max_bytes}", code="too_large")
+    img = _open(data)
+    width, height = img.size
+    if width < 1 or height < 1:
+        raise ImageError(f"invalid dimensions {width}x{height}", code="corrupt")
+    if width * height > limits.max_pixels:
+        raise ImageError(
+            f"{width}x{height} is {width * height} pixels, over the limit of {limits.max_pixels}",
+            code="too_many_pixels",
+        )
+    try:
+        orientation = int(img.getexif().get(_EXIF_ORIENTATION, 1))
+    except Exception:  # A broken EXIF block should not sink a good image; Pillow raises many kinds here.
+        orientation = 1
+    if orientation not in range(1, 9):
+        orientation = 1
+    if orientation in _SWAPPING_ORIENTATIONS:
+        width, height = height, width
+    fmt = str(img.format)
+    info = SourceInfo(
+        format=fmt,
+        mime=Image.MIME.get(fmt, "application/octet-stream"),
+        width=width,
+        height=height,
+        bytes=len(data),
+        mode=img.mode,
+        orientation=orientation,
+        frames=int(getattr(img, "n_frames", 1)),
+        has_alpha=_has_alpha(img),
+    )
+    return img, info
+
+
+def output_format(info: SourceInfo) -> str:
+    """The format renditions are written in, chosen from the source's real format."""
+    return _OUTPUT_FOR_SOURCE.get(info.format, "PNG" if info.has_alpha else "JPEG")
+
+
+def _to_8bit(img: Image.Image) -> Image.Image:
+    if img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        # Plain convert("L") clips 16-bit values to 255 (a white image); scale them down instead.
+        return img.convert("I").point(lambda v: v * (1 / 256)).convert("L")
+    if img.mode == "F":
+        return img.point(lambda v: v * 255).convert("L")
+    return img
+
+
+def _normalise(img: Image.Image, fmt: str) -> Image.Image:
+    """Bring any source mode into one the output format can hold, keeping alpha where it can."""
+    img = _to_8bit(img)
+    if img.mode == "1":
+        img = img.convert("L")
+    if img.mode in ("P", "PA") or (img.mode in ("L", "RGB") and "transparency" in img.info):
+        img = img.convert("RGBA" if _has_alpha(img) else "RGB")
+    if img.mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+        img = img.convert("RGB")
+    if fmt == "JPEG" and img.mode in ("RGBA", "LA"):
+        # JPEG has no alpha: flatten onto white, as a browser would show it on a white page.
+        base = Image.new("RGB", img.size, (255, 255, 255))
+        base.paste(img.convert("RGBA"), mask=img.convert("RGBA").getchannel("A"))
+        img = base
+    if img.mode not in ("L", "LA", "RGB", "RGBA"):
+        img = img.convert("RGBA" if _has_alpha(img) else "RGB")
+    return img
+
+
+def _encode(img: Image.Image, fmt: str, quality: int, icc: bytes | None) -> bytes:
+    buf = io.BytesIO()
+    params: dict[str, object] = {}
+    if fmt == "JPEG":
+        params = {"quality": quality}
+    elif fmt == "WEBP":
+        params = {"quality": quality, "method": 4}
+    if icc and img.mode in ("RGB", "RGBA"):
+        params["icc_profile"] = icc
+    # No exif= is passed: renditions carry no EXIF, so no GPS position or camera serial leaks out.
+    img.save(buf, format=fmt, **params)
+    return buf.getvalue()
+
+
+def render(data: bytes, renditions: Sequence[Rendition], limits: Limits) -> RenderResult:
+    """Make every rendition of an image: orientation applied, aspect kept, never upscaled."""
+    img, info = inspect(data, limits)
+    fmt = output_format(info)
+    targets = [(r, fit(info.width, info.height, r.width, r.height)) for r in renditions]
+    targets.sort(key=lambda t: t[1][0] * t[1][1], reverse=True)
+    try:
+        if info.format in ("JPEG", "MPO") and targets:
+            tw, th = targets[0][1]
+            if info.orientation in _SWAPPING_ORIENTATIONS:
+                tw, th = th, tw  # draft() works on the stored, unrotated pixels.
+            # Let libjpeg decode at 1/2, 1/4 or 1/8 scale: far less work and memory than a full decode.
+            img.draft("RGB" if img.mode == "CMYK" else img.mode, (int(tw * DRAFT_GAP), int(th * DRAFT_GAP)))
+        icc = img.info.get("icc_profile") if img.mode not in ("CMYK", "LAB") else None
+        img.load()
+        img = ImageOps.exif_transpose(img)  # on the reduced image: cheaper than on the original
+        img = _normalise(img, fmt)
+        out: list[RenderedImage] = []
+        current = img
+        for rendition, size in targets:
+            if current.size != size:
+                # Cascade: each rendition is resized from the previous, larger one, never from the original.
+                current = current.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+            out.append(
+                RenderedImage(
+                    name=rendition.name,
+                    width=size[0],
+                    height=size[1],
+                    format=fmt,
+                    content_type=CONTENT_TYPES[fmt],
+                    extension=EXTENSIONS[fmt],
+                    data=_encode(current, fmt, limits.jpeg_quality, icc),
+                )
+            )
+    except ImageError:
+        raise
+    except Image.DecompressionBombError as e:
+        raise ImageError(f"image is too large: {e}", code="too_many_pixels") from e
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError) as e:
+        raise ImageError(f"cannot decode image: {e}", code="corrupt") from e
+    finally:
+        img.close()
+    return RenderResult(source=info, renditions=tuple(out))

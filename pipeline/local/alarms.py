@@ -1,0 +1,79 @@
+"""The DLQ alarm, evaluated locally where the emulator does not evaluate CloudWatch alarms."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from pipeline.adapters.notify import Notifier
+from pipeline.adapters.queue import Queue
+from pipeline.settings import Settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
+
+log = logging.getLogger(__name__)
+
+
+class DlqAlarm:
+    """Watch DLQ depth; on every state change publish a CloudWatch-alarm-shaped message to the alerts topic."""
+
+    def __init__(
+        self, settings: Settings, dlq: Queue, alerts: Notifier, cloudwatch: CloudWatchClient | None = None
+    ) -> None:
+        self.settings = settings
+        self.dlq = dlq
+        self.alerts = alerts
+        self.cloudwatch = cloudwatch
+        self.state = "INSUFFICIENT_DATA"
+
+    def evaluate(self) -> str:
+        """Check the DLQ once; publish and return the new state when it changed."""
+        depth = self.dlq.depth()
+        count = depth["visible"] + depth["in_flight"]
+        new = "ALARM" if count > 0 else "OK"
+        if new == self.state:
+            return new
+        old, self.state = self.state, new
+        if old == "INSUFFICIENT_DATA" and new == "OK":
+            return new  # the first look at an empty DLQ is not news
+        reason = f"DLQ {self.settings.dlq_name} holds {count} message(s) (threshold 0)"
+        self.alerts.publish(
+            self.message(old, new, reason),
+            subject=f'{new}: "{self.settings.dlq_alarm_name}" in {self.settings.region}',
+            attributes={"alarm": self.settings.dlq_alarm_name, "state": new, "environment": self.settings.environment},
+        )
+        if self.cloudwatch is not None:
+            try:  # keep the real alarm's state in step, so describe-alarms tells the truth too
+                self.cloudwatch.set_alarm_state(
+                    AlarmName=self.settings.dlq_alarm_name,
+                    StateValue="ALARM" if new == "ALARM" else "OK",
+                    StateReason=reason,
+                )
+            except Exception as e:  # Not every emulator has SetAlarmState; the published message is what counts.
+                log.info("could not set the alarm state: %s", e)
+        log.warning("DLQ alarm %s -> %s: %s", old, new, reason, extra={"stage": "alarm", "dlq_depth": count})
+        return new
+
+    def message(self, old: str, new: str, reason: str) -> dict[str, Any]:
+        """The message CloudWatch itself would publish for this alarm."""
+        return {
+            "AlarmName": self.settings.dlq_alarm_name,
+            "AlarmDescription": "Jobs are failing repeatedly and landing in the dead-letter queue",
+            "NewStateValue": new,
+            "OldStateValue": old,
+            "NewStateReason": reason,
+            "StateChangeTime": datetime.now(UTC).isoformat(),
+            "Region": self.settings.region,
+            "Trigger": {
+                "MetricName": "ApproximateNumberOfMessagesVisible",
+                "Namespace": "AWS/SQS",
+                "Statistic": "MAXIMUM",
+                "Dimensions": [{"name": "QueueName", "value": self.settings.dlq_name}],
+                "Period": 60,
+                "EvaluationPeriods": 1,
+                "ComparisonOperator": "GreaterThanThreshold",
+                "Threshold": 0.0,
+            },
+        }

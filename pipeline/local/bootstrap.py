@@ -1,0 +1,271 @@
+"""Create every resource the pipeline needs, idempotently, with the attributes terraform gives them."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from pipeline.adapters import error_code
+from pipeline.aws import Clients
+from pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DLQ_RETENTION_S = 14 * 86400
+QUEUE_RETENTION_S = 86400
+LONG_POLL_S = 20
+
+
+@dataclass(frozen=True)
+class Stack:
+    """Names, URLs and ARNs of one running set of resources."""
+
+    queue_url: str
+    queue_arn: str
+    dlq_url: str
+    dlq_arn: str
+    audit_queue_url: str
+    results_topic_arn: str
+    alerts_topic_arn: str
+
+    def as_dict(self) -> dict[str, str]:
+        """The stack as a plain dict."""
+        return dict(self.__dict__)
+
+
+def queue_attributes(settings: Settings, dlq_arn: str) -> dict[str, str]:
+    """The job queue's attributes: the same numbers terraform's sqs.tf sets."""
+    return {
+        "VisibilityTimeout": str(settings.queue_visibility_timeout_s),
+        "MessageRetentionPeriod": str(QUEUE_RETENTION_S),
+        "ReceiveMessageWaitTimeSeconds": str(LONG_POLL_S),
+        "SqsManagedSseEnabled": "true",
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": settings.max_receive_count}),
+    }
+
+
+def dlq_attributes() -> dict[str, str]:
+    """The dead-letter queue's attributes."""
+    return {"MessageRetentionPeriod": str(DLQ_RETENTION_S), "SqsManagedSseEnabled": "true"}
+
+
+def _queue(clients: Clients, name: str, attributes: dict[str, str]) -> tuple[str, str]:
+    sqs = clients.sqs
+    try:
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)  # type: ignore[arg-type]
+    except ClientError as e:
+        if error_code(e) not in ("AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"):
+            raise
+        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]  # type: ignore[arg-type]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return url, arn
+
+
+def _bucket(clients: Clients, settings: Settings, name: str, *, versioned: bool) -> None:
+    s3 = clients.s3
+    try:
+        kwargs: dict[str, Any] = {"Bucket": name}
+        if settings.region != "us-east-1":
+            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": settings.region}
+        s3.create_bucket(**kwargs)
+    except ClientError as e:
+        if error_code(e) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            raise
+    s3.put_public_access_block(
+        Bucket=name,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    s3.put_bucket_encryption(
+        Bucket=name,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
+    )
+    if versioned:
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+
+
+def queue_policy(queue_arn: str, bucket: str) -> str:
+    """Only the input bucket may send to the job queue."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "AllowInputBucket",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "s3.amazonaws.com"},
+                    "Action": "sqs:SendMessage",
+                    "Resource": queue_arn,
+                    "Condition": {"ArnEquals": {"aws:SourceArn": f"arn:aws:s3:::{bucket}"}},
+                }
+            ],
+        }
+    )
+
+
+def _sns_queue_policy(queue_arn: str, topic_arn: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "AllowResultsTopic",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "sns.amazonaws.com"},
+                    "Action": "sqs:SendMessage",
+                    "Resource": queue_arn,
+                    "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
+                }
+            ],
+        }
+    )
+
+
+def table_definition(settings: Settings) -> dict[str, Any]:
+    """The image table: key on the source key, a status index, on-demand billing."""
+    return {
+        "TableName": settings.table_name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [
+            {"AttributeName": "sourceKey", "AttributeType": "S"},
+            {"AttributeName": "status", "AttributeType": "S"},
+            {"AttributeName": "updatedAt", "AttributeType": "S"},
+        ],
+        "KeySchema": [{"AttributeName": "sourceKey", "KeyType": "HASH"}],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": settings.status_index,
+                "KeySchema": [
+                    {"AttributeName": "status", "KeyType": "HASH"},
+                    {"AttributeName": "updatedAt", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        "SSESpecification": {"Enabled": True},
+    }
+
+
+def _table(clients: Clients, settings: Settings) -> None:
+    ddb = clients.dynamodb
+    try:
+        ddb.create_table(**table_definition(settings))
+        ddb.get_waiter("table_exists").wait(TableName=settings.table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    except ClientError as e:
+        if error_code(e) != "ResourceInUseException":
+            raise
+    ttl = ddb.describe_time_to_live(TableName=settings.table_name)["TimeToLiveDescription"]
+    if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
+        ddb.update_time_to_live(
+            TableName=settings.table_name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiresAt"}
+        )
+    try:
+        ddb.update_continuous_backups(
+            TableName=settings.table_name,
+            PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
+        )
+    except ClientError as e:  # Not every emulator has point-in-time recovery; AWS does (terraform sets it).
+        log.info("point-in-time recovery not set: %s", error_code(e))
+
+
+def bootstrap(settings: Settings, clients: Clients) -> Stack:
+    """Create or update every resource; safe to run again at any time."""
+    sqs, sns = clients.sqs, clients.sns
+    _bucket(clients, settings, settings.input_bucket, versioned=True)
+    _bucket(clients, settings, settings.output_bucket, versioned=False)
+
+    dlq_url, dlq_arn = _queue(clients, settings.dlq_name, dlq_attributes())
+    queue_url, queue_arn = _queue(clients, settings.queue_name, queue_attributes(settings, dlq_arn))
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": queue_policy(queue_arn, settings.input_bucket)})
+
+    _table(clients, settings)
+
+    results_arn = sns.create_topic(Name=settings.results_topic_name)["TopicArn"]
+    alerts_arn = sns.create_topic(Name=settings.alerts_topic_name)["TopicArn"]
+    audit_url, audit_arn = _queue(clients, settings.audit_queue_name, {"SqsManagedSseEnabled": "true"})
+    sqs.set_queue_attributes(
+        QueueUrl=audit_url,
+        Attributes={"Policy": _sns_queue_policy(audit_arn, results_arn)},
+    )
+    existing = sns.list_subscriptions_by_topic(TopicArn=results_arn).get("Subscriptions", [])
+    if not any(s.get("Endpoint") == audit_arn for s in existing):
+        sns.subscribe(TopicArn=results_arn, Protocol="sqs", Endpoint=audit_arn, ReturnSubscriptionArn=True)
+
+    clients.s3.put_bucket_notification_configuration(
+        Bucket=settings.input_bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "Id": "images-to-queue",
+                    "QueueArn": queue_arn,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": settings.input_prefix}]}},
+                }
+            ]
+        },
+    )
+
+    clients.cloudwatch.put_metric_alarm(
+        AlarmName=settings.dlq_alarm_name,
+        AlarmDescription="Jobs are failing repeatedly and landing in the dead-letter queue",
+        Namespace="AWS/SQS",
+        MetricName="ApproximateNumberOfMessagesVisible",
+        Dimensions=[{"Name": "QueueName", "Value": settings.dlq_name}],
+        Statistic="Maximum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=0,
+        ComparisonOperator="GreaterThanThreshold",
+        TreatMissingData="notBreaching",
+        AlarmActions=[alerts_arn],
+        OKActions=[alerts_arn],
+    )
+    stack = Stack(
+        queue_url=queue_url,
+        queue_arn=queue_arn,
+        dlq_url=dlq_url,
+        dlq_arn=dlq_arn,
+        audit_queue_url=audit_url,
+        results_topic_arn=results_arn,
+        alerts_topic_arn=alerts_arn,
+    )
+    log.info("bootstrapped", extra={"stack": stack.as_dict()})
+    return stack
+
+
+def describe(settings: Settings, clients: Clients) -> Stack:
+    """Look up the running stack's URLs and ARNs without changing anything."""
+    sqs = clients.sqs
+
+    def queue(name: str) -> tuple[str, str]:
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        return url, sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+    queue_url, queue_arn = queue(settings.queue_name)
+    dlq_url, dlq_arn = queue(settings.dlq_name)
+    audit_url, _ = queue(settings.audit_queue_name)
+    topics = {
+        t["TopicArn"].rsplit(":", 1)[-1]: t["TopicArn"]
+        for page in clients.sns.get_paginator("list_topics").paginate()
+        for t in page.get("Topics", [])
+    }
+    return Stack(
+        queue_url=queue_url,
+        queue_arn=queue_arn,
+        dlq_url=dlq_url,
+        dlq_arn=dlq_arn,
+        audit_queue_url=audit_url,
+        results_topic_arn=topics.get(settings.results_topic_name, ""),
+        alerts_topic_arn=topics.get(settings.alerts_topic_name, ""),
+    )

@@ -1,0 +1,116 @@
+"""Start and stop the embedded AWS emulator: a real server process on 127.0.0.1."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+BACKENDS = ("ministack", "moto")
+
+
+@dataclass(frozen=True)
+class Emulator:
+    """One emulator backend, run from its own virtualenv's bin folder."""
+
+    backend: str
+    bin_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 4566
+
+    @property
+    def url(self) -> str:
+        """The endpoint URL the pipeline talks to."""
+        return f"http://{self.host}:{self.port}"
+
+    def command(self) -> tuple[list[str], dict[str, str]]:
+        """The command line and environment that start this backend bound to host:port only."""
+        env = dict(os.environ)
+        if self.backend == "ministack":
+            env.update({"BIND_HOST": self.host, "GATEWAY_PORT": str(self.port), "LOG_LEVEL": "WARNING"})
+            return [str(self.bin_dir / "ministack")], env
+        if self.backend == "moto":
+            return [str(self.bin_dir / "moto_server"), "-H", self.host, "-p", str(self.port)], env
+        raise ValueError(f"unknown emulator backend {self.backend!r}; choose one of {BACKENDS}")
+
+    def start(self, log_path: Path, *, timeout_s: float = 60.0) -> subprocess.Popen[bytes]:
+        """Start the server and wait (bounded) until it answers; raises if it does not."""
+        if port_open(self.host, self.port):
+            raise RuntimeError(f"{self.host}:{self.port} is already in use")
+        cmd, env = self.command()
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("ab") as out:
+            proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait_ready(self.url, timeout_s=timeout_s, proc=proc)
+        except BaseException:
+            stop_process(proc.pid)
+            raise
+        return proc
+
+
+def port_open(host: str, port: int) -> bool:
+    """Whether something accepts TCP connections at host:port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(url: str, *, timeout_s: float = 60.0, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Wait until an emulator answers HTTP at url, at most timeout_s; raise TimeoutError otherwise."""
+    deadline = time.monotonic() + timeout_s
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"emulator exited with code {proc.returncode} before it was ready")
+        try:
+            # An SQS ListQueues answers on every backend once its routes are up.
+            req = urllib.request.Request(f"{url}/?Action=ListQueues", method="GET")  # noqa: S310 - local URL
+            with urllib.request.urlopen(req, timeout=2):  # noqa: S310
+                return
+        except urllib.error.HTTPError:
+            return  # it answered, even if not with 200
+        except (urllib.error.URLError, OSError) as e:
+            last = e
+        time.sleep(0.2)
+    raise TimeoutError(f"emulator at {url} not ready after {timeout_s}s: {last}")
+
+
+def stop_process(pid: int, *, timeout_s: float = 10.0) -> bool:
+    """Stop a process group started with start_new_session: SIGTERM, then SIGKILL after timeout_s."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            # Reap it when it is our child; otherwise just probe it.
+            if os.waitpid(pid, os.WNOHANG) != (0, 0):
+                return True
+        except ChildProcessError:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return True
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+    return True

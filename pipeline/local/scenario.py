@@ -1,0 +1,212 @@
+"""The end-to-end scenario behind `pipeline e2e`: upload the samples, wait, and check every outcome."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from pipeline.adapters.queue import Queue
+from pipeline.adapters.records import ImageItem, ImageRecords
+from pipeline.aws import Clients
+from pipeline.imaging import CONTENT_TYPES
+from pipeline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Check:
+    """The outcome of one sample (or of the DLQ / audit checks)."""
+
+    name: str
+    expected: str
+    actual: str = "missing"
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Whether everything about this sample was as expected."""
+        return not self.problems
+
+
+def load_manifest(samples: Path) -> dict[str, dict[str, Any]]:
+    """The expectations in samples/manifest.json."""
+    data = json.loads((samples / "manifest.json").read_text(encoding="utf-8"))
+    manifest: dict[str, dict[str, Any]] = data["samples"]
+    return manifest
+
+
+def wait_for_items(records: ImageRecords, keys: list[str], timeout_s: float) -> dict[str, ImageItem | None]:
+    """Poll until every key's item has ended (processed or failed), at most timeout_s."""
+    deadline = time.monotonic() + timeout_s
+    items: dict[str, ImageItem | None] = dict.fromkeys(keys)
+    while True:
+        for k in keys:
+            item = items[k]
+            if item is None or item.get("status") not in ("processed", "failed") or not item.get("notified"):
+                items[k] = records.get(k)
+        pending = [
+            k
+            for k, v in items.items()
+            if v is None or v.get("status") not in ("processed", "failed") or not v.get("notified")
+        ]
+        if not pending or time.monotonic() > deadline:
+            return items
+        time.sleep(0.5)
+
+
+def _check_rendition(clients: Clients, rend: dict[str, Any], exp: dict[str, Any], check: Check) -> None:
+    name = rend["name"]
+    want = exp["sizes"].get(name)
+    head = clients.s3.head_object(Bucket=rend["bucket"], Key=rend["key"])
+    if head.get("ContentType") != CONTENT_TYPES[exp["format"]]:
+        check.problems.append(f"{name}: content type {head.get('ContentType')}")
+    body = clients.s3.get_object(Bucket=rend["bucket"], Key=rend["key"])["Body"].read()
+    with Image.open(io.BytesIO(body)) as img:
+        if img.format != exp["format"]:
+            check.problems.append(f"{name}: format {img.format}, expected {exp['format']}")
+        if list(img.size) != want:
+            check.problems.append(f"{name}: {img.size[0]}x{img.size[1]}, expected {want[0]}x{want[1]}")
+        if img.getexif():
+            check.problems.append(f"{name}: rendition carries EXIF")
+        if exp.get("alpha") and "A" not in img.mode:
+            check.problems.append(f"{name}: alpha lost (mode {img.mode})")
+        if exp.get("red_top_left"):
+            rgb = img.convert("RGB")
+            w, h = rgb.size
+            r, g, b = rgb.getpixel((w // 16, h // 16))  # type: ignore[misc]
+            br, _bg, bb = rgb.getpixel((w - 1 - w // 16, h - 1 - h // 16))  # type: ignore[misc]
+            if not (r > 180 and g < 90 and b < 90 and bb > 180 and br < 90):
+                check.problems.append(f"{name}: orientation wrong (top-left {r},{g},{b})")
+
+
+def drain_audit(audit: Queue, prefix: str, expected: int, timeout_s: float) -> dict[str, list[dict[str, Any]]]:
+    """Read result notifications for keys under prefix from the audit queue until `expected` keys are seen."""
+    seen: dict[str, list[dict[str, Any]]] = {}
+    deadline = time.monotonic() + timeout_s
+    quiet_until = 0.0
+    while time.monotonic() < deadline:
+        messages = audit.receive(max_messages=10, wait_s=1)
+        mine = []
+        for m in messages:
+            envelope = json.loads(m.get("Body", "{}"))
+            body = json.loads(envelope.get("Message", "{}")) if "Message" in envelope else envelope
+            if str(body.get("key", "")).startswith(prefix):
+                seen.setdefault(body["key"], []).append(
+                    {
+                        "message": body,
+                        "attributes": envelope.get("MessageAttributes", {}),
+                        "subject": envelope.get("Subject"),
+                    }
+                )
+                mine.append(m["ReceiptHandle"])
+        if mine:
+            audit.delete(mine)
+        if len(seen) >= expected:
+            # Stay a moment longer to catch any duplicate notification.
+            quiet_until = quiet_until or time.monotonic() + 2
+            if time.monotonic() > quiet_until:
+                break
+    return seen
+
+
+def run(
+    settings: Settings, clients: Clients, samples: Path, *, timeout_s: float = 180, poison: bool = True
+) -> list[Check]:
+    """Run the scenario against a running stack (with a worker consuming it); returns one check per sample."""
+    from pipeline.local.bootstrap import describe
+
+    stack = describe(settings, clients)
+    records = ImageRecords(clients.dynamodb, settings.table_name, settings.status_index)
+    run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    prefix = f"{settings.input_prefix}e2e-{run_id}/"
+    manifest = load_manifest(samples)
+    keys = {}
+    for rel in manifest:
+        key = prefix + rel
+        keys[rel] = key
+        # Uploaded as opaque bytes under its own name: the pipeline must tell the format from the content.
+        clients.s3.put_object(
+            Bucket=settings.input_bucket,
+            Key=key,
+            Body=(samples / rel).read_bytes(),
+            ContentType="application/octet-stream",
+        )
+    poison_body = f"poison message {run_id}: not an S3 event"
+    if poison:
+        Queue(clients.sqs, stack.queue_url).send(poison_body)
+    log.info("uploaded %d samples under %s", len(keys), prefix)
+    items = wait_for_items(records, list(keys.values()), timeout_s)
+    checks: list[Check] = []
+    for rel, exp in manifest.items():
+        item = items[keys[rel]]
+        check = Check(rel, exp["expect"] if exp["expect"] == "processed" else f"failed:{exp['code']}")
+        checks.append(check)
+        if item is None:
+            check.problems.append("no item")
+            continue
+        status = str(item.get("status"))
+        check.actual = status if status != "failed" else f"failed:{item.get('error', {}).get('code')}"
+        if check.actual != check.expected:
+            check.problems.append(f"ended {check.actual}, expected {check.expected}")
+            continue
+        if status == "processed":
+            rends = item.get("renditions", [])
+            if sorted(r["name"] for r in rends) != sorted(exp["sizes"]):
+                check.problems.append(f"renditions {[r['name'] for r in rends]}")
+            for rend in rends:
+                _check_rendition(clients, dict(rend), exp, check)
+        elif not item.get("error", {}).get("message"):
+            check.problems.append("failed without a reason")
+    audit = drain_audit(Queue(clients.sqs, stack.audit_queue_url), prefix, len(keys), timeout_s=60)
+    for check in checks:
+        notes = audit.get(keys[check.name], [])
+        if len(notes) != 1:
+            check.problems.append(f"{len(notes)} notifications, expected 1")
+        elif notes[0]["message"].get("status") != check.actual.split(":")[0]:
+            check.problems.append("notification status differs from the item")
+    if poison:
+        checks.append(_check_dlq(settings, clients, stack.dlq_url, poison_body, prefix))
+    return checks
+
+
+def _check_dlq(settings: Settings, clients: Clients, dlq_url: str, poison_body: str, prefix: str) -> Check:
+    from pipeline.local.dlq import peek
+
+    check = Check("(poison message)", "in DLQ")
+    # It takes max_receive_count deliveries, one visibility timeout apart, to land there.
+    deadline = time.monotonic() + settings.max_receive_count * (settings.queue_visibility_timeout_s + 2) + 30
+    dlq = Queue(clients.sqs, dlq_url)
+    while time.monotonic() < deadline:
+        bodies = [m["body"] for m in peek(dlq, limit=100)]
+        if poison_body in bodies:
+            check.actual = "in DLQ"
+            strays = [b for b in bodies if prefix in b]
+            if strays:
+                check.problems.append(f"{len(strays)} sample event(s) in the DLQ too")
+            return check
+        time.sleep(2)
+    check.problems.append("poison message not in the DLQ")
+    return check
+
+
+def table(checks: list[Check]) -> str:
+    """A readable summary table."""
+    width = max(len(c.name) for c in checks) + 2
+    lines = [f"{'sample'.ljust(width)}{'expected'.ljust(26)}{'actual'.ljust(26)}result"]
+    for c in checks:
+        lines.append(
+            f"{c.name.ljust(width)}{c.expected.ljust(26)}{c.actual.ljust(26)}"
+            + ("ok" if c.ok else "FAIL: " + "; ".join(c.problems))
+        )
+    passed = sum(c.ok for c in checks)
+    lines.append(f"e2e: {passed} passed, {len(checks) - passed} failed")
+    return "\n".join(lines)

@@ -1,0 +1,219 @@
+"""The SQS event source mapping, done locally: poll, call the Lambda handler, delete what succeeded."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pipeline.adapters.queue import Queue
+from pipeline.events import BatchResponse, SQSEvent, SQSRecord
+from pipeline.local.alarms import DlqAlarm
+from pipeline.settings import Settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.type_defs import MessageTypeDef
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[SQSEvent, Any], BatchResponse]
+
+
+@dataclass
+class LocalContext:
+    """The parts of a Lambda context object that handlers use."""
+
+    function_name: str
+    aws_request_id: str
+    invoked_function_arn: str
+    deadline: float
+    memory_limit_in_mb: int = 512
+    function_version: str = "$LATEST"
+    log_group_name: str = "/aws/lambda/local"
+    log_stream_name: str = "local"
+
+    def get_remaining_time_in_millis(self) -> int:
+        """Milliseconds left before the per-batch timeout."""
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+
+def _message_attributes(raw: dict[str, Any]) -> dict[str, Any]:
+    # Lambda spells message attributes in camelCase; SQS's API answers in PascalCase.
+    out: dict[str, Any] = {}
+    for name, attr in raw.items():
+        out[name] = {
+            "dataType": attr.get("DataType", "String"),
+            "stringValue": attr.get("StringValue"),
+            "binaryValue": attr.get("BinaryValue"),
+            "stringListValues": [],
+            "binaryListValues": [],
+        }
+    return out
+
+
+def to_lambda_event(messages: list[MessageTypeDef], queue_arn: str, region: str) -> SQSEvent:
+    """Turn received SQS messages into the event Lambda's SQS event source mapping would send."""
+    records: list[SQSRecord] = []
+    for m in messages:
+        records.append(
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m.get("Body", ""),
+                "attributes": {str(k): v for k, v in m.get("Attributes", {}).items()},
+                "messageAttributes": _message_attributes(dict(m.get("MessageAttributes", {}))),
+                "md5OfBody": m.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": region,
+            }
+        )
+    return {"Records": records}
+
+
+@dataclass
+class WorkerStats:
+    """Counters a worker keeps, for logs and tests."""
+
+    batches: int = 0
+    received: int = 0
+    deleted: int = 0
+    retried: int = 0
+    timeouts: int = 0
+    last_activity: float = field(default_factory=time.monotonic)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, **counts: int) -> None:
+        """Add to counters, thread-safely."""
+        with self.lock:
+            for name, n in counts.items():
+                setattr(self, name, getattr(self, name) + n)
+            self.last_activity = time.monotonic()
+
+
+class Worker:
+    """Long-polls the job queue with bounded concurrency and calls the handler like Lambda would."""
+
+    def __init__(self, settings: Settings, queue: Queue, handler: Handler, alarm: DlqAlarm | None = None) -> None:
+        self.settings = settings
+        self.queue = queue
+        self.handler = handler
+        self.alarm = alarm
+        self.stop = threading.Event()
+        self.stats = WorkerStats()
+        self._queue_arn = ""
+
+    def run_batch(self, messages: list[MessageTypeDef], executor: ThreadPoolExecutor) -> tuple[int, int]:
+        """Call the handler on one batch and delete the records it did not report; returns (deleted, retried)."""
+        event = to_lambda_event(messages, self._queue_arn, self.settings.region)
+        request_id = str(uuid.uuid4())
+        timeout = self.settings.batch_timeout_s
+        context = LocalContext(
+            function_name=f"{self.settings.name_prefix}-processor",
+            aws_request_id=request_id,
+            invoked_function_arn=f"arn:aws:lambda:{self.settings.region}:000000000000:function:local",
+            deadline=time.monotonic() + timeout,
+        )
+        future = executor.submit(self.handler, event, context)
+        try:
+            response = future.result(timeout=timeout)
+        except FutureTimeout:
+            # Like a Lambda timeout: nothing is deleted, every record comes back after the visibility timeout.
+            log.error(
+                "batch timed out after %ss; all records will be retried",
+                timeout,
+                extra={"request_id": request_id, "records": len(messages)},
+            )
+            self.stats.add(timeouts=1, retried=len(messages), batches=1)
+            raise
+        except Exception:
+            log.exception("handler raised; all records will be retried", extra={"request_id": request_id})
+            self.stats.add(retried=len(messages), batches=1)
+            return 0, len(messages)
+        failed_ids = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+        done = [m["ReceiptHandle"] for m in messages if m["MessageId"] not in failed_ids]
+        not_deleted = self.queue.delete(done) if done else []
+        if not_deleted:
+            log.warning("could not delete %d message(s); they will be seen again", len(not_deleted))
+        deleted = len(done) - len(not_deleted)
+        self.stats.add(batches=1, deleted=deleted, retried=len(failed_ids))
+        log.info("batch done", extra={"request_id": request_id, "deleted": deleted, "retried": len(failed_ids)})
+        return deleted, len(failed_ids)
+
+    def _poll_loop(self, n: int) -> None:
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"handler-{n}")
+        delay = 0.5
+        while not self.stop.is_set():
+            try:
+                if not self._queue_arn:
+                    self._queue_arn = self.queue.arn()
+                messages = self.queue.receive(
+                    max_messages=self.settings.worker_batch_size, wait_s=self.settings.worker_wait_s
+                )
+                delay = 0.5
+            except Exception as e:
+                # The emulator or AWS is away: back off (bounded), say so, and keep going.
+                log.warning(
+                    "cannot reach the queue (%s); retrying in %.1fs",
+                    type(e).__name__,
+                    delay,
+                    extra={"stage": "poll", "error": str(e)[:300]},
+                )
+                self.stop.wait(delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            if not messages:
+                continue
+            self.stats.add(received=len(messages))
+            try:
+                self.run_batch(messages, executor)
+            except FutureTimeout:
+                # The stuck handler thread cannot be killed; leave it and give this poller a fresh one.
+                executor.shutdown(wait=False)
+                executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"handler-{n}")
+            except Exception as e:
+                log.warning("batch bookkeeping failed (%s); records will be seen again", e)
+        executor.shutdown(wait=True)
+
+    def _alarm_loop(self) -> None:
+        assert self.alarm is not None
+        while not self.stop.is_set():
+            try:
+                self.alarm.evaluate()
+            except Exception as e:
+                log.warning("DLQ alarm check failed: %s", e)
+            self.stop.wait(self.settings.alarm_interval_s)
+
+    def start(self) -> list[threading.Thread]:
+        """Start the pollers (and the alarm) in background threads."""
+        threads = [
+            threading.Thread(target=self._poll_loop, args=(i,), name=f"poller-{i}", daemon=True)
+            for i in range(max(1, self.settings.worker_concurrency))
+        ]
+        if self.alarm is not None:
+            threads.append(threading.Thread(target=self._alarm_loop, name="dlq-alarm", daemon=True))
+        for t in threads:
+            t.start()
+        log.info("worker started", extra={"concurrency": self.settings.worker_concurrency, "queue": self.queue.url})
+        return threads
+
+    def run(self, *, idle_exit_s: float | None = None) -> WorkerStats:
+        """Run until stop is set (SIGTERM/SIGINT in the CLI), or until idle for idle_exit_s."""
+        threads = self.start()
+        try:
+            while not self.stop.wait(0.5):
+                if idle_exit_s is not None and time.monotonic() - self.stats.last_activity > idle_exit_s:
+                    break
+        finally:
+            self.stop.set()
+            for t in threads:
+                # A long poll ends within worker_wait_s; a batch within its timeout.
+                t.join(timeout=self.settings.worker_wait_s + self.settings.batch_timeout_s + 5)
+        log.info("worker stopped", extra={"batches": self.stats.batches, "deleted": self.stats.deleted})
+        return self.stats

@@ -1,0 +1,161 @@
+"""Every name, size, limit and timeout of the pipeline, read once from the environment."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+_RENDITION_RE = re.compile(r"^\s*([a-z][a-z0-9_-]*)\s*:\s*(\d+)\s*x\s*(\d+)\s*$")
+
+
+@dataclass(frozen=True)
+class Rendition:
+    """One output size: the image is fitted inside width x height, never upscaled."""
+
+    name: str
+    width: int
+    height: int
+
+
+DEFAULT_RENDITIONS = "large:800x600,medium:400x300,thumb:150x150"
+
+
+def parse_renditions(spec: str) -> tuple[Rendition, ...]:
+    """Parse `name:WxH,name:WxH` into renditions, largest first."""
+    out: list[Rendition] = []
+    for part in spec.split(","):
+        if not part.strip():
+            continue
+        m = _RENDITION_RE.match(part)
+        if not m:
+            raise ValueError(f"bad rendition {part!r}: expected name:WIDTHxHEIGHT")
+        width, height = int(m.group(2)), int(m.group(3))
+        if width < 1 or height < 1:
+            raise ValueError(f"bad rendition {part!r}: sizes must be positive")
+        out.append(Rendition(m.group(1), width, height))
+    if not out:
+        raise ValueError("at least one rendition is needed")
+    if len({r.name for r in out}) != len(out):
+        raise ValueError("rendition names must be unique")
+    # The cascade resizes each rendition from the previous one, so order by area, largest first.
+    return tuple(sorted(out, key=lambda r: r.width * r.height, reverse=True))
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as e:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from e
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The pipeline's configuration; build it with `Settings.from_env()`."""
+
+    region: str = "us-east-1"
+    endpoint_url: str | None = None
+    environment: str = "local"
+    name_prefix: str = "imgpipe"
+    input_bucket: str = "imgpipe-input"
+    output_bucket: str = "imgpipe-output"
+    input_prefix: str = "uploads/"
+    table_name: str = "imgpipe-images"
+    status_index: str = "status-index"
+    queue_name: str = "imgpipe-jobs"
+    dlq_name: str = "imgpipe-jobs-dlq"
+    results_topic_name: str = "imgpipe-results"
+    alerts_topic_name: str = "imgpipe-alerts"
+    results_topic_arn: str = ""
+    alerts_topic_arn: str = ""
+    audit_queue_name: str = "imgpipe-results-audit"
+    dlq_alarm_name: str = "imgpipe-jobs-dlq-not-empty"
+    renditions: tuple[Rendition, ...] = field(default_factory=lambda: parse_renditions(DEFAULT_RENDITIONS))
+    max_bytes: int = 25 * 1024 * 1024
+    max_pixels: int = 50_000_000
+    jpeg_quality: int = 85
+    handler_timeout_s: int = 60
+    max_receive_count: int = 3
+    item_ttl_days: int = 90
+    # Local runner (the SQS event source mapping done locally).
+    worker_concurrency: int = 2
+    worker_batch_size: int = 10
+    worker_wait_s: int = 5
+    worker_batch_timeout_s: int = 0
+    visibility_timeout_s: int = 0
+    alarm_interval_s: int = 10
+    log_level: str = "INFO"
+
+    @property
+    def lease_s(self) -> int:
+        """How long a claim on an image lasts: the handler's timeout, and always under the visibility timeout.
+
+        A message delivered again while its first delivery still runs must find the lease expired and
+        process the image again (harmless), never find it live and acknowledge it (lost if the first dies).
+        """
+        return max(1, min(self.handler_timeout_s, self.queue_visibility_timeout_s // 2))
+
+    @property
+    def queue_visibility_timeout_s(self) -> int:
+        """Visibility timeout of the job queue: six times the handler timeout, as AWS recommends."""
+        return self.visibility_timeout_s or 6 * self.handler_timeout_s
+
+    @property
+    def batch_timeout_s(self) -> int:
+        """The local runner's per-batch timeout: the handler's timeout, as Lambda would enforce."""
+        return self.worker_batch_timeout_s or self.handler_timeout_s
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read the settings from environment variables (the names terraform gives the Lambda too)."""
+        e = os.environ if env is None else env
+        prefix = e.get("NAME_PREFIX", "imgpipe")
+
+        def name(var: str, suffix: str) -> str:
+            return e.get(var) or f"{prefix}-{suffix}"
+
+        input_prefix = e.get("INPUT_PREFIX", "uploads/")
+        if input_prefix and not input_prefix.endswith("/"):
+            input_prefix += "/"
+        queue_name = name("QUEUE_NAME", "jobs")
+        return cls(
+            region=e.get("AWS_REGION") or e.get("AWS_DEFAULT_REGION") or "us-east-1",
+            endpoint_url=e.get("AWS_ENDPOINT_URL") or None,
+            environment=e.get("ENVIRONMENT", "local"),
+            name_prefix=prefix,
+            input_bucket=name("INPUT_BUCKET", "input"),
+            output_bucket=name("OUTPUT_BUCKET", "output"),
+            input_prefix=input_prefix,
+            table_name=name("TABLE_NAME", "images"),
+            status_index=e.get("STATUS_INDEX", "status-index"),
+            queue_name=queue_name,
+            dlq_name=e.get("DLQ_NAME") or f"{queue_name}-dlq",
+            results_topic_name=name("RESULTS_TOPIC_NAME", "results"),
+            alerts_topic_name=name("ALERTS_TOPIC_NAME", "alerts"),
+            results_topic_arn=e.get("RESULTS_TOPIC_ARN", ""),
+            alerts_topic_arn=e.get("ALERTS_TOPIC_ARN", ""),
+            audit_queue_name=name("AUDIT_QUEUE_NAME", "results-audit"),
+            dlq_alarm_name=e.get("DLQ_ALARM_NAME") or f"{queue_name}-dlq-not-empty",
+            renditions=parse_renditions(e.get("RENDITIONS", DEFAULT_RENDITIONS)),
+            max_bytes=_int(e, "MAX_BYTES", 25 * 1024 * 1024),
+            max_pixels=_int(e, "MAX_PIXELS", 50_000_000),
+            jpeg_quality=_int(e, "JPEG_QUALITY", 85),
+            handler_timeout_s=_int(e, "HANDLER_TIMEOUT_S", 60),
+            max_receive_count=_int(e, "MAX_RECEIVE_COUNT", 3),
+            item_ttl_days=_int(e, "ITEM_TTL_DAYS", 90),
+            worker_concurrency=_int(e, "WORKER_CONCURRENCY", 2),
+            worker_batch_size=_int(e, "WORKER_BATCH_SIZE", 10),
+            worker_wait_s=_int(e, "WORKER_WAIT_S", 5),
+            worker_batch_timeout_s=_int(e, "WORKER_BATCH_TIMEOUT_S", 0),
+            visibility_timeout_s=_int(e, "VISIBILITY_TIMEOUT_S", 0),
+            alarm_interval_s=_int(e, "ALARM_INTERVAL_S", 10),
+            log_level=e.get("LOG_LEVEL", "INFO"),
+        )
+
+    def with_(self, **changes: object) -> Settings:
+        """A copy with some fields changed (tests use it for unique names and short timeouts)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
