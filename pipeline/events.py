@@ -111,7 +111,7 @@ def parse_body(body: str) -> list[ObjectRef]:
         try:
             if rec.get("eventSource") != "aws:s3":
                 raise MalformedMessageError(f"unexpected eventSource {rec.get('eventSource')!r}")
-            event_name = str(rec.get("eventName", ""))
+            event_name = str(rec["eventName"])
             if not event_name.startswith("ObjectCreated:"):
                 log.info("skipping non-create event", extra={"event_name": event_name})
                 continue

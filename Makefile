@@ -1,0 +1,103 @@
+# imgpipe: `make help` lists every target. The two that matter: `make up && make e2e`, and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON    ?= python3
+VENV      ?= .venv
+PY        := $(VENV)/bin/python
+EMULATOR  ?= ministack
+PORT      ?= 4566
+RUN_DIR   ?= .run
+ENDPOINT  := http://127.0.0.1:$(PORT)
+# The local stack: short visibility timeout so a poison message reaches the DLQ in about half a minute.
+LOCAL_ENV := AWS_ENDPOINT_URL=$(ENDPOINT) AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 \
+             AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
+             VISIBILITY_TIMEOUT_S=$${VISIBILITY_TIMEOUT_S:-10} ALARM_INTERVAL_S=$${ALARM_INTERVAL_S:-5} \
+             WORKER_WAIT_S=$${WORKER_WAIT_S:-2}
+# Docker mode when EMULATOR=localstack, or when a Docker engine answers and EMULATOR was not chosen.
+DOCKER_OK := $(shell docker info >/dev/null 2>&1 && echo yes)
+ifeq ($(EMULATOR),localstack)
+MODE := compose
+else ifeq ($(origin EMULATOR)$(DOCKER_OK),fileyes)
+MODE := compose
+else
+MODE := embedded
+endif
+PYTEST_ARGS ?=
+
+.PHONY: help venv emulators up down e2e test unit integration e2e-tests static lint typecheck build bench soak \
+        tf-check tf-local clean
+
+help: ## list every target
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@echo "  variables: EMULATOR=ministack|moto|localstack  PORT=4566  PYTEST_ARGS=..."
+
+$(VENV)/.installed: pyproject.toml requirements/dev.txt requirements/runtime.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q -r requirements/dev.txt -r requirements/runtime.txt -e .
+	touch $@
+
+.venv-ministack/.installed: requirements/ministack.txt
+	$(PYTHON) -m venv .venv-ministack
+	.venv-ministack/bin/pip install -q -r requirements/ministack.txt
+	touch $@
+
+.venv-moto/.installed: requirements/moto.txt
+	$(PYTHON) -m venv .venv-moto
+	.venv-moto/bin/pip install -q -r requirements/moto.txt
+	touch $@
+
+venv: $(VENV)/.installed ## create the project virtualenv (.venv) with every tool
+
+emulators: .venv-ministack/.installed .venv-moto/.installed ## install both embedded emulators in their own virtualenvs
+
+up: $(VENV)/.installed ## start the emulator, create the resources, start the worker (all in the background)
+ifeq ($(MODE),compose)
+	@echo "make up: Docker engine mode -> docker compose with LocalStack (EMULATOR=$(EMULATOR))"
+	docker compose --profile $(if $(filter moto ministack,$(EMULATOR)),$(EMULATOR),localstack) up -d --build --wait
+else
+	@echo "make up: no Docker engine -> embedded $(EMULATOR) on $(ENDPOINT) (set EMULATOR=moto for moto's server)"
+	@$(MAKE) --no-print-directory .venv-$(EMULATOR)/.installed
+	@mkdir -p $(RUN_DIR)
+	$(PY) -m pipeline emulator start --backend $(EMULATOR) --bin-dir .venv-$(EMULATOR)/bin --port $(PORT) \
+	    --pidfile $(RUN_DIR)/emulator.pid --log $(RUN_DIR)/emulator.log
+	$(LOCAL_ENV) $(PY) -m pipeline bootstrap > $(RUN_DIR)/stack.json
+	$(LOCAL_ENV) nohup $(PY) -m pipeline worker > $(RUN_DIR)/worker.log 2>&1 & echo $$! > $(RUN_DIR)/worker.pid
+	@echo "make up: worker pid $$(cat $(RUN_DIR)/worker.pid), logs in $(RUN_DIR)/; next: make e2e"
+endif
+
+down: ## stop the worker and the emulator (or the compose stack)
+ifeq ($(MODE),compose)
+	docker compose --profile localstack --profile moto --profile ministack down -v
+else
+	@if [ -f $(RUN_DIR)/worker.pid ]; then kill -TERM $$(cat $(RUN_DIR)/worker.pid) 2>/dev/null || true; \
+	  for i in $$(seq 1 50); do kill -0 $$(cat $(RUN_DIR)/worker.pid) 2>/dev/null || break; sleep 0.2; done; \
+	  kill -KILL $$(cat $(RUN_DIR)/worker.pid) 2>/dev/null || true; rm -f $(RUN_DIR)/worker.pid; echo "make down: worker stopped"; fi
+	@if [ -x $(PY) ]; then $(PY) -m pipeline emulator stop --pidfile $(RUN_DIR)/emulator.pid; fi
+endif
+
+e2e: $(VENV)/.installed ## upload samples/ to the running stack and check every outcome (after make up)
+	$(LOCAL_ENV) $(PY) -m pipeline e2e --samples samples
+
+test: $(VENV)/.installed .venv-ministack/.installed .venv-moto/.installed lint ## lint, types, then unit, integration and e2e tests on the embedded emulator
+	EMULATOR=$(EMULATOR) $(PY) -m pytest $(PYTEST_ARGS)
+
+unit: $(VENV)/.installed ## unit tests only (no network)
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+integration: $(VENV)/.installed .venv-$(EMULATOR)/.installed ## integration tests against the embedded emulator
+	EMULATOR=$(EMULATOR) $(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+e2e-tests: $(VENV)/.installed .venv-$(EMULATOR)/.installed ## e2e tests (worker, duplicates, DLQ, alarm, make up/e2e/down)
+	EMULATOR=$(EMULATOR) $(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed ## ruff (lint + format check) and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+typecheck: $(VENV)/.installed ## mypy only
+	$(VENV)/bin/mypy
+
+clean: down ## remove virtualenvs, run files and build output
+	rm -rf $(VENV) .venv-ministack .venv-moto $(RUN_DIR) dist .pytest_cache .mypy_cache .ruff_cache

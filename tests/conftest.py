@@ -1,0 +1,115 @@
+"""Shared fixtures: markers by folder, the emulator endpoint, and fresh stacks with unique names."""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pipeline.aws import Clients, make_clients
+from pipeline.local.bootstrap import Stack, bootstrap
+from pipeline.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+log = logging.getLogger(__name__)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test by the folder it lives in."""
+    for item in items:
+        parts = Path(str(item.fspath)).relative_to(ROOT / "tests").parts
+        if parts and parts[0] in ("unit", "integration", "e2e", "static", "terraform"):
+            item.add_marker(getattr(pytest.mark, parts[0]))
+
+
+def _docker_engine_reachable() -> bool:
+    try:
+        import docker  # type: ignore[import-untyped]
+
+        docker.from_env(timeout=2).ping()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def endpoint() -> Iterator[str]:
+    """An AWS emulator endpoint: AWS_ENDPOINT_URL if set, LocalStack in a container if Docker answers,
+    otherwise the embedded emulator (EMULATOR=ministack|moto) started on a free 127.0.0.1 port."""
+    given = os.environ.get("AWS_ENDPOINT_URL")
+    if given:
+        yield given
+        return
+    if _docker_engine_reachable() and os.environ.get("EMULATOR", "ministack") in ("localstack", "ministack"):
+        from tests.containers import localstack_container
+
+        with localstack_container() as url:
+            yield url
+            return
+    from pipeline.local.emulator import Emulator, free_port, stop_process
+
+    backend = os.environ.get("EMULATOR", "ministack")
+    if backend == "localstack":
+        backend = "ministack"
+    bin_dir = Path(os.environ.get("EMULATOR_BIN_DIR", ROOT / f".venv-{backend}" / "bin"))
+    if not bin_dir.exists():
+        pytest.fail(f"the {backend} emulator is not installed in {bin_dir}: run `make emulators` (make test does)")
+    log_dir = ROOT / ".run" / "test-emulator"
+    emu = Emulator(backend, bin_dir, port=free_port())
+    proc = emu.start(log_dir / f"{backend}-{emu.port}.log", timeout_s=60)
+    try:
+        yield emu.url
+    finally:
+        stop_process(proc.pid)
+
+
+def make_settings(endpoint: str, **changes: object) -> Settings:
+    """Settings for a fresh stack with names nobody else uses."""
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    env = {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_REGION": "us-east-1",
+        "NAME_PREFIX": prefix,
+        "LOG_LEVEL": "WARNING",
+    }
+    return Settings.from_env(env).with_(**changes)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _aws_credentials() -> None:
+    # Never let a test reach a real account: emulator placeholders only.
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+
+@pytest.fixture(scope="session")
+def session_stack(endpoint: str) -> tuple[Settings, Clients, Stack]:
+    """One bootstrapped stack shared by the integration tests of a session."""
+    settings = make_settings(endpoint)
+    clients = make_clients(settings, max_attempts=2)
+    return settings, clients, bootstrap(settings, clients)
+
+
+@pytest.fixture
+def fresh_stack(endpoint: str, request: pytest.FixtureRequest) -> tuple[Settings, Clients, Stack]:
+    """A stack of its own for one test, with short timeouts (visibility 2 s) so retries happen quickly."""
+    marker = request.node.get_closest_marker("stack")
+    changes: dict[str, object] = {
+        "visibility_timeout_s": 2,
+        "handler_timeout_s": 20,
+        "worker_wait_s": 1,
+        "alarm_interval_s": 1,
+        "worker_concurrency": 2,
+    }
+    if marker:
+        changes.update(marker.kwargs)
+    settings = make_settings(endpoint, **changes)
+    clients = make_clients(settings, max_attempts=2)
+    stack = bootstrap(settings, clients)
+    settings = settings.with_(results_topic_arn=stack.results_topic_arn, alerts_topic_arn=stack.alerts_topic_arn)
+    return settings, clients, stack

@@ -1,0 +1,83 @@
+"""In-memory stand-ins for the adapters, with the same conditional-write semantics, for unit tests."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from pipeline.adapters.records import ImageItem
+from pipeline.errors import SourceMissingError, TransientError
+
+
+class FakeStore:
+    """Objects in a dict; `fail_puts` makes the next N puts raise TransientError."""
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], tuple[bytes, str]] = {}
+        self.fail_puts = 0
+        self.gets = 0
+
+    def get(self, bucket: str, key: str, *, max_bytes: int, version_id: str | None = None, etag: str = "") -> bytes:
+        self.gets += 1
+        if (bucket, key) not in self.objects:
+            raise SourceMissingError(f"{key} missing")
+        return self.objects[(bucket, key)][0]
+
+    def put(self, bucket: str, key: str, data: bytes, *, content_type: str, source_key: str) -> None:
+        if self.fail_puts:
+            self.fail_puts -= 1
+            raise TransientError("s3 put_object failed: SlowDown", code="aws_SlowDown")
+        self.objects[(bucket, key)] = (data, content_type)
+
+
+class FakeRecords:
+    """Items in a dict, with put_if_unchanged / finish / mark_notified as conditional as DynamoDB's."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, dict[str, Any]] = {}
+
+    def get(self, key: str) -> ImageItem | None:
+        item = self.items.get(key)
+        return copy.deepcopy(item) if item else None  # type: ignore[return-value]
+
+    def put_if_unchanged(self, item: ImageItem, expected_rev: int | None) -> bool:
+        current = self.items.get(item["sourceKey"])
+        if (current is None) != (expected_rev is None):
+            return False
+        if current is not None and current.get("rev") != expected_rev:
+            return False
+        self.items[item["sourceKey"]] = copy.deepcopy(dict(item))
+        return True
+
+    def finish(self, key: str, owner: str, changes: dict[str, Any], remove: tuple[str, ...] = ()) -> bool:
+        current = self.items.get(key)
+        if not current or current.get("owner") != owner or current.get("status") != "processing":
+            return False
+        current.update(copy.deepcopy(changes))
+        for name in remove:
+            current.pop(name, None)
+        current["rev"] = current.get("rev", 0) + 1
+        return True
+
+    def mark_notified(self, key: str, order: str, status: str) -> bool:
+        current = self.items.get(key)
+        if not current or current.get("order") != order or current.get("status") != status:
+            return False
+        current["notified"] = True
+        current["rev"] = current.get("rev", 0) + 1
+        return True
+
+
+class FakeNotifier:
+    """Keeps published messages; `fail` makes the next N publishes raise TransientError."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+        self.fail = 0
+
+    def publish(self, message: dict[str, Any], *, subject: str, attributes: dict[str, str]) -> str:
+        if self.fail:
+            self.fail -= 1
+            raise TransientError("sns publish failed: Throttling", code="aws_Throttling")
+        self.messages.append({"message": message, "subject": subject, "attributes": attributes})
+        return str(len(self.messages))

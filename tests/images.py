@@ -1,0 +1,60 @@
+"""Small images made in memory for tests."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image, ImageDraw
+
+
+def encode(img: Image.Image, fmt: str, **params: object) -> bytes:
+    """Encode an image to bytes."""
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **params)
+    return buf.getvalue()
+
+
+def marked(w: int, h: int) -> Image.Image:
+    """White with a red block top-left and a blue block bottom-right."""
+    img = Image.new("RGB", (w, h), (255, 255, 255))
+    d = ImageDraw.Draw(img)
+    d.rectangle((0, 0, w // 4, h // 4), fill=(255, 0, 0))
+    d.rectangle((w - w // 4, h - h // 4, w, h), fill=(0, 0, 255))
+    return img
+
+
+# For each EXIF orientation, the transform that turns the picture as shown into the pixels as stored.
+STORE_FOR_ORIENTATION = {
+    1: [],
+    2: [Image.Transpose.FLIP_LEFT_RIGHT],
+    3: [Image.Transpose.ROTATE_180],
+    4: [Image.Transpose.FLIP_TOP_BOTTOM],
+    5: [Image.Transpose.TRANSPOSE],
+    6: [Image.Transpose.ROTATE_90],
+    7: [Image.Transpose.TRANSVERSE],
+    8: [Image.Transpose.ROTATE_270],
+}
+
+
+def oriented_jpeg(
+    orientation: int, shown_w: int = 400, shown_h: int = 300, exif_extra: dict[int, object] | None = None
+) -> bytes:
+    """A JPEG whose pixels, once EXIF orientation is applied, show `marked(shown_w, shown_h)`."""
+    img = marked(shown_w, shown_h)
+    for t in STORE_FOR_ORIENTATION[orientation]:
+        img = img.transpose(t)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    for k, v in (exif_extra or {}).items():
+        exif[k] = v
+    return encode(img, "JPEG", quality=92, exif=exif.tobytes())
+
+
+def red_top_left(data: bytes) -> bool:
+    """Whether an encoded image shows red at top-left and blue at bottom-right."""
+    with Image.open(io.BytesIO(data)) as im:
+        rgb = im.convert("RGB")
+        w, h = rgb.size
+        r, g, b = rgb.getpixel((w // 16, h // 16))  # type: ignore[misc]
+        br, _, bb = rgb.getpixel((w - 1 - w // 16, h - 1 - h // 16))  # type: ignore[misc]
+        return r > 180 and g < 90 and b < 90 and bb > 180 and br < 90

@@ -1,0 +1,46 @@
+"""Bootstrap creates every resource with the attributes terraform uses, and can run again."""
+
+from __future__ import annotations
+
+import json
+
+from pipeline.local.bootstrap import bootstrap, describe
+
+
+def test_resources_have_the_intended_attributes(session_stack) -> None:
+    settings, clients, stack = session_stack
+    attrs = clients.sqs.get_queue_attributes(QueueUrl=stack.queue_url, AttributeNames=["All"])["Attributes"]
+    assert attrs["VisibilityTimeout"] == str(6 * settings.handler_timeout_s)
+    assert attrs["MessageRetentionPeriod"] == "86400"
+    redrive = json.loads(attrs["RedrivePolicy"])
+    assert redrive["deadLetterTargetArn"] == stack.dlq_arn and int(redrive["maxReceiveCount"]) == 3
+    assert json.loads(attrs["Policy"])["Statement"][0]["Condition"]["ArnEquals"]["aws:SourceArn"].endswith(
+        settings.input_bucket
+    )
+    dlq = clients.sqs.get_queue_attributes(QueueUrl=stack.dlq_url, AttributeNames=["All"])["Attributes"]
+    assert dlq["MessageRetentionPeriod"] == str(14 * 86400)
+
+    notif = clients.s3.get_bucket_notification_configuration(Bucket=settings.input_bucket)
+    [qc] = notif["QueueConfigurations"]
+    assert qc["QueueArn"] == stack.queue_arn and qc["Events"] == ["s3:ObjectCreated:*"]
+    assert qc["Filter"]["Key"]["FilterRules"] == [{"Name": "prefix", "Value": "uploads/"}] or qc["Filter"]["Key"][
+        "FilterRules"
+    ] == [{"Name": "Prefix", "Value": "uploads/"}]
+
+    table = clients.dynamodb.describe_table(TableName=settings.table_name)["Table"]
+    assert table["KeySchema"] == [{"AttributeName": "sourceKey", "KeyType": "HASH"}]
+    [gsi] = table["GlobalSecondaryIndexes"]
+    assert gsi["IndexName"] == "status-index" and gsi["KeySchema"][0]["AttributeName"] == "status"
+    ttl = clients.dynamodb.describe_time_to_live(TableName=settings.table_name)["TimeToLiveDescription"]
+    assert ttl["AttributeName"] == "expiresAt" and ttl["TimeToLiveStatus"] == "ENABLED"
+    assert clients.s3.get_bucket_versioning(Bucket=settings.input_bucket)["Status"] == "Enabled"
+    alarms = clients.cloudwatch.describe_alarms(AlarmNames=[settings.dlq_alarm_name])["MetricAlarms"]
+    assert alarms and alarms[0]["AlarmActions"] == [stack.alerts_topic_arn]
+
+
+def test_bootstrap_is_idempotent(session_stack) -> None:
+    settings, clients, stack = session_stack
+    again = bootstrap(settings, clients)
+    assert again == stack == describe(settings, clients)
+    subs = clients.sns.list_subscriptions_by_topic(TopicArn=stack.results_topic_arn)["Subscriptions"]
+    assert len(subs) == 1

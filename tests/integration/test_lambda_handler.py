@@ -1,0 +1,53 @@
+"""The real Lambda entry point, configured only by environment variables, on a real S3 notification."""
+
+from __future__ import annotations
+
+import io
+import time
+
+import pytest
+from PIL import Image
+
+from pipeline import handler
+from pipeline.adapters.queue import Queue
+from pipeline.adapters.records import ImageRecords
+from pipeline.local.worker import to_lambda_event
+from tests.images import encode, marked
+
+
+@pytest.mark.stack(visibility_timeout_s=30)
+def test_lambda_handler_processes_a_real_notification(fresh_stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings, clients, stack = fresh_stack
+    # GIVEN the environment terraform gives the Lambda (names, endpoint), and nothing else
+    for name, value in {
+        "AWS_ENDPOINT_URL": settings.endpoint_url,
+        "AWS_REGION": settings.region,
+        "NAME_PREFIX": settings.name_prefix,
+        "RESULTS_TOPIC_ARN": stack.results_topic_arn,
+        "ENVIRONMENT": "it",
+    }.items():
+        monkeypatch.setenv(name, str(value))
+    handler._processor.cache_clear()
+    # AND an upload whose notification is waiting in the queue
+    key = "uploads/it/a photo+1.jpg"
+    clients.s3.put_object(Bucket=settings.input_bucket, Key=key, Body=encode(marked(1024, 768), "JPEG"))
+    queue = Queue(clients.sqs, stack.queue_url)
+    messages = []
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not any("Records" in m["Body"] for m in messages):
+        messages += queue.receive(max_messages=10, wait_s=1)
+    assert any("Records" in m["Body"] for m in messages), "S3 notification never arrived"
+    # WHEN the Lambda handler gets them as Lambda would send them
+    resp = handler.lambda_handler(dict(to_lambda_event(messages, stack.queue_arn, settings.region)), None)
+    # THEN nothing is retried, the item is processed, and the renditions are real images of the right size
+    assert resp == {"batchItemFailures": []}
+    item = ImageRecords(clients.dynamodb, settings.table_name).get(key)
+    assert item is not None and item["status"] == "processed" and item["notified"] is True
+    sizes = {}
+    for r in item["renditions"]:
+        body = clients.s3.get_object(Bucket=r["bucket"], Key=r["key"])["Body"].read()
+        with Image.open(io.BytesIO(body)) as im:
+            sizes[r["name"]] = im.size
+    assert sizes == {"large": (800, 600), "medium": (400, 300), "thumb": (150, 112)}
+    assert item["renditions"][0]["key"] == "large/it/a photo+1.jpg"
+    handler._processor.cache_clear()

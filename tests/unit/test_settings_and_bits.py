@@ -1,0 +1,57 @@
+"""Settings, SNS subjects and the local worker's Lambda-shaped events."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.adapters.notify import safe_subject
+from pipeline.local.worker import to_lambda_event
+from pipeline.settings import Settings, parse_renditions
+
+
+def test_renditions_parse_and_sort_largest_first() -> None:
+    r = parse_renditions("thumb:150x150, large:800x600,medium:400x300")
+    assert [x.name for x in r] == ["large", "medium", "thumb"]
+    with pytest.raises(ValueError):
+        parse_renditions("big:0x10")
+    with pytest.raises(ValueError):
+        parse_renditions("a:1x1,a:2x2")
+
+
+def test_names_from_prefix_and_overrides() -> None:
+    s = Settings.from_env({"NAME_PREFIX": "p", "OUTPUT_BUCKET": "out", "INPUT_PREFIX": "in"})
+    assert (s.input_bucket, s.output_bucket, s.queue_name, s.dlq_name) == ("p-input", "out", "p-jobs", "p-jobs-dlq")
+    assert s.input_prefix == "in/" and s.endpoint_url is None
+
+
+def test_visibility_is_six_times_the_timeout_and_lease_is_under_it() -> None:
+    s = Settings.from_env({"HANDLER_TIMEOUT_S": "60"})
+    assert s.queue_visibility_timeout_s == 360 and s.lease_s == 60
+    short = Settings.from_env({"HANDLER_TIMEOUT_S": "60", "VISIBILITY_TIMEOUT_S": "10"})
+    assert short.lease_s == 5 < short.queue_visibility_timeout_s
+
+
+def test_bad_integer_setting_says_which() -> None:
+    with pytest.raises(ValueError, match="MAX_BYTES"):
+        Settings.from_env({"MAX_BYTES": "lots"})
+
+
+@pytest.mark.parametrize("text", ["imgpipe processed: ünïcödé 写真.jpg", "a\nb\rc", "x" * 300, "", "   "])
+def test_sns_subject_is_always_valid(text: str) -> None:
+    s = safe_subject(text)
+    assert 0 < len(s) < 100 and s.isascii() and "\n" not in s and "\r" not in s and s.isprintable()
+
+
+def test_lambda_shaped_event() -> None:
+    msg = {
+        "MessageId": "m1",
+        "ReceiptHandle": "rh",
+        "Body": "{}",
+        "MD5OfBody": "x",
+        "Attributes": {"ApproximateReceiveCount": "2"},
+        "MessageAttributes": {"a": {"DataType": "String", "StringValue": "v"}},
+    }
+    [rec] = to_lambda_event([msg], "arn:aws:sqs:us-east-1:1:q", "us-east-1")["Records"]  # type: ignore[list-item]
+    assert rec["eventSource"] == "aws:sqs" and rec["eventSourceARN"].endswith(":q")
+    assert rec["attributes"]["ApproximateReceiveCount"] == "2"
+    assert rec["messageAttributes"]["a"]["stringValue"] == "v"
