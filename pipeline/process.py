@@ -265,9 +265,25 @@ class Processor:
         status = item.get("status", "")
         if status not in ("processed", "failed") or item.get("notified"):
             return
+        key, order = item.get("sourceKey", ""), item.get("order", "")
+        if not self.records.claim_notify(key, order, status, now=int(self.clock()), lease_s=self.settings.lease_s):
+            # Another delivery of this event is publishing it right now; if it fails, its own message retries.
+            lg.info("result is being published by another delivery", extra={"stage": "notify"})
+            return
         message = result_message(item, self.settings.environment)
         # A failure here raises TransientError: SQS delivers the event again, and the retry finds the item
-        # ended but not notified, and publishes. The notification is never lost, at worst sent twice.
+        # ended but not notified, and publishes. Never lost; sent twice only if we die between publishing
+        # and recording it (SNS is at-least-once anyway, so subscribers must tolerate that).
+        try:
+            self._publish(item, message, status)
+        except TransientError:
+            # Give the publishing right back at once, so the retry need not wait for it to expire.
+            self.records.release_notify(key, order)
+            raise
+        self.records.mark_notified(key, order, status)
+        lg.info("notified", extra={"stage": "notify", "status": status})
+
+    def _publish(self, item: ImageItem, message: dict[str, Any], status: str) -> None:
         self.notifier.publish(
             message,
             subject=f"imgpipe {status}: {item.get('sourceKey', '').rsplit('/', 1)[-1]}",
@@ -278,8 +294,6 @@ class Processor:
                 "error_code": str(item.get("error", {}).get("code", "")),
             },
         )
-        self.records.mark_notified(item.get("sourceKey", ""), item.get("order", ""), status)
-        lg.info("notified", extra={"stage": "notify", "status": status})
 
 
 def result_message(item: ImageItem, environment: str) -> dict[str, Any]:

@@ -59,11 +59,26 @@ class FakeRecords:
         current["rev"] = current.get("rev", 0) + 1
         return True
 
+    def claim_notify(self, key: str, order: str, status: str, *, now: int, lease_s: int) -> bool:
+        current = self.items.get(key)
+        if not current or current.get("order") != order or current.get("status") != status:
+            return False
+        if current.get("notified") or current.get("notifyUntil", 0) >= now:
+            return False
+        current["notifyUntil"] = now + lease_s
+        return True
+
+    def release_notify(self, key: str, order: str) -> None:
+        current = self.items.get(key)
+        if current and current.get("order") == order:
+            current.pop("notifyUntil", None)
+
     def mark_notified(self, key: str, order: str, status: str) -> bool:
         current = self.items.get(key)
         if not current or current.get("order") != order or current.get("status") != status:
             return False
         current["notified"] = True
+        current.pop("notifyUntil", None)
         current["rev"] = current.get("rev", 0) + 1
         return True
 

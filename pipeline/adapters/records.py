@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -10,6 +11,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from pipeline.adapters import CONNECTION_ERRORS, error_code, transient
+from pipeline.errors import TransientError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -67,6 +69,7 @@ class ImageItem(TypedDict, total=False):
     error: ErrorRecord
     lastError: ErrorRecord
     notified: bool
+    notifyUntil: int
     createdAt: str
     updatedAt: str
     processedAt: str
@@ -158,12 +161,40 @@ class ImageRecords:
             ExpressionAttributeValues=_attrs(values),
         )
 
+    def claim_notify(self, key: str, order: str, status: str, *, now: int, lease_s: int) -> bool:
+        """Take the right to publish this result, so two deliveries of one event do not both publish it."""
+        return self._conditional(
+            "update_item",
+            Key=_attrs({"sourceKey": key}),
+            UpdateExpression="SET notifyUntil = :until, #rev = #rev + :one",
+            ConditionExpression=(
+                "#order = :order AND #status = :status AND notified = :f "
+                "AND (attribute_not_exists(notifyUntil) OR notifyUntil < :now)"
+            ),
+            ExpressionAttributeNames={"#order": "order", "#status": "status", "#rev": "rev"},
+            ExpressionAttributeValues=_attrs(
+                {":until": now + lease_s, ":one": 1, ":order": order, ":status": status, ":f": False, ":now": now}
+            ),
+        )
+
+    def release_notify(self, key: str, order: str) -> None:
+        """Give back the right to publish after a failed publish (best effort: it also expires)."""
+        with contextlib.suppress(TransientError):
+            self._conditional(
+                "update_item",
+                Key=_attrs({"sourceKey": key}),
+                UpdateExpression="REMOVE notifyUntil",
+                ConditionExpression="#order = :order",
+                ExpressionAttributeNames={"#order": "order"},
+                ExpressionAttributeValues=_attrs({":order": order}),
+            )
+
     def mark_notified(self, key: str, order: str, status: str) -> bool:
         """Record that the result of this version was published (only if the item is still that result)."""
         return self._conditional(
             "update_item",
             Key=_attrs({"sourceKey": key}),
-            UpdateExpression="SET notified = :t, #rev = #rev + :one",
+            UpdateExpression="SET notified = :t, #rev = #rev + :one REMOVE notifyUntil",
             ConditionExpression="#order = :order AND #status = :status",
             ExpressionAttributeNames={"#order": "order", "#status": "status", "#rev": "rev"},
             ExpressionAttributeValues=_attrs({":t": True, ":one": 1, ":order": order, ":status": status}),

@@ -22,7 +22,7 @@ def store(session_stack) -> ObjectStore:
 
 
 def test_put_then_get_keeps_bytes_and_content_type(session_stack, store: ObjectStore) -> None:
-    settings, clients, _ = session_stack
+    settings, _clients, _ = session_stack
     key = f"thumb/ü {uuid.uuid4().hex}.png"
     store.put(settings.output_bucket, key, b"\x89PNG data", content_type="image/png", source_key="uploads/ü.png")
     head = store.head(settings.output_bucket, key)
@@ -75,7 +75,7 @@ def test_conditional_writes_let_exactly_one_claim_win(session_stack) -> None:
 
 
 def test_notification_reaches_subscribers_with_attributes(session_stack) -> None:
-    settings, clients, stack = session_stack
+    _settings, clients, stack = session_stack
     notifier = Notifier(clients.sns, stack.results_topic_arn)
     marker = uuid.uuid4().hex
     notifier.publish(
@@ -96,7 +96,7 @@ def test_notification_reaches_subscribers_with_attributes(session_stack) -> None
 
 
 def test_queue_send_receive_delete_and_depth(session_stack) -> None:
-    settings, clients, stack = session_stack
+    settings, clients, _stack = session_stack
     q = Queue(clients.sqs, clients.sqs.create_queue(QueueName=f"{settings.name_prefix}-scratch")["QueueUrl"])
     q.send("one")
     q.send("two")

@@ -1,0 +1,108 @@
+"""The whole flow through the real worker: duplicates, re-uploads, partial failures, the DLQ and its alarm."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from PIL import Image
+
+from pipeline.adapters.queue import Queue
+from pipeline.adapters.records import ImageRecords
+from pipeline.local.dlq import peek, redrive
+from tests.e2e.helpers import read_notifications, running_worker, s3_event, wait_for
+from tests.images import encode, marked
+
+
+def ended(records: ImageRecords, key: str):
+    item = records.get(key)
+    return item if item and item.get("status") in ("processed", "failed") and item.get("notified") else None
+
+
+def test_duplicate_event_and_reupload(fresh_stack) -> None:
+    settings, clients, stack = fresh_stack
+    records = ImageRecords(clients.dynamodb, settings.table_name)
+    audit = Queue(clients.sqs, stack.audit_queue_url)
+    key = "uploads/dup/photo.jpg"
+    with running_worker(settings, clients) as worker:
+        # GIVEN an image that was processed
+        clients.s3.put_object(Bucket=settings.input_bucket, Key=key, Body=encode(marked(1600, 1200), "JPEG"))
+        first = wait_for(lambda: ended(records, key), what="first processing")
+        assert first["status"] == "processed" and first["original"]["width"] == 1600
+        # WHEN S3 delivers the same event again
+        Queue(clients.sqs, stack.queue_url).send(
+            s3_event(settings.input_bucket, key, first["etag"], first["sequencer"])
+        )
+        wait_for(lambda: worker.stats.deleted >= 2, what="the duplicate to be consumed")
+        # THEN nothing changes and no second notification goes out
+        assert records.get(key) == first
+        notes = read_notifications(audit)
+        assert [n["message"]["key"] for n in notes] == [key]
+        # WHEN new content is uploaded under the same key THEN it is processed again
+        clients.s3.put_object(Bucket=settings.input_bucket, Key=key, Body=encode(marked(300, 600), "JPEG"))
+        second = wait_for(lambda: (i := ended(records, key)) and i["etag"] != first["etag"] and i, what="re-processing")
+    assert second["original"]["height"] == 600
+    assert {r["name"]: (r["width"], r["height"]) for r in second["renditions"]}["large"] == (300, 600)
+    body = clients.s3.get_object(Bucket=settings.output_bucket, Key="large/dup/photo.jpg")["Body"].read()
+    with Image.open(io.BytesIO(body)) as im:
+        assert im.size == (300, 600)
+    notes = read_notifications(audit)
+    assert len(notes) == 1 and notes[0]["message"]["original"]["height"] == 600
+
+
+def test_partial_batch_failure_poison_to_dlq_alarm_and_redrive(fresh_stack) -> None:
+    settings, clients, stack = fresh_stack
+    records = ImageRecords(clients.dynamodb, settings.table_name)
+    alerts = Queue(clients.sqs, clients.sqs.create_queue(QueueName=f"{settings.name_prefix}-alerts-sub")["QueueUrl"])
+    clients.sns.subscribe(TopicArn=stack.alerts_topic_arn, Protocol="sqs", Endpoint=alerts.arn())
+    queue = Queue(clients.sqs, stack.queue_url)
+    dlq = Queue(clients.sqs, stack.dlq_url)
+    with running_worker(settings, clients) as worker:
+        # GIVEN a good upload and a poison message in the same queue
+        queue.send("poison: this is not an S3 event")
+        key = "uploads/good.png"
+        clients.s3.put_object(Bucket=settings.input_bucket, Key=key, Body=encode(marked(500, 400), "PNG"))
+        # THEN the good one is processed (and its message deleted) while the poison is retried ...
+        assert wait_for(lambda: ended(records, key), what="good image")["status"] == "processed"
+        # ... until it lands in the DLQ after 3 receives (visibility timeout is 2 s here)
+        landed = wait_for(lambda: peek(dlq), timeout=40, what="poison message in the DLQ")
+        assert [m["body"] for m in landed] == ["poison: this is not an S3 event"]
+        assert worker.stats.retried >= 3
+        # AND the local DLQ alarm publishes an alarm-shaped message to the alerts topic
+        alarm = wait_for(lambda: alerts.receive(max_messages=1, wait_s=1), timeout=20, what="DLQ alarm")
+        message = json.loads(json.loads(alarm[0]["Body"])["Message"])
+        assert message["AlarmName"] == settings.dlq_alarm_name and message["NewStateValue"] == "ALARM"
+        assert message["Trigger"]["Dimensions"] == [{"name": "QueueName", "value": settings.dlq_name}]
+        assert queue.depth()["visible"] == 0
+    # WHEN an operator redrives the DLQ THEN the message goes back to the source queue
+    moved = redrive(dlq, queue)
+    assert moved in (1, -1)
+    wait_for(lambda: queue.depth()["visible"] + queue.depth()["in_flight"] == 1, what="message back in the queue")
+    assert dlq.depth()["visible"] == 0
+
+
+def test_two_workers_and_duplicate_events_give_one_result_each(fresh_stack) -> None:
+    settings, clients, stack = fresh_stack
+    settings = settings.with_(worker_batch_size=2)  # small batches spread the events over both workers
+    records = ImageRecords(clients.dynamodb, settings.table_name)
+    queue = Queue(clients.sqs, stack.queue_url)
+    audit = Queue(clients.sqs, stack.audit_queue_url)
+    keys = [f"uploads/race/{i}.jpg" for i in range(6)]
+    with running_worker(settings, clients) as w1, running_worker(settings, clients) as w2:
+        for i, key in enumerate(keys):
+            resp = clients.s3.put_object(
+                Bucket=settings.input_bucket, Key=key, Body=encode(marked(900 + i, 700), "JPEG")
+            )
+            etag = resp["ETag"].strip('"')
+            # S3 delivers at least once: inject the same event three more times
+            for _ in range(3):
+                queue.send(s3_event(settings.input_bucket, key, etag, ""))
+        wait_for(lambda: all(ended(records, k) for k in keys), timeout=60, what="all images")
+        wait_for(lambda: queue.depth() == {"visible": 0, "in_flight": 0, "delayed": 0}, timeout=30, what="queue empty")
+        assert w1.stats.batches and w2.stats.batches, "both workers took part"
+    for i, key in enumerate(keys):
+        item = records.get(key)
+        assert item is not None and item["status"] == "processed" and item["original"]["width"] == 900 + i
+    notes = read_notifications(audit)
+    counts = {k: sum(n["message"]["key"] == k for n in notes) for k in keys}
+    assert counts == dict.fromkeys(keys, 1), counts

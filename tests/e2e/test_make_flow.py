@@ -1,0 +1,49 @@
+"""`make up && make e2e && make down`, exactly as a user runs it, on a free port."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from pipeline.local.emulator import free_port, port_open
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def make(target: str, port: int, run_dir: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "VISIBILITY_TIMEOUT_S": "3", "ALARM_INTERVAL_S": "2"}
+    env.pop("AWS_ENDPOINT_URL", None)
+    return subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            target,
+            f"PORT={port}",
+            f"RUN_DIR={run_dir}",
+            f"EMULATOR={os.environ.get('EMULATOR', 'ministack')}",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_make_up_e2e_down(tmp_path: Path) -> None:
+    port = free_port()
+    try:
+        up = make("up", port, tmp_path, 180)
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "embedded" in up.stdout and (tmp_path / "worker.pid").exists()
+        e2e = make("e2e", port, tmp_path, 300)
+        assert e2e.returncode == 0, e2e.stdout + e2e.stderr
+        assert "e2e: 18 passed, 0 failed" in e2e.stdout
+        assert "(poison message)" in e2e.stdout
+    finally:
+        down = make("down", port, tmp_path, 60)
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert not port_open("127.0.0.1", port), "make down left the emulator running"
+    assert not (tmp_path / "worker.pid").exists()
