@@ -25,8 +25,7 @@ MODE := embedded
 endif
 PYTEST_ARGS ?=
 
-.PHONY: help venv emulators up down e2e test unit integration e2e-tests static lint typecheck build bench soak \
-        tf-check tf-local clean
+.PHONY: help venv emulators up down e2e test unit integration e2e-tests lint typecheck build tf-check tf-local clean
 
 help: ## list every target
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -40,6 +39,11 @@ $(VENV)/.installed: pyproject.toml requirements/dev.txt requirements/runtime.txt
 .venv-ministack/.installed: requirements/ministack.txt
 	$(PYTHON) -m venv .venv-ministack
 	.venv-ministack/bin/pip install -q -r requirements/ministack.txt
+	touch $@
+
+.venv-checkov/.installed: requirements/checkov.txt
+	$(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/pip install -q -r requirements/checkov.txt
 	touch $@
 
 .venv-moto/.installed: requirements/moto.txt
@@ -79,7 +83,7 @@ endif
 e2e: $(VENV)/.installed ## upload samples/ to the running stack and check every outcome (after make up)
 	$(LOCAL_ENV) $(PY) -m pipeline e2e --samples samples
 
-test: $(VENV)/.installed .venv-ministack/.installed .venv-moto/.installed lint ## lint, types, then unit, integration and e2e tests on the embedded emulator
+test: $(VENV)/.installed .venv-ministack/.installed .venv-moto/.installed .venv-checkov/.installed lint ## lint, types, then unit, integration, e2e and terraform tests (tf-check and drift included)
 	EMULATOR=$(EMULATOR) $(PY) -m pytest $(PYTEST_ARGS)
 
 unit: $(VENV)/.installed ## unit tests only (no network)
@@ -91,6 +95,29 @@ integration: $(VENV)/.installed .venv-$(EMULATOR)/.installed ## integration test
 e2e-tests: $(VENV)/.installed .venv-$(EMULATOR)/.installed ## e2e tests (worker, duplicates, DLQ, alarm, make up/e2e/down)
 	EMULATOR=$(EMULATOR) $(PY) -m pytest tests/e2e $(PYTEST_ARGS)
 
+ARCH       ?= arm64
+PY_TARGET  ?= 3.12
+ZIP        ?= dist/lambda.zip
+HOST_PY    := $(shell $(PYTHON) -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
+
+build: $(VENV)/.installed ## build dist/lambda.zip: the package + manylinux wheels (ARCH=arm64|x86_64, PY_TARGET=3.12)
+	$(PY) scripts/build_zip.py --arch $(ARCH) --python-version $(PY_TARGET) --out $(ZIP)
+
+tf-check: $(VENV)/.installed .venv-checkov/.installed ## terraform fmt -check, init -backend=false, validate, checkov
+	@cfg=$$(scripts/tf-cli-config.sh $(CURDIR)/.tfcli/terraformrc) && export TF_CLI_CONFIG_FILE=$$cfg && \
+	  terraform -chdir=terraform fmt -check -recursive && \
+	  terraform -chdir=terraform init -backend=false -input=false -no-color >/dev/null && \
+	  terraform -chdir=terraform validate -no-color
+	.venv-checkov/bin/checkov -d terraform --framework terraform --quiet --compact --skip-download
+
+# The emulator runs functions on its own Python, so the local zip carries wheels for this machine's Python;
+# the code is the same as in dist/lambda.zip, only the wheels' ABI differs.
+tf-local: $(VENV)/.installed ## apply terraform/ with tflocal to the running emulator (make up first), then run the e2e on it
+	$(PY) scripts/build_zip.py --arch x86_64 --python-version $(HOST_PY) --out dist/lambda-local.zip
+	$(LOCAL_ENV) LAMBDA_ZIP=$(CURDIR)/dist/lambda-local.zip \
+	  TF_LOCAL_MODE=$(if $(filter ministack localstack,$(EMULATOR)),lambda,worker) TF_LOCAL_DIR=$(CURDIR)/$(RUN_DIR)/tf-local \
+	  scripts/tf_local.sh
+
 lint: $(VENV)/.installed ## ruff (lint + format check) and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -100,4 +127,4 @@ typecheck: $(VENV)/.installed ## mypy only
 	$(VENV)/bin/mypy
 
 clean: down ## remove virtualenvs, run files and build output
-	rm -rf $(VENV) .venv-ministack .venv-moto $(RUN_DIR) dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-ministack .venv-moto .venv-checkov .tfcli $(RUN_DIR) dist .pytest_cache .mypy_cache .ruff_cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from dataclasses import dataclass
@@ -132,6 +133,16 @@ def _sns_queue_policy(queue_arn: str, topic_arn: str) -> str:
     )
 
 
+def ensure_audit_queue(settings: Settings, clients: Clients, results_topic_arn: str) -> str:
+    """An SQS queue subscribed to the results topic, so checks can read every notification (local only)."""
+    url, arn = _queue(clients, settings.audit_queue_name, {"SqsManagedSseEnabled": "true"})
+    clients.sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": _sns_queue_policy(arn, results_topic_arn)})
+    existing = clients.sns.list_subscriptions_by_topic(TopicArn=results_topic_arn).get("Subscriptions", [])
+    if not any(s.get("Endpoint") == arn for s in existing):
+        clients.sns.subscribe(TopicArn=results_topic_arn, Protocol="sqs", Endpoint=arn, ReturnSubscriptionArn=True)
+    return url
+
+
 def table_definition(settings: Settings) -> dict[str, Any]:
     """The image table: key on the source key, a status index, on-demand billing."""
     return {
@@ -193,14 +204,7 @@ def bootstrap(settings: Settings, clients: Clients) -> Stack:
 
     results_arn = sns.create_topic(Name=settings.results_topic_name)["TopicArn"]
     alerts_arn = sns.create_topic(Name=settings.alerts_topic_name)["TopicArn"]
-    audit_url, audit_arn = _queue(clients, settings.audit_queue_name, {"SqsManagedSseEnabled": "true"})
-    sqs.set_queue_attributes(
-        QueueUrl=audit_url,
-        Attributes={"Policy": _sns_queue_policy(audit_arn, results_arn)},
-    )
-    existing = sns.list_subscriptions_by_topic(TopicArn=results_arn).get("Subscriptions", [])
-    if not any(s.get("Endpoint") == audit_arn for s in existing):
-        sns.subscribe(TopicArn=results_arn, Protocol="sqs", Endpoint=audit_arn, ReturnSubscriptionArn=True)
+    audit_url = ensure_audit_queue(settings, clients, results_arn)
 
     clients.s3.put_bucket_notification_configuration(
         Bucket=settings.input_bucket,
@@ -244,8 +248,8 @@ def bootstrap(settings: Settings, clients: Clients) -> Stack:
     return stack
 
 
-def describe(settings: Settings, clients: Clients) -> Stack:
-    """Look up the running stack's URLs and ARNs without changing anything."""
+def describe(settings: Settings, clients: Clients, *, with_audit: bool = False) -> Stack:
+    """Look up the running stack's URLs and ARNs; with_audit adds the audit queue if it is missing."""
     sqs = clients.sqs
 
     def queue(name: str) -> tuple[str, str]:
@@ -254,18 +258,25 @@ def describe(settings: Settings, clients: Clients) -> Stack:
 
     queue_url, queue_arn = queue(settings.queue_name)
     dlq_url, dlq_arn = queue(settings.dlq_name)
-    audit_url, _ = queue(settings.audit_queue_name)
     topics = {
         t["TopicArn"].rsplit(":", 1)[-1]: t["TopicArn"]
         for page in clients.sns.get_paginator("list_topics").paginate()
         for t in page.get("Topics", [])
     }
+    results_arn = settings.results_topic_arn or topics.get(settings.results_topic_name, "")
+    alerts_arn = settings.alerts_topic_arn or topics.get(settings.alerts_topic_name, "")
+    audit_url = ""
+    if with_audit:
+        audit_url = ensure_audit_queue(settings, clients, results_arn)
+    else:
+        with contextlib.suppress(ClientError):
+            audit_url, _ = queue(settings.audit_queue_name)
     return Stack(
         queue_url=queue_url,
         queue_arn=queue_arn,
         dlq_url=dlq_url,
         dlq_arn=dlq_arn,
         audit_queue_url=audit_url,
-        results_topic_arn=topics.get(settings.results_topic_name, ""),
-        alerts_topic_arn=topics.get(settings.alerts_topic_name, ""),
+        results_topic_arn=results_arn,
+        alerts_topic_arn=alerts_arn,
     )

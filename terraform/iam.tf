@@ -1,0 +1,71 @@
+data "aws_iam_policy_document" "assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "this" {
+  name               = "${local.function_name}-role"
+  assume_role_policy = data.aws_iam_policy_document.assume.json
+}
+
+# Least privilege: exactly the calls the handler makes, on exactly its resources.
+data "aws_iam_policy_document" "this" {
+  statement {
+    sid       = "ReadUploads"
+    actions   = ["s3:GetObject", "s3:GetObjectVersion"]
+    resources = ["${aws_s3_bucket.input.arn}/${var.input_prefix}*"]
+  }
+
+  statement {
+    sid       = "WriteRenditions"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.output.arn}/*"]
+  }
+
+  statement {
+    sid       = "ImageItems"
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+    resources = [aws_dynamodb_table.this.arn]
+  }
+
+  statement {
+    sid       = "PublishResults"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.results.arn, aws_sns_topic.alerts.arn]
+  }
+
+  statement {
+    sid       = "EncryptedTableAndTopics"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.this.arn]
+  }
+
+  statement {
+    sid       = "ConsumeJobs"
+    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
+    resources = [aws_sqs_queue.this.arn]
+  }
+
+  statement {
+    sid       = "Logs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.this.arn}:*"]
+  }
+}
+
+resource "aws_iam_role_policy" "this" {
+  name   = "${local.function_name}-policy"
+  role   = aws_iam_role.this.id
+  policy = data.aws_iam_policy_document.this.json
+}
+
+# X-Ray segments cannot be scoped to a resource; AWS's managed policy is the narrow way to allow them.
+resource "aws_iam_role_policy_attachment" "xray" {
+  role       = aws_iam_role.this.name
+  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/AWSXRayDaemonWriteAccess"
+}

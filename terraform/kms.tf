@@ -1,0 +1,44 @@
+# One customer-managed key for the table and the topics. A CMK, not the AWS-managed one, because
+# CloudWatch alarms can only publish to an encrypted topic whose key policy lets them.
+
+data "aws_iam_policy_document" "kms" {
+  # checkov:skip=CKV_AWS_111: AWS's default key statement; without it the key could not be managed at all.
+  # checkov:skip=CKV_AWS_356: in a key policy "*" means this key only.
+  # checkov:skip=CKV_AWS_109: AWS's default key statement, limited to this account's root.
+  statement {
+    sid       = "AccountAdmin"
+    actions   = ["kms:*"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root"]
+    }
+  }
+
+  statement {
+    sid       = "AlarmsAndNotificationsUseTheKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com", "sns.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+}
+
+resource "aws_kms_key" "this" {
+  description             = "${var.name_prefix}: table and topic encryption"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy                  = data.aws_iam_policy_document.kms.json
+}
+
+resource "aws_kms_alias" "this" {
+  name          = "alias/${var.name_prefix}"
+  target_key_id = aws_kms_key.this.key_id
+}

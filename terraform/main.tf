@@ -1,0 +1,15 @@
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+
+locals {
+  suffix         = var.bucket_name_suffix != "" ? var.bucket_name_suffix : data.aws_caller_identity.current.account_id
+  input_bucket   = "${var.name_prefix}-input-${local.suffix}"
+  output_bucket  = "${var.name_prefix}-output-${local.suffix}"
+  function_name  = "${var.name_prefix}-processor"
+  queue_name     = "${var.name_prefix}-jobs"
+  dlq_name       = "${var.name_prefix}-jobs-dlq"
+  table_name     = "${var.name_prefix}-images"
+  status_index   = "status-index"
+  visibility_s   = coalesce(var.queue_visibility_timeout_s, 6 * var.lambda_timeout_s)
+  dlq_alarm_name = "${var.name_prefix}-jobs-dlq-not-empty"
+}
