@@ -92,8 +92,9 @@ def _bucket(clients: Clients, settings: Settings, name: str, *, versioned: bool)
             "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
         },
     )
-    if versioned:
-        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    # Originals are versioned (events name a version); renditions are derived data and are not.
+    status = "Enabled" if versioned else "Suspended"
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": status})
 
 
 def queue_policy(queue_arn: str, bucket: str) -> str:

@@ -1,0 +1,216 @@
+"""terraform/ applied with tflocal to a real emulator: no drift from `pipeline bootstrap`, and the zip runs."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from pipeline.aws import Clients, make_clients
+from pipeline.local.bootstrap import bootstrap
+from pipeline.local.emulator import Emulator, free_port, stop_process
+from pipeline.settings import Settings
+from tests.e2e.helpers import wait_for
+from tests.images import encode, marked
+from tests.terraform.tf import ROOT, cli_config, tflocal_apply
+
+
+@pytest.fixture(scope="module")
+def ministack() -> Iterator[str]:
+    """A MiniStack of its own: it runs Lambda functions (Python, no Docker), so the deployed zip can run."""
+    bin_dir = ROOT / ".venv-ministack" / "bin"
+    if not bin_dir.exists():
+        pytest.fail("MiniStack is not installed: run `make emulators` (make test does)")
+    emu = Emulator("ministack", bin_dir, port=free_port())
+    proc = emu.start(ROOT / ".run" / "test-emulator" / f"tf-ministack-{emu.port}.log")
+    try:
+        yield emu.url
+    finally:
+        stop_process(proc.pid)
+
+
+@pytest.fixture(scope="module")
+def applied(ministack: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    cfg, why = cli_config()
+    if cfg is None:
+        pytest.skip(f"the terraform tests need terraform and its provider mirror: {why}")
+    tmp = tmp_path_factory.mktemp("tf")
+    zip_path = tmp / "lambda.zip"
+    host_py = f"{sys.version_info[0]}.{sys.version_info[1]}"  # the emulator runs functions on this Python
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "build_zip.py"),
+            "--arch",
+            "x86_64",
+            "--python-version",
+            host_py,
+            "--out",
+            str(zip_path),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    prefix = f"tf{uuid.uuid4().hex[:8]}"
+    outputs = tflocal_apply(
+        tmp / "work",
+        ministack,
+        cfg,
+        {
+            "name_prefix": prefix,
+            "lambda_zip_path": str(zip_path),
+            "lambda_architecture": "x86_64",
+            "force_destroy": "true",
+            "max_concurrency": "2",
+        },
+    )
+    return {"endpoint": ministack, "outputs": outputs}
+
+
+def _describe(
+    clients: Clients,
+    *,
+    queue: str,
+    dlq: str,
+    input_bucket: str,
+    output_bucket: str,
+    table: str,
+    results: str,
+    alerts: str,
+    alarm: str,
+) -> dict[str, Any]:
+    """The attributes both ways of creating the stack must agree on, with names taken out."""
+    sqs = clients.sqs
+    q_url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+    d_url = sqs.get_queue_url(QueueName=dlq)["QueueUrl"]
+    q = sqs.get_queue_attributes(QueueUrl=q_url, AttributeNames=["All"])["Attributes"]
+    d = sqs.get_queue_attributes(QueueUrl=d_url, AttributeNames=["All"])["Attributes"]
+    redrive = json.loads(q["RedrivePolicy"])
+    notif = clients.s3.get_bucket_notification_configuration(Bucket=input_bucket)["QueueConfigurations"]
+    t = clients.dynamodb.describe_table(TableName=table)["Table"]
+    ttl = clients.dynamodb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+    [a] = clients.cloudwatch.describe_alarms(AlarmNames=[alarm])["MetricAlarms"]
+    topics = {t["TopicArn"] for t in clients.sns.list_topics()["Topics"]}
+    keys = ("VisibilityTimeout", "MessageRetentionPeriod", "ReceiveMessageWaitTimeSeconds", "SqsManagedSseEnabled")
+    return {
+        "queue": {k: q.get(k) for k in keys},
+        "redrive": {
+            "maxReceiveCount": int(redrive["maxReceiveCount"]),
+            "to_own_dlq": redrive["deadLetterTargetArn"] == d["QueueArn"],
+        },
+        "dlq": {k: d.get(k) for k in ("MessageRetentionPeriod", "SqsManagedSseEnabled")},
+        "notification": [
+            {
+                "events": n["Events"],
+                "filter": [{r["Name"].lower(): r["Value"]} for r in n["Filter"]["Key"]["FilterRules"]],
+                "to_own_queue": n["QueueArn"] == q["QueueArn"],
+            }
+            for n in notif
+        ],
+        "table": {
+            "keys": t["KeySchema"],
+            "attributes": sorted(t["AttributeDefinitions"], key=lambda x: x["AttributeName"]),
+            "billing": t.get("BillingModeSummary", {}).get("BillingMode", "PAY_PER_REQUEST"),
+            "indexes": [
+                {"name": g["IndexName"], "keys": g["KeySchema"], "projection": g["Projection"]["ProjectionType"]}
+                for g in t.get("GlobalSecondaryIndexes", [])
+            ],
+            "ttl": [ttl.get("AttributeName"), ttl.get("TimeToLiveStatus")],
+        },
+        "topics": [results in topics, alerts in topics],
+        "buckets": {
+            "input_versioning": clients.s3.get_bucket_versioning(Bucket=input_bucket).get("Status"),
+            "output_versioning": clients.s3.get_bucket_versioning(Bucket=output_bucket).get("Status"),
+            "sse": [
+                clients.s3.get_bucket_encryption(Bucket=b)["ServerSideEncryptionConfiguration"]["Rules"][0][
+                    "ApplyServerSideEncryptionByDefault"
+                ]["SSEAlgorithm"]
+                for b in (input_bucket, output_bucket)
+            ],
+        },
+        "dlq_alarm": {
+            **{
+                k: a.get(k)
+                for k in (
+                    "Namespace",
+                    "MetricName",
+                    "Statistic",
+                    "Period",
+                    "EvaluationPeriods",
+                    "Threshold",
+                    "ComparisonOperator",
+                    "TreatMissingData",
+                )
+            },
+            "dimension": [(x["Name"], x["Value"] == dlq) for x in a["Dimensions"]],
+            "actions": [a["AlarmActions"] == [alerts], a["OKActions"] == [alerts]],
+        },
+    }
+
+
+def test_no_drift_between_terraform_and_bootstrap(applied: dict[str, Any]) -> None:
+    out = applied["outputs"]
+    settings = Settings.from_env({"AWS_ENDPOINT_URL": applied["endpoint"], "NAME_PREFIX": f"bs{uuid.uuid4().hex[:8]}"})
+    clients = make_clients(settings)
+    stack = bootstrap(settings, clients)
+    from_terraform = _describe(
+        clients,
+        queue=out["queue_name"],
+        dlq=out["dlq_name"],
+        input_bucket=out["input_bucket_name"],
+        output_bucket=out["output_bucket_name"],
+        table=out["table_name"],
+        results=out["results_topic_arn"],
+        alerts=out["alerts_topic_arn"],
+        alarm=out["dlq_alarm_name"],
+    )
+    from_bootstrap = _describe(
+        clients,
+        queue=settings.queue_name,
+        dlq=settings.dlq_name,
+        input_bucket=settings.input_bucket,
+        output_bucket=settings.output_bucket,
+        table=settings.table_name,
+        results=stack.results_topic_arn,
+        alerts=stack.alerts_topic_arn,
+        alarm=settings.dlq_alarm_name,
+    )
+    assert from_bootstrap == from_terraform
+    # and the values are the intended ones, not merely equal
+    assert from_terraform["queue"]["VisibilityTimeout"] == "360" and from_terraform["redrive"]["maxReceiveCount"] == 3
+    assert from_terraform["notification"][0]["filter"] == [{"prefix": "uploads/"}]
+
+
+def test_the_deployed_zip_processes_an_upload(applied: dict[str, Any]) -> None:
+    # GIVEN the stack terraform made, whose queue the emulator's Lambda service consumes with the deployed zip
+    out = applied["outputs"]
+    env = {**out["handler_environment"], "AWS_ENDPOINT_URL": applied["endpoint"]}
+    settings = Settings.from_env(env)
+    clients = make_clients(settings)
+    key = "uploads/lambda/zip test.jpg"
+    # WHEN an image is uploaded (no local worker is running)
+    clients.s3.put_object(Bucket=settings.input_bucket, Key=key, Body=encode(marked(1200, 900), "JPEG"))
+    # THEN the function records it processed, with real renditions in the output bucket
+    from pipeline.adapters.records import ImageRecords
+
+    records = ImageRecords(clients.dynamodb, settings.table_name)
+    item = wait_for(
+        lambda: (i := records.get(key)) and i.get("status") == "processed" and i,
+        timeout=90,
+        what="the Lambda to process the upload",
+    )
+    from PIL import Image
+
+    sizes = {}
+    for r in item["renditions"]:
+        body = clients.s3.get_object(Bucket=settings.output_bucket, Key=r["key"])["Body"].read()
+        with Image.open(io.BytesIO(body)) as im:
+            sizes[r["name"]] = im.size
+    assert sizes == {"large": (800, 600), "medium": (400, 300), "thumb": (150, 112)}

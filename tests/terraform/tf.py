@@ -1,0 +1,94 @@
+"""Reading terraform/ with python-hcl2, and running terraform / tflocal for tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import hcl2
+
+ROOT = Path(__file__).resolve().parents[2]
+TF_DIR = ROOT / "terraform"
+
+
+def unquote(value: Any) -> Any:
+    """python-hcl2 keeps string quotes (and ${} around expressions); take them off, recursively."""
+    if isinstance(value, str):
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            return value[1:-1]
+        return value
+    if isinstance(value, list):
+        return [unquote(v) for v in value]
+    if isinstance(value, dict):
+        return {unquote(k): unquote(v) for k, v in value.items() if k != "__is_block__"}
+    return value
+
+
+def load(name: str) -> dict[str, Any]:
+    """One .tf file as plain data."""
+    with (TF_DIR / name).open() as f:
+        return unquote(hcl2.load(f))  # type: ignore[no-any-return]
+
+
+def blocks(kind: str) -> dict[tuple[str, ...], dict[str, Any]]:
+    """Every block of a kind across terraform/*.tf: ('aws_x', 'name') -> body (variables/outputs: (name,))."""
+    out: dict[tuple[str, ...], dict[str, Any]] = {}
+    for path in sorted(TF_DIR.glob("*.tf")):
+        for entry in load(path.name).get(kind, []):
+            for k1, v1 in entry.items():
+                if kind in ("resource", "data"):
+                    for k2, body in v1.items():
+                        out[(k1, k2)] = body
+                else:
+                    out[(k1,)] = v1
+    return out
+
+
+def cli_config() -> tuple[str | None, str]:
+    """(TF_CLI_CONFIG_FILE, '') when terraform and the provider mirror are here, else (None, why not)."""
+    if shutil.which("terraform") is None:
+        return None, "terraform is not installed"
+    proc = subprocess.run(
+        [str(ROOT / "scripts" / "tf-cli-config.sh"), str(ROOT / ".tfcli" / "terraformrc")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        return None, proc.stderr.strip()
+    return proc.stdout.strip(), ""
+
+
+def tflocal_apply(
+    workdir: Path, endpoint: str, cli_cfg: str, variables: dict[str, str], timeout: float = 600
+) -> dict[str, Any]:
+    """Copy terraform/ to workdir, `tflocal init && tflocal apply` it to the emulator; returns the outputs."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    for f in [*TF_DIR.glob("*.tf"), TF_DIR / ".terraform.lock.hcl"]:
+        shutil.copy(f, workdir / f.name)
+    env = {
+        **os.environ,
+        "TF_CLI_CONFIG_FILE": cli_cfg,
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "S3_HOSTNAME": "127.0.0.1",
+        "DISABLE_DEPRECATION_NOTICE": "1",
+    }
+    tflocal = str(ROOT / ".venv" / "bin" / "tflocal")
+    args = [f"-var={k}={v}" for k, v in variables.items()]
+    for cmd in (["init", "-input=false", "-no-color"], ["apply", "-auto-approve", "-input=false", "-no-color", *args]):
+        proc = subprocess.run(
+            [tflocal, *cmd], cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout, check=False
+        )
+        if proc.returncode != 0:
+            raise AssertionError(f"tflocal {cmd[0]} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    out = subprocess.run(
+        ["terraform", "output", "-json"], cwd=workdir, env=env, capture_output=True, text=True, check=True
+    )
+    return {k: v["value"] for k, v in json.loads(out.stdout).items()}
