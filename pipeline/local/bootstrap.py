@@ -93,8 +93,7 @@ def _bucket(clients: Clients, settings: Settings, name: str, *, versioned: bool)
         },
     )
     # Originals are versioned (events name a version); renditions are derived data and are not.
-    status = "Enabled" if versioned else "Suspended"
-    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": status})
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled" if versioned else "Suspended"})
 
 
 def queue_policy(queue_arn: str, bucket: str) -> str:
