@@ -25,11 +25,12 @@ MODE := embedded
 endif
 PYTEST_ARGS ?=
 
-.PHONY: help venv emulators up down e2e test unit integration e2e-tests lint typecheck build tf-check tf-local clean
+
+.PHONY: help venv emulators up down e2e compose-tests test unit integration e2e-tests lint typecheck build tf-check tf-local clean
 
 help: ## list every target
-	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
-	@echo "  variables: EMULATOR=ministack|moto|localstack  PORT=4566  PYTEST_ARGS=..."
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@echo "  variables: EMULATOR=ministack|moto|localstack  LAMBDA=1 (localstack only)  PORT=4566  PYTEST_ARGS=..."
 
 $(VENV)/.installed: pyproject.toml requirements/dev.txt requirements/runtime.txt
 	$(PYTHON) -m venv $(VENV)
@@ -55,14 +56,26 @@ venv: $(VENV)/.installed ## create the project virtualenv (.venv) with every too
 
 emulators: .venv-ministack/.installed .venv-moto/.installed ## install both embedded emulators in their own virtualenvs
 
+COMPOSE_PROFILE := $(if $(filter moto ministack,$(EMULATOR)),$(EMULATOR),localstack)
+COMPOSE := docker compose -f docker-compose.yml$(if $(LAMBDA), -f docker-compose.lambda.yml)
+
 up: $(VENV)/.installed ## start the emulator, create the resources, start the worker (all in the background)
 ifeq ($(MODE),compose)
-	@echo "make up: Docker engine mode -> docker compose with LocalStack (EMULATOR=$(EMULATOR))"
-	docker compose --profile $(if $(filter moto ministack,$(EMULATOR)),$(EMULATOR),localstack) up -d --build --wait
+	@echo "make up: Docker engine mode -> docker compose, profile $(COMPOSE_PROFILE)$(if $(LAMBDA), with the real zip in LocalStack's Lambda)"
+	@mkdir -p $(RUN_DIR) && rm -f $(RUN_DIR)/env
+ifeq ($(LAMBDA),)
+	$(COMPOSE) --profile $(COMPOSE_PROFILE) up -d --build --wait
+else
+	$(COMPOSE) --profile localstack up -d --wait localstack
+	$(PY) scripts/build_zip.py --arch x86_64 --python-version 3.12 --out dist/lambda-x86_64.zip
+	$(LOCAL_ENV) LAMBDA_ZIP=$(CURDIR)/dist/lambda-x86_64.zip TF_LOCAL_E2E=0 TF_LOCAL_DIR=$(CURDIR)/$(RUN_DIR)/tf-local \
+	  scripts/tf_local.sh && cp $(RUN_DIR)/tf-local/env $(RUN_DIR)/env
+endif
+	@echo "make up: stack is up on $(ENDPOINT); next: make e2e"
 else
 	@echo "make up: no Docker engine -> embedded $(EMULATOR) on $(ENDPOINT) (set EMULATOR=moto for moto's server)"
 	@$(MAKE) --no-print-directory .venv-$(EMULATOR)/.installed
-	@mkdir -p $(RUN_DIR)
+	@mkdir -p $(RUN_DIR) && rm -f $(RUN_DIR)/env
 	$(PY) -m pipeline emulator start --backend $(EMULATOR) --bin-dir .venv-$(EMULATOR)/bin --port $(PORT) \
 	    --pidfile $(RUN_DIR)/emulator.pid --log $(RUN_DIR)/emulator.log
 	$(LOCAL_ENV) $(PY) -m pipeline bootstrap > $(RUN_DIR)/stack.json
@@ -71,8 +84,9 @@ else
 endif
 
 down: ## stop the worker and the emulator (or the compose stack)
+	@rm -f $(RUN_DIR)/env
 ifeq ($(MODE),compose)
-	docker compose --profile localstack --profile moto --profile ministack down -v
+	$(COMPOSE) --profile localstack --profile moto --profile ministack --profile tests down -v --remove-orphans
 else
 	@if [ -f $(RUN_DIR)/worker.pid ]; then kill -TERM $$(cat $(RUN_DIR)/worker.pid) 2>/dev/null || true; \
 	  for i in $$(seq 1 50); do kill -0 $$(cat $(RUN_DIR)/worker.pid) 2>/dev/null || break; sleep 0.2; done; \
@@ -80,8 +94,12 @@ else
 	@if [ -x $(PY) ]; then $(PY) -m pipeline emulator stop --pidfile $(RUN_DIR)/emulator.pid; fi
 endif
 
+# Reads $(RUN_DIR)/env when `make up` left one (Lambda mode: the names terraform gave the resources).
 e2e: $(VENV)/.installed ## upload samples/ to the running stack and check every outcome (after make up)
-	$(LOCAL_ENV) $(PY) -m pipeline e2e --samples samples
+	@$(LOCAL_ENV) bash -c 'if [ -f $(RUN_DIR)/env ]; then . $(RUN_DIR)/env; fi; exec $(PY) -m pipeline e2e --samples samples'
+
+compose-tests: ## run the integration + e2e suites in a container on the compose network (after make up, Docker only)
+	$(COMPOSE) --profile $(COMPOSE_PROFILE) --profile tests run --rm --build tests
 
 test: $(VENV)/.installed .venv-ministack/.installed .venv-moto/.installed .venv-checkov/.installed lint ## lint, types, then unit, integration, e2e and terraform tests (tf-check and drift included)
 	EMULATOR=$(EMULATOR) $(PY) -m pytest $(PYTEST_ARGS)
@@ -110,10 +128,11 @@ tf-check: $(VENV)/.installed .venv-checkov/.installed ## terraform fmt -check, i
 	  terraform -chdir=terraform validate -no-color
 	.venv-checkov/bin/checkov -d terraform --framework terraform --quiet --compact --skip-download
 
-# The emulator runs functions on its own Python, so the local zip carries wheels for this machine's Python;
-# the code is the same as in dist/lambda.zip, only the wheels' ABI differs.
+# MiniStack runs functions on its own Python, so its zip carries wheels for this machine's Python; LocalStack runs
+# them in the real python3.12 image. The code is the same as in dist/lambda.zip, only the wheels' ABI differs.
+TF_ZIP_PY := $(if $(filter localstack,$(EMULATOR))$(filter compose,$(MODE)),3.12,$(HOST_PY))
 tf-local: $(VENV)/.installed ## apply terraform/ with tflocal to the running emulator (make up first), then run the e2e on it
-	$(PY) scripts/build_zip.py --arch x86_64 --python-version $(HOST_PY) --out dist/lambda-local.zip
+	$(PY) scripts/build_zip.py --arch x86_64 --python-version $(TF_ZIP_PY) --out dist/lambda-local.zip
 	$(LOCAL_ENV) LAMBDA_ZIP=$(CURDIR)/dist/lambda-local.zip \
 	  TF_LOCAL_MODE=$(if $(filter ministack localstack,$(EMULATOR)),lambda,worker) TF_LOCAL_DIR=$(CURDIR)/$(RUN_DIR)/tf-local \
 	  scripts/tf_local.sh

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make tf-local`: apply terraform/ unchanged with tflocal to the running local emulator, then run the e2e
-# scenario against the resources terraform made (their names come from `terraform output`).
+# scenario against the resources terraform made (their names come from `terraform output`; TF_LOCAL_E2E=0 stops
+# after writing them to $TF_LOCAL_DIR/env).
 # Where the emulator runs Lambda functions (MiniStack), the deployed zip itself consumes the queue through the
 # event source mapping; elsewhere (moto) the local worker stands in for the Lambda service.
 set -euo pipefail
@@ -33,9 +34,17 @@ cd "$work"
   | tail -n 3
 terraform output -json handler_environment > handler_env.json
 cd "$root"
-# The handler's own environment, exactly as terraform gave it to the Lambda, plus the endpoint.
-eval "$("$py" -c 'import json, shlex, sys
-for k, v in json.load(open(sys.argv[1])).items(): print(f"export {k}={shlex.quote(v)}")' "$work/handler_env.json")"
+# The handler's own environment, exactly as terraform gave it to the Lambda, plus the endpoint: written to a file
+# that `make e2e` reads too.
+"$py" -c 'import json, shlex, sys
+print(f"export AWS_ENDPOINT_URL={shlex.quote(sys.argv[2])}")
+for k, v in json.load(open(sys.argv[1])).items(): print(f"export {k}={shlex.quote(v)}")' \
+  "$work/handler_env.json" "$endpoint" > "$work/env"
+. "$work/env"
+if [ "${TF_LOCAL_E2E:-1}" != 1 ]; then
+  echo "tf-local: applied; environment in $work/env"
+  exit 0
+fi
 echo "tf-local: applied; e2e against terraform's resources (mode: $mode)"
 worker_pid=""
 if [ "$mode" = worker ]; then

@@ -26,16 +26,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(getattr(pytest.mark, parts[0]))
 
 
-def _docker_engine_reachable() -> bool:
-    try:
-        import docker  # type: ignore[import-untyped]
-
-        docker.from_env(timeout=2).ping()
-        return True
-    except Exception:
-        return False
-
-
 @pytest.fixture(scope="session")
 def endpoint() -> Iterator[str]:
     """An AWS emulator endpoint: AWS_ENDPOINT_URL if set, LocalStack in a container if Docker answers,
@@ -44,15 +34,18 @@ def endpoint() -> Iterator[str]:
     if given:
         yield given
         return
-    if _docker_engine_reachable() and os.environ.get("EMULATOR", "ministack") in ("localstack", "ministack"):
-        from tests.containers import localstack_container
-
-        with localstack_container() as url:
-            yield url
-            return
-    from pipeline.local.emulator import Emulator, free_port, stop_process
+    from tests.containers import docker_engine_reason, emulator_container
 
     backend = os.environ.get("EMULATOR", "ministack")
+    if backend in ("localstack", "ministack"):
+        why_not = docker_engine_reason()
+        if not why_not:
+            with emulator_container(backend) as url:
+                yield url
+            return
+        log.warning("no container emulator (%s); using the embedded %s instead", why_not, backend)
+    from pipeline.local.emulator import Emulator, free_port, stop_process
+
     if backend == "localstack":
         backend = "ministack"
     bin_dir = Path(os.environ.get("EMULATOR_BIN_DIR", ROOT / f".venv-{backend}" / "bin"))

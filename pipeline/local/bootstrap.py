@@ -280,3 +280,18 @@ def describe(settings: Settings, clients: Clients, *, with_audit: bool = False) 
         results_topic_arn=results_arn,
         alerts_topic_arn=alerts_arn,
     )
+
+
+def main() -> int:
+    """Bootstrap from the environment with plain logging (what LocalStack's init hook runs)."""
+    from pipeline.aws import make_clients
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+    settings = Settings.from_env()
+    stack = bootstrap(settings, make_clients(settings))
+    log.info("stack: %s", json.dumps(stack.as_dict()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
