@@ -26,7 +26,7 @@ endif
 PYTEST_ARGS ?=
 
 
-.PHONY: help venv emulators up down e2e compose-tests test unit integration e2e-tests lint typecheck build tf-check tf-local clean
+.PHONY: help venv emulators up down e2e compose-tests test unit integration e2e-tests lint audit soak typecheck build tf-check tf-local clean
 
 help: ## list every target
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -137,10 +137,18 @@ tf-local: $(VENV)/.installed ## apply terraform/ with tflocal to the running emu
 	  TF_LOCAL_MODE=$(if $(filter ministack localstack,$(EMULATOR)),lambda,worker) TF_LOCAL_DIR=$(CURDIR)/$(RUN_DIR)/tf-local \
 	  scripts/tf_local.sh
 
-lint: $(VENV)/.installed ## ruff (lint + format check) and mypy
+lint: $(VENV)/.installed ## ruff (lint + format check), mypy, and the dependency audit
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	scripts/audit.sh
+
+audit: $(VENV)/.installed ## pip-audit of the runtime dependencies (says plainly when it cannot reach its service)
+	scripts/audit.sh
+
+SOAK_COUNT ?= 10000
+soak: $(VENV)/.installed .venv-$(EMULATOR)/.installed ## a burst of SOAK_COUNT uploads through the embedded emulator and worker, then reconcile
+	$(PY) scripts/soak.py --count $(SOAK_COUNT) --backend $(EMULATOR)
 
 typecheck: $(VENV)/.installed ## mypy only
 	$(VENV)/bin/mypy

@@ -28,7 +28,7 @@ def client_config(settings: Settings, *, max_attempts: int = 4) -> Config:
         s3_style = {"addressing_style": "path"}
     return Config(
         region_name=settings.region,
-        retries={"mode": "standard", "max_attempts": max_attempts},
+        retries={"mode": "standard", "total_max_attempts": max_attempts},  # attempts in all, the first included
         connect_timeout=5,
         read_timeout=30,
         max_pool_connections=max(10, 4 * settings.worker_concurrency),

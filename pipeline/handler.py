@@ -45,7 +45,7 @@ def handle_batch(event: SQSEvent | dict[str, Any], context: Any, processor: Proc
             log.error("malformed message", extra={"message_id": record.message_id, "request_id": request_id})
             raise
         for ref in refs:
-            processor.process(ref, request_id)
+            processor.process(ref, request_id, record.message_id)
 
     batch = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     response = process_partial_response(dict(event), record_handler, batch, context)

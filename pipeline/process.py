@@ -28,7 +28,7 @@ class Decision(Enum):
     CLAIM = "claim"  # nobody has it, or a newer version, or an expired lease: process it
     DONE = "done"  # this version (or this content) already ended; only make sure it was notified
     STALE = "stale"  # the item already reflects a newer version: acknowledge
-    BUSY = "busy"  # this same version is being processed under a live lease: its own message will finish
+    BUSY = "busy"  # this version is being processed under a live lease by another message: that one will finish
     WAIT = "wait"  # an older version is being processed under a live lease: retry later, in order
 
 
@@ -103,7 +103,7 @@ class Processor:
         s = self.settings
         return Limits(max_bytes=s.max_bytes, max_pixels=s.max_pixels, jpeg_quality=s.jpeg_quality)
 
-    def process(self, ref: ObjectRef, request_id: str = "") -> Outcome:
+    def process(self, ref: ObjectRef, request_id: str = "", message_id: str = "") -> Outcome:
         """Take one event to its end, or raise TransientError so SQS delivers it again."""
         lg = _Log(log, {"image_key": ref.key, "bucket": ref.bucket, "request_id": request_id})
         if not ref.key.startswith(self.settings.input_prefix) or ref.bucket != self.settings.input_bucket:
@@ -115,7 +115,7 @@ class Processor:
             item = self.records.get(ref.key)
             decision = decide(item, ref, self.clock())
             if decision is Decision.CLAIM:
-                if self._claim(ref, item, owner):
+                if self._claim(ref, item, owner, message_id):
                     break
                 continue  # somebody wrote in between: read again and decide again
             if decision is Decision.DONE:
@@ -127,6 +127,11 @@ class Processor:
                 lg.info("event for an older version; skipped", extra={"stage": "stale"})
                 return Outcome.STALE
             if decision is Decision.BUSY:
+                assert item is not None
+                if message_id and item.get("messageId") == message_id:
+                    # This very message, delivered again while its first delivery still runs: acknowledging it
+                    # would delete the only message that can retry the image if that first delivery fails.
+                    raise TransientError("this message is still being processed by another delivery", code="in_flight")
                 lg.info("same version in progress under a live lease; acknowledged", extra={"stage": "busy"})
                 return Outcome.BUSY
             raise TransientError("an older version is still being processed", code="wait_older")
@@ -164,7 +169,7 @@ class Processor:
             "updatedAt": _iso(now),
             "notified": False,
         }
-        if not self.records.finish(ref.key, owner, changes, remove=("owner", "leaseUntil", "lastError")):
+        if not self.records.finish(ref.key, owner, changes, remove=("owner", "leaseUntil", "lastError", "messageId")):
             lg.warning("claim lost before the result was recorded", extra={"stage": "record"})
             return Outcome.SUPERSEDED
         lg.info(
@@ -174,7 +179,7 @@ class Processor:
         self._notify_current(ref.key, lg)
         return Outcome.PROCESSED
 
-    def _claim(self, ref: ObjectRef, item: ImageItem | None, owner: str) -> bool:
+    def _claim(self, ref: ObjectRef, item: ImageItem | None, owner: str, message_id: str) -> bool:
         now = self.clock()
         same_version = item is not None and item.get("order") == ref.order
         new: ImageItem = {
@@ -195,6 +200,8 @@ class Processor:
         }
         if ref.version_id:
             new["versionId"] = ref.version_id
+        if message_id:
+            new["messageId"] = message_id
         if item and same_version and "lastError" in item:
             new["lastError"] = item["lastError"]
         return self.records.put_if_unchanged(new, int(item["rev"]) if item and "rev" in item else None)
@@ -234,7 +241,9 @@ class Processor:
             "updatedAt": _iso(now),
             "notified": False,
         }
-        if not self.records.finish(ref.key, owner, changes, remove=("owner", "leaseUntil", "renditions", "original")):
+        if not self.records.finish(
+            ref.key, owner, changes, remove=("owner", "leaseUntil", "renditions", "original", "messageId")
+        ):
             lg.warning("claim lost before the failure was recorded", extra={"stage": "record"})
             return Outcome.SUPERSEDED
         lg.warning("failed: %s", err.reason, extra={"stage": "record", "error_code": err.code})

@@ -76,6 +76,10 @@ def main() -> None:
     save(photo(400, 400, 8), "folders/a/same.jpg", "JPEG", quality=85)
     save(photo(300, 600, 9), "folders/b/same.jpg", "JPEG", quality=85)
     save(photo(200, 100, 11), "png-named.jpg", "PNG")  # the bytes say PNG, the name says JPEG
+    gps = Image.Exif()
+    gps[0x010F], gps[0x0110], gps[0xA431] = "ACME", "Pocket 9", "SERIAL-0042"
+    gps.get_ifd(0x8825).update({1: "N", 2: (52.0, 22.0, 1.0), 3: "E", 4: (4.0, 53.0, 2.0)})
+    save(photo(640, 480, 12), "gps.jpg", "JPEG", quality=85, exif=gps.tobytes())  # renditions must drop all of it
     bad = OUT / "bad"
     bad.mkdir(exist_ok=True)
     (bad / "empty.jpg").write_bytes(b"")

@@ -61,6 +61,7 @@ class ImageItem(TypedDict, total=False):
     versionId: str
     sequencer: str
     owner: str
+    messageId: str
     leaseUntil: int
     attempts: int
     rev: int

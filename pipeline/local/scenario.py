@@ -63,7 +63,8 @@ def wait_for_items(records: ImageRecords, keys: list[str], timeout_s: float) -> 
         time.sleep(0.5)
 
 
-def _check_rendition(clients: Clients, rend: dict[str, Any], exp: dict[str, Any], check: Check) -> None:
+def check_rendition(clients: Clients, rend: dict[str, Any], exp: dict[str, Any], check: Check) -> None:
+    """Check one stored rendition: content type, format, pixel size, no EXIF, alpha and orientation."""
     name = rend["name"]
     want = exp["sizes"].get(name)
     head = clients.s3.head_object(Bucket=rend["bucket"], Key=rend["key"])
@@ -164,7 +165,7 @@ def run(
             if sorted(r["name"] for r in rends) != sorted(exp["sizes"]):
                 check.problems.append(f"renditions {[r['name'] for r in rends]}")
             for rend in rends:
-                _check_rendition(clients, dict(rend), exp, check)
+                check_rendition(clients, dict(rend), exp, check)
         elif not item.get("error", {}).get("message"):
             check.problems.append("failed without a reason")
     audit = drain_audit(Queue(clients.sqs, stack.audit_queue_url), prefix, len(keys), timeout_s=60)

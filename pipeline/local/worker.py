@@ -108,6 +108,7 @@ class Worker:
         self.stop = threading.Event()
         self.stats = WorkerStats()
         self._queue_arn = ""
+        self.threads: list[threading.Thread] = []
 
     def run_batch(self, messages: list[MessageTypeDef], executor: ThreadPoolExecutor) -> tuple[int, int]:
         """Call the handler on one batch and delete the records it did not report; returns (deleted, retried)."""
@@ -200,6 +201,7 @@ class Worker:
             threads.append(threading.Thread(target=self._alarm_loop, name="dlq-alarm", daemon=True))
         for t in threads:
             t.start()
+        self.threads = threads
         log.info("worker started", extra={"concurrency": self.settings.worker_concurrency, "queue": self.queue.url})
         return threads
 

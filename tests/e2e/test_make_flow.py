@@ -40,7 +40,7 @@ def test_make_up_e2e_down(tmp_path: Path) -> None:
         assert "embedded" in up.stdout and (tmp_path / "worker.pid").exists()
         e2e = make("e2e", port, tmp_path, 300)
         assert e2e.returncode == 0, e2e.stdout + e2e.stderr
-        assert "e2e: 18 passed, 0 failed" in e2e.stdout
+        assert "e2e: 19 passed, 0 failed" in e2e.stdout
         assert "(poison message)" in e2e.stdout
     finally:
         down = make("down", port, tmp_path, 60)

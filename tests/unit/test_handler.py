@@ -19,7 +19,7 @@ class FakeProcessor:
         self.fail_keys = fail_keys
         self.seen: list[str] = []
 
-    def process(self, ref: ObjectRef, request_id: str = "") -> Outcome:
+    def process(self, ref: ObjectRef, request_id: str = "", message_id: str = "") -> Outcome:
         self.seen.append(ref.key)
         if ref.key in self.fail_keys:
             raise TransientError("throttled")

@@ -192,7 +192,10 @@ def test_same_version_under_live_lease_is_acknowledged(env) -> None:
         "leaseUntil": int(clock.now) + 30,
         "rev": 1,
     }
-    assert p.process(ref()) is Outcome.BUSY
+    assert p.process(ref(), message_id="another-message") is Outcome.BUSY
+    records.items["uploads/a/x.jpg"]["messageId"] = "m-1"
+    with pytest.raises(TransientError):  # the holder's own message, delivered again: never acknowledged
+        p.process(ref(), message_id="m-1")
     with pytest.raises(TransientError):  # a newer version waits for the older one
         p.process(ref(seq="0B", etag="e2"))
     clock.now += 31  # the holder died: its lease expires and the event takes over

@@ -1,0 +1,163 @@
+"""Write the bad-input corpus to tests/data/corpus/ with expected.json (deterministic; run to regenerate).
+
+Files that would be large (the one over the byte limit, the 900-byte key) are made by the test itself.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import zlib
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+OUT = Path(__file__).resolve().parent / "corpus"
+STD = {"large": [800, 600], "medium": [400, 300], "thumb": [150, 112]}
+
+
+def marked(w: int, h: int) -> Image.Image:
+    img = Image.new("RGB", (w, h), (255, 255, 255))
+    d = ImageDraw.Draw(img)
+    d.rectangle((0, 0, w // 4, h // 4), fill=(255, 0, 0))
+    d.rectangle((w - w // 4, h - h // 4, w, h), fill=(0, 0, 255))
+    return img
+
+
+def enc(img: Image.Image, fmt: str, **params: object) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **params)
+    return buf.getvalue()
+
+
+def jpeg_claiming(w: int, h: int) -> bytes:
+    data = bytearray(enc(Image.new("RGB", (8, 8)), "JPEG"))
+    i = data.index(b"\xff\xc0")
+    data[i + 5 : i + 9] = struct.pack(">HH", h, w)
+    return bytes(data)
+
+
+def png_claiming(w: int, h: int) -> bytes:
+    data = bytearray(enc(Image.new("L", (8, 8)), "PNG"))
+    data[16:24] = struct.pack(">II", w, h)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    return bytes(data)
+
+
+STORE = {
+    1: [],
+    2: [Image.Transpose.FLIP_LEFT_RIGHT],
+    3: [Image.Transpose.ROTATE_180],
+    4: [Image.Transpose.FLIP_TOP_BOTTOM],
+    5: [Image.Transpose.TRANSPOSE],
+    6: [Image.Transpose.ROTATE_90],
+    7: [Image.Transpose.TRANSVERSE],
+    8: [Image.Transpose.ROTATE_270],
+}
+
+
+def oriented(o: int) -> bytes:
+    img = marked(400, 300)
+    for t in STORE[o]:
+        img = img.transpose(t)
+    exif = Image.Exif()
+    exif[0x0112] = o
+    return enc(img, "JPEG", quality=92, exif=exif.tobytes())
+
+
+def main() -> None:
+    OUT.mkdir(exist_ok=True)
+    expected: dict[str, dict[str, object]] = {}
+
+    def add(name: str, data: bytes, expect: dict[str, object]) -> None:
+        (OUT / name).write_bytes(data)
+        expected[name] = expect
+
+    def fail(code: str) -> dict[str, object]:
+        return {"expect": "failed", "code": code}
+
+    def ok(fmt: str, sizes: dict[str, list[int]], **extra: object) -> dict[str, object]:
+        return {"expect": "processed", "format": fmt, "sizes": sizes, **extra}
+
+    jpeg = enc(marked(1600, 1200), "JPEG")
+    png = enc(marked(1000, 750), "PNG")
+    add("empty.jpg", b"", fail("empty"))
+    add("text.jpg", b"plain text, named like a JPEG\n", fail("unsupported_format"))
+    add("page.png", b"<!doctype html><html><body>not a PNG</body></html>\n", fail("unsupported_format"))
+    add("truncated.jpg", jpeg[: len(jpeg) // 2], fail("corrupt"))
+    add("truncated.png", png[: len(png) // 2], fail("corrupt"))
+    add("bomb-65000.jpg", jpeg_claiming(65000, 65000), fail("too_many_pixels"))
+    add("bomb-100000.png", png_claiming(100000, 100000), fail("too_many_pixels"))
+    add(
+        "drawing.svg",
+        b'<svg xmlns="http://www.w3.org/2000/svg" width="800" height="600"><rect width="9" height="9"/></svg>',
+        fail("unsupported_format"),
+    )
+    # HEIC: Pillow has no decoder for it here, so it must fail cleanly, not crash.
+    add("photo.heic", b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64, fail("unsupported_format"))
+    add(
+        "scan.tiff", enc(marked(1200, 900), "TIFF", compression="tiff_lzw"), ok("JPEG", STD, key_suffix="scan.tiff.jpg")
+    )
+    add(
+        "paint.bmp",
+        enc(marked(300, 200), "BMP"),
+        ok("JPEG", {"large": [300, 200], "medium": [300, 200], "thumb": [150, 100]}),
+    )
+    add(
+        "one-pixel.png",
+        enc(Image.new("RGB", (1, 1), (9, 9, 9)), "PNG"),
+        ok("PNG", {"large": [1, 1], "medium": [1, 1], "thumb": [1, 1]}),
+    )
+    add(
+        "wide.png",
+        enc(Image.new("RGB", (10000, 10), (0, 128, 0)), "PNG"),
+        ok("PNG", {"large": [800, 1], "medium": [400, 1], "thumb": [150, 1]}),
+    )
+    gray = Image.linear_gradient("L").resize((512, 256)).convert("I").point(lambda v: v * 257).convert("I;16")
+    add(
+        "gray16.png",
+        enc(gray, "PNG"),
+        ok("PNG", {"large": [512, 256], "medium": [400, 200], "thumb": [150, 75]}, gray=True),
+    )
+    add(
+        "cmyk.jpg",
+        enc(marked(900, 600).convert("CMYK"), "JPEG"),
+        ok("JPEG", {"large": [800, 533], "medium": [400, 267], "thumb": [150, 100]}),
+    )
+    pal = Image.new("P", (300, 300), 0)
+    pal.putpalette([255, 0, 0, 0, 0, 255] + [0] * 762)
+    ImageDraw.Draw(pal).rectangle((100, 100, 200, 200), fill=1)
+    add(
+        "palette-alpha.png",
+        enc(pal, "PNG", transparency=0),
+        ok("PNG", {"large": [300, 300], "medium": [300, 300], "thumb": [150, 150]}, alpha=True),
+    )
+    frames = [Image.new("RGB", (300, 200), c).convert("P") for c in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    add("animated.gif", buf.getvalue(), ok("PNG", {"large": [300, 200], "medium": [300, 200], "thumb": [150, 100]}))
+    for o in range(1, 9):
+        add(
+            f"orientation-{o}.jpg",
+            oriented(o),
+            ok("JPEG", {"large": [400, 300], "medium": [400, 300], "thumb": [150, 112]}, red_top_left=True),
+        )
+    add(
+        "UPPER.JPG",
+        enc(marked(320, 240), "JPEG"),
+        ok("JPEG", {"large": [320, 240], "medium": [320, 240], "thumb": [150, 112]}, key_suffix="UPPER.JPG"),
+    )
+    add(
+        "noextension",
+        enc(marked(320, 240), "JPEG"),
+        ok("JPEG", {"large": [320, 240], "medium": [320, 240], "thumb": [150, 112]}, key_suffix="noextension.jpg"),
+    )
+    small = ok("JPEG", {"large": [320, 240], "medium": [320, 240], "thumb": [150, 112]})
+    for name in ("with space.jpg", "plus+sign.jpg", "per%cent 100%.jpg", "ünïcödé 写真 ☃.jpg"):
+        add(name, enc(marked(320, 240), "JPEG"), small)
+    (OUT / "expected.json").write_text(json.dumps(expected, indent=1, ensure_ascii=False, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,245 @@
+"""Bad input, faults and bursts: every image ends, nothing is lost, nothing loops."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from pipeline.adapters.queue import Queue
+from pipeline.adapters.records import ImageRecords
+from pipeline.aws import make_clients
+from pipeline.local.bootstrap import bootstrap
+from pipeline.local.dlq import peek, redrive
+from pipeline.local.emulator import Emulator, free_port, port_open, stop_process
+from pipeline.local.scenario import Check, check_rendition
+from tests.conftest import ROOT, make_settings
+from tests.e2e.helpers import read_notifications, running_worker, s3_event, wait_for
+from tests.faults import Faults
+from tests.images import encode, marked
+
+CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"
+
+
+def ended(records: ImageRecords, key: str):
+    item = records.get(key)
+    return item if item and item.get("status") in ("processed", "failed") and item.get("notified") else None
+
+
+@pytest.mark.stack(max_bytes=1_000_000)
+def test_bad_input_corpus_each_ends_once_without_retries(fresh_stack) -> None:
+    settings, clients, stack = fresh_stack
+    records = ImageRecords(clients.dynamodb, settings.table_name)
+    expected = json.loads((CORPUS / "expected.json").read_text())
+    base = f"{settings.input_prefix}corpus/"
+    uploads = {base + name: ((CORPUS / name).read_bytes(), exp) for name, exp in expected.items()}
+    # made here rather than committed: a file over the byte limit, and a 900-byte key
+    uploads[base + "too-big.jpg"] = (os.urandom(settings.max_bytes + 1), {"expect": "failed", "code": "too_large"})
+    long_key = base + "long/" + "k" * (900 - len(base) - len("long/") - len(".jpg")) + ".jpg"
+    assert len(long_key.encode()) == 900
+    small = {
+        "expect": "processed",
+        "format": "JPEG",
+        "sizes": {"large": [320, 240], "medium": [320, 240], "thumb": [150, 112]},
+    }
+    uploads[long_key] = (encode(marked(320, 240), "JPEG"), small)
+    queue = Queue(clients.sqs, stack.queue_url)
+    with running_worker(settings, clients) as worker:
+        for key, (data, _) in uploads.items():
+            clients.s3.put_object(Bucket=settings.input_bucket, Key=key, Body=data)
+        # an event for an object deleted before we got to it, and one outside the input prefix
+        gone = base + "deleted-before-processing.jpg"
+        queue.send(s3_event(settings.input_bucket, gone, "d41d8cd98f00b204e9800998ecf8427e", "0A"))
+        queue.send(s3_event(settings.input_bucket, "elsewhere/x.jpg", "abc", "0A"))
+        items = {k: wait_for(lambda k=k: ended(records, k), timeout=90, what=k) for k in [*uploads, gone]}
+        wait_for(lambda: queue.depth() == {"visible": 0, "in_flight": 0, "delayed": 0}, what="queue drained")
+        assert worker.stats.retried == 0, "a bad input must never be retried"
+    problems = []
+    for key, (_, exp) in uploads.items():
+        item = items[key]
+        check = Check(key, exp["expect"])
+        if exp["expect"] == "failed":
+            if (item["status"], item.get("error", {}).get("code")) != ("failed", exp["code"]):
+                check.problems.append(f"ended {item['status']} {item.get('error')}")
+            elif not item["error"]["message"]:
+                check.problems.append("no reason")
+        else:
+            if item["status"] != "processed":
+                check.problems.append(f"ended {item['status']} {item.get('error')}")
+            else:
+                for rend in item["renditions"]:
+                    check_rendition(clients, dict(rend), exp, check)
+                if exp.get("key_suffix"):
+                    assert all(r["key"].endswith(exp["key_suffix"]) for r in item["renditions"]), item["renditions"]
+        if item.get("attempts") != 1:
+            check.problems.append(f"{item.get('attempts')} attempts")
+        if check.problems:
+            problems.append(f"{key[-60:]}: {check.problems}")
+    assert not problems, "\n".join(problems)
+    assert items[gone]["error"]["code"] == "source_missing"
+    assert records.get("elsewhere/x.jpg") is None
+    notes = read_notifications(Queue(clients.sqs, stack.audit_queue_url), seconds=4)
+    per_key = {k: sum(n["message"]["key"] == k for n in notes) for k in [*uploads, gone]}
+    assert set(per_key.values()) == {1}, {k: v for k, v in per_key.items() if v != 1}
+    assert all(n["attributes"]["status"]["Value"] in ("processed", "failed") for n in notes)
+
+
+def test_transient_faults_are_retried_then_dead_lettered_then_redriven(fresh_stack) -> None:
+    settings, clients, stack = fresh_stack
+    records = ImageRecords(clients.dynamodb, settings.table_name)
+    faults = Faults()
+    for client in (clients.s3, clients.dynamodb, clients.sns):
+        faults.attach(client)
+    base = f"{settings.input_prefix}faults/"
+    # a few throttles, 5xx and connection resets on every service: more than botocore's own retries absorb
+    faults.add("s3.GetObject", "throttle", times=3)
+    faults.add("dynamodb.PutItem", "throttle", times=2)
+    faults.add("dynamodb.UpdateItem", "5xx", times=2)
+    faults.add("sns.Publish", "reset", times=2)
+    # and one image whose renditions can never be written until an operator fixes the cause
+    faults.add("s3.PutObject", "throttle", match=lambda req: "stuck" in req.url)
+    keys = [f"{base}ok-{i}.jpg" for i in range(6)]
+    stuck = f"{base}stuck.jpg"
+    uploader = make_clients(settings).s3  # the user's uploads do not go through the faulty clients
+    with running_worker(settings, clients):
+        for key in [*keys, stuck]:
+            uploader.put_object(Bucket=settings.input_bucket, Key=key, Body=encode(marked(640, 480), "JPEG"))
+        for key in keys:
+            assert wait_for(lambda k=key: ended(records, k), timeout=60, what=key)["status"] == "processed"
+        dlq = Queue(clients.sqs, stack.dlq_url)
+        landed = wait_for(lambda: peek(dlq), timeout=40, what="the stuck image in the DLQ")
+        assert len(landed) == 1 and "stuck.jpg" in landed[0]["body"]
+        item = records.get(stuck)
+        assert item is not None and item["status"] == "processing" and 1 <= item["attempts"] <= 3
+        assert item["lastError"]["code"] == "aws_SlowDown" and "put_object" in item["lastError"]["message"]
+        # WHEN the cause is fixed and the DLQ redriven THEN the image completes
+        faults.clear()
+        assert redrive(dlq, Queue(clients.sqs, stack.queue_url)) in (1, -1)
+        done = wait_for(lambda: ended(records, stuck), timeout=30, what="the redriven image")
+    assert done["status"] == "processed" and "lastError" not in done
+    notes = read_notifications(Queue(clients.sqs, stack.audit_queue_url), seconds=3)
+    assert sorted(n["message"]["key"] for n in notes) == sorted([*keys, stuck])
+
+
+def test_publish_failing_after_processed_is_retried_not_lost(fresh_stack) -> None:
+    settings, clients, stack = fresh_stack
+    records = ImageRecords(clients.dynamodb, settings.table_name)
+    faults = Faults()
+    faults.attach(clients.sns)
+    rule = faults.add("sns.Publish", "throttle", times=2)  # both botocore attempts of the first publish fail
+    key = f"{settings.input_prefix}notify/x.jpg"
+    with running_worker(settings, clients) as worker:
+        clients.s3.put_object(Bucket=settings.input_bucket, Key=key, Body=encode(marked(640, 480), "JPEG"))
+        item = wait_for(lambda: ended(records, key), timeout=30, what="processed and notified")
+        assert rule.hits == 2, rule
+        wait_for(lambda: worker.stats.retried == 1, timeout=10, what="the failed publish to be reported for retry")
+    assert item["status"] == "processed" and item["attempts"] == 1  # processed once; only the publish was retried
+    notes = read_notifications(Queue(clients.sqs, stack.audit_queue_url), seconds=3)
+    assert [n["message"]["key"] for n in notes] == [key]
+
+
+def _worker_env(settings, stack) -> dict[str, str]:
+    return {
+        **os.environ,
+        "AWS_ENDPOINT_URL": str(settings.endpoint_url),
+        "NAME_PREFIX": settings.name_prefix,
+        "VISIBILITY_TIMEOUT_S": str(settings.visibility_timeout_s),
+        "HANDLER_TIMEOUT_S": str(settings.handler_timeout_s),
+        "WORKER_WAIT_S": "1",
+        "ALARM_INTERVAL_S": "1",
+        "RESULTS_TOPIC_ARN": stack.results_topic_arn,
+        "ALERTS_TOPIC_ARN": stack.alerts_topic_arn,
+        "LOG_LEVEL": "INFO",
+    }
+
+
+@pytest.mark.stack(visibility_timeout_s=4)
+def test_sigkill_mid_batch_then_restart_loses_nothing(fresh_stack, tmp_path: Path) -> None:
+    settings, clients, stack = fresh_stack
+    records = ImageRecords(clients.dynamodb, settings.table_name)
+    keys = [f"{settings.input_prefix}kill/{i}.jpg" for i in range(12)]
+    for key in keys:  # big enough that a batch takes a while
+        clients.s3.put_object(
+            Bucket=settings.input_bucket, Key=key, Body=encode(marked(3000, 2000), "JPEG", quality=95)
+        )
+    env = _worker_env(settings, stack)
+    log = (tmp_path / "worker-1.log").open("w")
+    first = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "worker", "--concurrency", "1"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        # WHEN the worker is killed outright after the first images, in the middle of its batch
+        wait_for(lambda: sum(bool(ended(records, k)) for k in keys) >= 2, timeout=60, what="first images")
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    done_before = sum(bool(ended(records, k)) for k in keys)
+    assert done_before < len(keys), "the kill came too late to test anything"
+    # THEN a new worker finishes everything once the messages come back
+    second = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "worker"],
+        cwd=ROOT,
+        env=env,
+        stdout=(tmp_path / "worker-2.log").open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for(lambda: all(ended(records, k) for k in keys), timeout=120, what="all images after the restart")
+    finally:
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=30) == 0, "SIGTERM must stop the worker cleanly"
+    for key in keys:
+        item = records.get(key)
+        assert item is not None and item["status"] == "processed" and len(item["renditions"]) == 3
+        for r in item["renditions"]:
+            clients.s3.head_object(Bucket=r["bucket"], Key=r["key"])
+    assert len([i for i in records.scan() if i["sourceKey"].startswith(f"{settings.input_prefix}kill/")]) == len(keys)
+    # At-least-once: an image whose notification was published just before the kill may be announced twice.
+    notes = read_notifications(Queue(clients.sqs, stack.audit_queue_url), seconds=3)
+    counts = {k: sum(n["message"]["key"] == k for n in notes) for k in keys}
+    assert all(1 <= c <= 2 for c in counts.values()), counts
+    assert sum(counts.values()) <= len(keys) + 1
+
+
+def test_worker_survives_the_emulator_going_away(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    backend = os.environ.get("EMULATOR", "ministack")
+    backend = "ministack" if backend == "localstack" else backend
+    emu = Emulator(backend, ROOT / f".venv-{backend}" / "bin", port=free_port())
+    proc = emu.start(tmp_path / "emu.log")
+    try:
+        settings = make_settings(
+            emu.url, visibility_timeout_s=2, handler_timeout_s=20, worker_wait_s=1, alarm_interval_s=1
+        )
+        clients = make_clients(settings, max_attempts=1)
+        stack = bootstrap(settings, clients)
+        settings = settings.with_(results_topic_arn=stack.results_topic_arn, alerts_topic_arn=stack.alerts_topic_arn)
+        records = ImageRecords(clients.dynamodb, settings.table_name)
+        with running_worker(settings, clients) as worker:
+            # WHEN the emulator stops under the running worker
+            stop_process(proc.pid)
+            assert not port_open("127.0.0.1", emu.port)
+            wait_for(lambda: "cannot reach the queue" in caplog.text, timeout=20, what="the worker to notice")
+            assert worker.threads and all(t.is_alive() for t in worker.threads) and not worker.stop.is_set()
+            # THEN it comes back, gets its resources again, and the worker resumes on its own
+            proc = emu.start(tmp_path / "emu.log")
+            bootstrap(settings, clients)
+            key = f"{settings.input_prefix}after-restart-{uuid.uuid4().hex[:6]}.jpg"
+            clients.s3.put_object(Bucket=settings.input_bucket, Key=key, Body=encode(marked(640, 480), "JPEG"))
+            assert (
+                wait_for(lambda: ended(records, key), timeout=60, what="processing after the restart")["status"]
+                == "processed"
+            )
+    finally:
+        stop_process(proc.pid)
