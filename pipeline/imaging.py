@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import io
+import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from PIL import (  # noqa: F401 - importing a plugin registers its decoder, and we allow only these
@@ -37,9 +38,16 @@ EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp"}
 # Extensions that already name a format correctly, so a key that has one keeps it.
 KNOWN_EXTENSIONS = {"JPEG": (".jpg", ".jpeg", ".jpe", ".jfif"), "PNG": (".png",), "WEBP": (".webp",)}
 
-# Decode JPEGs at a DCT scale that leaves at least this factor above the largest rendition, so the
-# final Lanczos pass still has real pixels to filter (Pillow's own thumbnail() uses the same idea).
-DRAFT_GAP = 2.0
+# Decode JPEGs at the smallest DCT scale (1/2, 1/4, 1/8) that still has at least the largest rendition's
+# pixels: libjpeg's scaled IDCT is itself a good low-pass filter, and the final Lanczos pass does the rest.
+# (Measured in bench/: 2.0 here costs 1.5x the time for no visible gain, PSNR against a full decode >= 40 dB.)
+DRAFT_GAP = 1.0
+# Resizing first box-reduces by whole factors while the image is more than this many times the target, then
+# finishes with Lanczos (Pillow's reducing_gap): far cheaper on large non-JPEG sources, same look.
+REDUCING_GAP = 2.0
+# PNG zlib level and WebP effort: the defaults (6, 4) cost 3-4x the CPU for files 10-20% smaller.
+PNG_COMPRESS_LEVEL = 3
+WEBP_METHOD = 2
 _SWAPPING_ORIENTATIONS = {5, 6, 7, 8}
 _EXIF_ORIENTATION = 0x0112
 
@@ -64,7 +72,7 @@ class SourceInfo:
     bytes: int
     mode: str
     orientation: int
-    frames: int
+    animated: bool
     has_alpha: bool
 
 
@@ -90,11 +98,23 @@ class RenderResult:
 
 
 def fit(width: int, height: int, box_w: int, box_h: int) -> tuple[int, int]:
-    """The largest size with the same aspect that fits in the box, never larger than the original."""
-    scale = min(box_w / width, box_h / height, 1.0)
-    if scale >= 1.0:
+    """The largest size with the same aspect that fits in the box, never larger than the original.
+
+    The side that does not touch the box is rounded to whichever whole number keeps the aspect closest
+    (as Pillow's thumbnail() does), so 4000x3000 in 150x150 is 150x113, not 150x112.
+    """
+    if width <= box_w and height <= box_h:
         return width, height
-    return max(1, round(width * scale)), max(1, round(height * scale))
+    aspect = width / height
+    if box_w / box_h >= aspect:  # the height touches the box
+        w = min(_closest(box_h * aspect, lambda n: abs(aspect - n / box_h)), box_w)
+        return max(1, w), box_h
+    h = min(_closest(box_w / aspect, lambda n: abs(aspect - box_w / n) if n else float("inf")), box_h)
+    return box_w, max(1, h)
+
+
+def _closest(value: float, error: Callable[[int], float]) -> int:
+    return max(min(math.floor(value), math.ceil(value), key=error), 1)
 
 
 def _open(data: bytes) -> Image.Image:
@@ -147,7 +167,8 @@ def inspect(data: bytes, limits: Limits) -> tuple[Image.Image, SourceInfo]:
         bytes=len(data),
         mode=img.mode,
         orientation=orientation,
-        frames=int(getattr(img, "n_frames", 1)),
+        # is_animated looks for a second frame only; n_frames would decode every frame of a long GIF.
+        animated=bool(getattr(img, "is_animated", False)),
         has_alpha=_has_alpha(img),
     )
     return img, info
@@ -192,7 +213,9 @@ def _encode(img: Image.Image, fmt: str, quality: int, icc: bytes | None) -> byte
     if fmt == "JPEG":
         params = {"quality": quality}
     elif fmt == "WEBP":
-        params = {"quality": quality, "method": 4}
+        params = {"quality": quality, "method": WEBP_METHOD}
+    elif fmt == "PNG":
+        params = {"compress_level": PNG_COMPRESS_LEVEL}
     if icc and img.mode in ("RGB", "RGBA"):
         params["icc_profile"] = icc
     # No exif= is passed: renditions carry no EXIF, so no GPS position or camera serial leaks out.
@@ -222,7 +245,7 @@ def render(data: bytes, renditions: Sequence[Rendition], limits: Limits) -> Rend
         for rendition, size in targets:
             if current.size != size:
                 # Cascade: each rendition is resized from the previous, larger one, never from the original.
-                current = current.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+                current = current.resize(size, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
             out.append(
                 RenderedImage(
                     name=rendition.name,

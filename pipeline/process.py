@@ -110,14 +110,18 @@ class Processor:
             lg.warning("event outside the input bucket and prefix; skipped", extra={"stage": "skip"})
             return Outcome.SKIPPED
         owner = uuid.uuid4().hex
+        # Most events are for keys never seen before: claim blind first, and read the item only when refused.
+        claimed = self._claim(ref, None, owner, message_id)
         item: ImageItem | None = None
         for _ in range(5):
+            if claimed is not None:
+                break
             item = self.records.get(ref.key)
             decision = decide(item, ref, self.clock())
             if decision is Decision.CLAIM:
-                if self._claim(ref, item, owner, message_id):
-                    break
-                continue  # somebody wrote in between: read again and decide again
+                # If somebody wrote in between, the claim is refused: read again and decide again.
+                claimed = self._claim(ref, item, owner, message_id)
+                continue
             if decision is Decision.DONE:
                 assert item is not None
                 self._ensure_notified(item, lg)
@@ -135,7 +139,7 @@ class Processor:
                 lg.info("same version in progress under a live lease; acknowledged", extra={"stage": "busy"})
                 return Outcome.BUSY
             raise TransientError("an older version is still being processed", code="wait_older")
-        else:
+        if claimed is None:
             raise TransientError("could not claim the item: too much contention", code="contention")
 
         started = self.clock()
@@ -148,7 +152,7 @@ class Processor:
             lg.info("object replaced since the event; the newer event will process it", extra={"stage": "superseded"})
             return Outcome.SUPERSEDED
         except PermanentError as e:
-            return self._fail(ref, owner, e, lg)
+            return self._fail(ref, owner, claimed, e, lg)
         except TransientError as e:
             self._release(ref, owner, e, lg)
             raise
@@ -163,23 +167,27 @@ class Processor:
                 "mime": result.source.mime,
                 "bytes": result.source.bytes,
                 "orientation": result.source.orientation,
-                "frames": result.source.frames,
+                "animated": result.source.animated,
             },
             "processedAt": _iso(now),
             "updatedAt": _iso(now),
             "notified": False,
+            # The right to publish is taken in the same write: no extra request, and no duplicate can race us.
+            "notifyUntil": int(now) + self.settings.lease_s,
         }
-        if not self.records.finish(ref.key, owner, changes, remove=("owner", "leaseUntil", "lastError", "messageId")):
+        removed = ("owner", "leaseUntil", "lastError", "messageId")
+        if not self.records.finish(ref.key, owner, changes, remove=removed):
             lg.warning("claim lost before the result was recorded", extra={"stage": "record"})
             return Outcome.SUPERSEDED
         lg.info(
             "processed",
             extra={"stage": "record", "duration_ms": round((now - started) * 1000), "renditions": len(renditions)},
         )
-        self._notify_current(ref.key, lg)
+        self._publish(_after(claimed, changes, removed), lg)
         return Outcome.PROCESSED
 
-    def _claim(self, ref: ObjectRef, item: ImageItem | None, owner: str, message_id: str) -> bool:
+    def _claim(self, ref: ObjectRef, item: ImageItem | None, owner: str, message_id: str) -> ImageItem | None:
+        """Write the claim if the item is still as read (absent, when item is None); the new item, or None."""
         now = self.clock()
         same_version = item is not None and item.get("order") == ref.order
         new: ImageItem = {
@@ -204,7 +212,8 @@ class Processor:
             new["messageId"] = message_id
         if item and same_version and "lastError" in item:
             new["lastError"] = item["lastError"]
-        return self.records.put_if_unchanged(new, int(item["rev"]) if item and "rev" in item else None)
+        ok = self.records.put_if_unchanged(new, int(item["rev"]) if item and "rev" in item else None)
+        return new if ok else None
 
     def _render(self, ref: ObjectRef) -> RenderResult:
         limits = self.limits
@@ -232,7 +241,7 @@ class Processor:
             )
         return out
 
-    def _fail(self, ref: ObjectRef, owner: str, err: PermanentError, lg: _Log) -> Outcome:
+    def _fail(self, ref: ObjectRef, owner: str, claimed: ImageItem, err: PermanentError, lg: _Log) -> Outcome:
         now = self.clock()
         changes: dict[str, Any] = {
             "status": "failed",
@@ -240,14 +249,14 @@ class Processor:
             "processedAt": _iso(now),
             "updatedAt": _iso(now),
             "notified": False,
+            "notifyUntil": int(now) + self.settings.lease_s,
         }
-        if not self.records.finish(
-            ref.key, owner, changes, remove=("owner", "leaseUntil", "renditions", "original", "messageId")
-        ):
+        removed = ("owner", "leaseUntil", "renditions", "original", "messageId")
+        if not self.records.finish(ref.key, owner, changes, remove=removed):
             lg.warning("claim lost before the failure was recorded", extra={"stage": "record"})
             return Outcome.SUPERSEDED
         lg.warning("failed: %s", err.reason, extra={"stage": "record", "error_code": err.code})
-        self._notify_current(ref.key, lg)
+        self._publish(_after(claimed, changes, removed), lg)
         return Outcome.FAILED
 
     def _release(self, ref: ObjectRef, owner: str, err: TransientError | None, lg: _Log) -> None:
@@ -264,13 +273,8 @@ class Processor:
                 "transient failure, will retry: %s", err.reason, extra={"stage": "retry", "error_code": err.code}
             )
 
-    def _notify_current(self, key: str, lg: _Log) -> None:
-        item = self.records.get(key)
-        if item is not None:
-            self._ensure_notified(item, lg)
-
     def _ensure_notified(self, item: ImageItem, lg: _Log) -> None:
-        """Publish an ended item's result unless that was already recorded as done."""
+        """Publish an ended item's result unless that was already recorded as done (a duplicate's path)."""
         status = item.get("status", "")
         if status not in ("processed", "failed") or item.get("notified"):
             return
@@ -279,12 +283,16 @@ class Processor:
             # Another delivery of this event is publishing it right now; if it fails, its own message retries.
             lg.info("result is being published by another delivery", extra={"stage": "notify"})
             return
-        message = result_message(item, self.settings.environment)
+        self._publish(item, lg)
+
+    def _publish(self, item: ImageItem, lg: _Log) -> None:
+        """Publish the result of an item whose publishing right we hold, then record that it went out."""
+        status, key, order = item.get("status", ""), item.get("sourceKey", ""), item.get("order", "")
         # A failure here raises TransientError: SQS delivers the event again, and the retry finds the item
         # ended but not notified, and publishes. Never lost; sent twice only if we die between publishing
         # and recording it (SNS is at-least-once anyway, so subscribers must tolerate that).
         try:
-            self._publish(item, message, status)
+            self._send(item, result_message(item, self.settings.environment), status)
         except TransientError:
             # Give the publishing right back at once, so the retry need not wait for it to expire.
             self.records.release_notify(key, order)
@@ -292,7 +300,7 @@ class Processor:
         self.records.mark_notified(key, order, status)
         lg.info("notified", extra={"stage": "notify", "status": status})
 
-    def _publish(self, item: ImageItem, message: dict[str, Any], status: str) -> None:
+    def _send(self, item: ImageItem, message: dict[str, Any], status: str) -> None:
         self.notifier.publish(
             message,
             subject=f"imgpipe {status}: {item.get('sourceKey', '').rsplit('/', 1)[-1]}",
@@ -303,6 +311,14 @@ class Processor:
                 "error_code": str(item.get("error", {}).get("code", "")),
             },
         )
+
+
+def _after(item: ImageItem, changes: dict[str, Any], removed: tuple[str, ...]) -> ImageItem:
+    """The item as a successful finish() leaves it, without reading it back."""
+    done: dict[str, Any] = {**item, **changes, "rev": int(item.get("rev", 0)) + 1}
+    for name in removed:
+        done.pop(name, None)
+    return done  # type: ignore[return-value]
 
 
 def result_message(item: ImageItem, environment: str) -> dict[str, Any]:

@@ -40,7 +40,7 @@ class OriginalRecord(TypedDict):
     mime: str
     bytes: int
     orientation: int
-    frames: int
+    animated: bool
 
 
 class ErrorRecord(TypedDict):

@@ -14,7 +14,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 OUT = Path(__file__).resolve().parent / "corpus"
-STD = {"large": [800, 600], "medium": [400, 300], "thumb": [150, 112]}
+STD = {"large": [800, 600], "medium": [400, 300], "thumb": [150, 113]}
 
 
 def marked(w: int, h: int) -> Image.Image:
@@ -141,19 +141,19 @@ def main() -> None:
         add(
             f"orientation-{o}.jpg",
             oriented(o),
-            ok("JPEG", {"large": [400, 300], "medium": [400, 300], "thumb": [150, 112]}, red_top_left=True),
+            ok("JPEG", {"large": [400, 300], "medium": [400, 300], "thumb": [150, 113]}, red_top_left=True),
         )
     add(
         "UPPER.JPG",
         enc(marked(320, 240), "JPEG"),
-        ok("JPEG", {"large": [320, 240], "medium": [320, 240], "thumb": [150, 112]}, key_suffix="UPPER.JPG"),
+        ok("JPEG", {"large": [320, 240], "medium": [320, 240], "thumb": [150, 113]}, key_suffix="UPPER.JPG"),
     )
     add(
         "noextension",
         enc(marked(320, 240), "JPEG"),
-        ok("JPEG", {"large": [320, 240], "medium": [320, 240], "thumb": [150, 112]}, key_suffix="noextension.jpg"),
+        ok("JPEG", {"large": [320, 240], "medium": [320, 240], "thumb": [150, 113]}, key_suffix="noextension.jpg"),
     )
-    small = ok("JPEG", {"large": [320, 240], "medium": [320, 240], "thumb": [150, 112]})
+    small = ok("JPEG", {"large": [320, 240], "medium": [320, 240], "thumb": [150, 113]})
     for name in ("with space.jpg", "plus+sign.jpg", "per%cent 100%.jpg", "ünïcödé 写真 ☃.jpg"):
         add(name, enc(marked(320, 240), "JPEG"), small)
     (OUT / "expected.json").write_text(json.dumps(expected, indent=1, ensure_ascii=False, sort_keys=True) + "\n")

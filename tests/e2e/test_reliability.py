@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -46,7 +47,7 @@ def test_bad_input_corpus_each_ends_once_without_retries(fresh_stack) -> None:
     small = {
         "expect": "processed",
         "format": "JPEG",
-        "sizes": {"large": [320, 240], "medium": [320, 240], "thumb": [150, 112]},
+        "sizes": {"large": [320, 240], "medium": [320, 240], "thumb": [150, 113]},
     }
     uploads[long_key] = (encode(marked(320, 240), "JPEG"), small)
     queue = Queue(clients.sqs, stack.queue_url)
@@ -213,7 +214,13 @@ def test_sigkill_mid_batch_then_restart_loses_nothing(fresh_stack, tmp_path: Pat
     assert sum(counts.values()) <= len(keys) + 1
 
 
-def test_worker_survives_the_emulator_going_away(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_worker_survives_the_emulator_going_away(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # setup_logging() (run by an earlier test through the Lambda handler) stops pipeline logs at their JSON
+    # handler; let them reach caplog too.
+    monkeypatch.setattr(logging.getLogger("pipeline"), "propagate", True)
+    caplog.set_level(logging.WARNING, logger="pipeline")
     backend = os.environ.get("EMULATOR", "ministack")
     backend = "ministack" if backend == "localstack" else backend
     emu = Emulator(backend, ROOT / f".venv-{backend}" / "bin", port=free_port())

@@ -48,6 +48,6 @@ def test_lambda_handler_processes_a_real_notification(fresh_stack, monkeypatch: 
         body = clients.s3.get_object(Bucket=r["bucket"], Key=r["key"])["Body"].read()
         with Image.open(io.BytesIO(body)) as im:
             sizes[r["name"]] = im.size
-    assert sizes == {"large": (800, 600), "medium": (400, 300), "thumb": (150, 112)}
+    assert sizes == {"large": (800, 600), "medium": (400, 300), "thumb": (150, 113)}
     assert item["renditions"][0]["key"] == "large/it/a photo+1.jpg"
     handler._processor.cache_clear()

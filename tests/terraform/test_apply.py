@@ -213,4 +213,4 @@ def test_the_deployed_zip_processes_an_upload(applied: dict[str, Any]) -> None:
         body = clients.s3.get_object(Bucket=settings.output_bucket, Key=r["key"])["Body"].read()
         with Image.open(io.BytesIO(body)) as im:
             sizes[r["name"]] = im.size
-    assert sizes == {"large": (800, 600), "medium": (400, 300), "thumb": (150, 112)}
+    assert sizes == {"large": (800, 600), "medium": (400, 300), "thumb": (150, 113)}

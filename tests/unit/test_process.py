@@ -100,7 +100,7 @@ def test_processes_stores_records_and_notifies_once(env) -> None:
     assert [(r["key"], r["width"], r["height"]) for r in item["renditions"]] == [
         ("large/a/x.jpg", 800, 600),
         ("medium/a/x.jpg", 400, 300),
-        ("thumb/a/x.jpg", 150, 112),
+        ("thumb/a/x.jpg", 150, 113),
     ]
     assert item["original"]["width"] == 1600 and "owner" not in item
     assert (SETTINGS.output_bucket, "thumb/a/x.jpg") in store.objects

@@ -1,0 +1,316 @@
+"""`make bench`: our imaging core against the reference handler, side by side in one run, then end to end.
+
+Writes bench/results.json, prints a table, and ends with one JSON line of the headline numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageChops, ImageStat
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path[:0] = [str(ROOT), str(HERE)]
+
+from images import make_cases  # noqa: E402
+from reference import reference_renditions  # noqa: E402
+
+from pipeline.imaging import Limits, render  # noqa: E402
+from pipeline.settings import DEFAULT_RENDITIONS, parse_renditions  # noqa: E402
+
+RENDITIONS = parse_renditions(DEFAULT_RENDITIONS)
+CACHE = ROOT / ".run" / "bench"
+# Lambda prices (us-east-1, per GB-second and per request) and the CPU a 512 MB function gets: AWS gives one
+# full vCPU at 1,769 MB, and CPU in proportion to memory below that.
+PRICE_GB_S = {"x86_64": 0.0000166667, "arm64": 0.0000133334}
+PRICE_REQUEST = 0.20 / 1_000_000
+LAMBDA_MB = 512
+FULL_VCPU_MB = 1769
+
+
+def ours(data: bytes) -> list[bytes]:
+    """Our imaging core, as the handler calls it."""
+    return [r.data for r in render(data, RENDITIONS, Limits()).renditions]
+
+
+IMPLS = {"reference": reference_renditions, "ours": ours}
+
+
+def probe(impl: str, path: str) -> None:
+    """In a fresh process: the peak memory one call adds above what the process held before it."""
+    data = Path(path).read_bytes()
+    fn = IMPLS[impl]
+
+    def status(key: str) -> int:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(key):
+                return int(line.split()[1])
+        return 0
+
+    Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM) to the current RSS
+    before = status("VmRSS:")
+    error = ""
+    try:
+        fn(data)
+    except Exception as e:  # the reference cannot handle some inputs at all; report it rather than crash
+        error = f"{type(e).__name__}: {e}"
+    print(json.dumps({"extra_mb": (status("VmHWM:") - before) / 1024, "error": error}))
+
+
+def peak_extra_mb(impl: str, path: Path) -> tuple[float, str]:
+    """Median over 3 fresh processes of the peak extra memory of one call."""
+    values, error = [], ""
+    for _ in range(3):
+        out = subprocess.run(
+            [sys.executable, __file__, "--probe", impl, str(path)],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=300,
+        )
+        res = json.loads(out.stdout.strip().splitlines()[-1])
+        values.append(res["extra_mb"])
+        error = res["error"]
+    return statistics.median(values), error
+
+
+def psnr(a: bytes, b: bytes) -> float:
+    """PSNR in dB of two encoded images (b is resized to a's size if their rounding differs by a pixel)."""
+    with Image.open(io.BytesIO(a)) as ia, Image.open(io.BytesIO(b)) as ib:
+        x, y = ia.convert("RGB"), ib.convert("RGB")
+        if x.size != y.size:
+            y = y.resize(x.size, Image.Resampling.LANCZOS)
+        rms = ImageStat.Stat(ImageChops.difference(x, y)).rms
+    mse = sum(v * v for v in rms) / len(rms)
+    return 99.0 if mse == 0 else 10 * math.log10(255**2 / mse)
+
+
+def time_interleaved(data: bytes, repeats: int) -> dict[str, Any]:
+    """Median ms of each implementation, run alternately so that machine noise hits both alike."""
+    times: dict[str, list[float]] = {"reference": [], "ours": []}
+    error = ""
+    for _ in range(repeats):
+        for name, fn in IMPLS.items():
+            t = time.perf_counter()
+            try:
+                fn(data)
+            except Exception as e:
+                error = f"{type(e).__name__}: {e}"
+                times[name].append(float("nan"))
+                continue
+            times[name].append((time.perf_counter() - t) * 1000)
+    return {k: statistics.median(v) for k, v in times.items()} | {"reference_error": error}
+
+
+def bench_imaging(repeats: int) -> dict[str, Any]:
+    """ms/image, peak extra memory and PSNR per image type."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    cases = make_cases()
+    results: dict[str, Any] = {}
+    for name, data in cases.items():
+        path = CACHE / name
+        path.write_bytes(data)
+        t = time_interleaved(data, repeats)
+        ref_mem, ref_err = peak_extra_mb("reference", path)
+        our_mem, _ = peak_extra_mb("ours", path)
+        row: dict[str, Any] = {
+            "bytes": len(data),
+            "reference_ms": round(t["reference"], 1),
+            "ours_ms": round(t["ours"], 1),
+            "reference_error": t["reference_error"] or ref_err,
+            "reference_peak_mb": round(ref_mem, 1),
+            "ours_peak_mb": round(our_mem, 1),
+        }
+        if not row["reference_error"]:
+            row["speedup"] = round(t["reference"] / t["ours"], 2)
+            row["rss_ratio"] = round(our_mem / ref_mem, 3) if ref_mem > 0 else None
+            if name.startswith("jpeg"):  # same output format on both sides: compare the pixels
+                row["psnr_db"] = [
+                    round(psnr(a, b), 1) for a, b in zip(ours(data), reference_renditions(data), strict=True)
+                ]
+        results[name] = row
+    return results
+
+
+def imaging_throughput(data: bytes, n: int, concurrency: int) -> float:
+    """Images/s of the imaging core alone with `concurrency` threads (Pillow releases the GIL while it works)."""
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(lambda _: ours(data), range(concurrency)))  # warm up
+        t = time.perf_counter()
+        list(pool.map(lambda _: ours(data), range(n)))
+        return n / (time.perf_counter() - t)
+
+
+def e2e_throughput(data: bytes, n: int, concurrency: int, backend: str) -> dict[str, Any]:
+    """Images/s from the first upload to the last `processed` item, through the embedded emulator and the worker."""
+    from pipeline.adapters.records import ImageRecords
+    from pipeline.aws import make_clients
+    from pipeline.local.bootstrap import bootstrap
+    from pipeline.local.emulator import Emulator, free_port, stop_process
+    from pipeline.settings import Settings
+
+    emu = Emulator(backend, ROOT / f".venv-{backend}" / "bin", port=free_port())
+    emu_proc = emu.start(CACHE / f"{backend}.log")
+    worker = None
+    try:
+        env = {
+            **os.environ,
+            "AWS_ENDPOINT_URL": emu.url,
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_REGION": "us-east-1",
+            "NAME_PREFIX": f"bench{uuid.uuid4().hex[:6]}",
+            "VISIBILITY_TIMEOUT_S": "120",
+            "WORKER_WAIT_S": "1",
+            "LOG_LEVEL": "WARNING",
+        }
+        settings = Settings.from_env(env)
+        clients = make_clients(settings)
+        bootstrap(settings, clients)
+        records = ImageRecords(clients.dynamodb, settings.table_name, settings.status_index)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "pipeline", "worker", "--concurrency", str(concurrency)],
+            cwd=ROOT,
+            env=env,
+            stdout=(CACHE / "worker.log").open("w"),
+            stderr=subprocess.STDOUT,
+        )
+        time.sleep(2)  # let the pollers start
+        t = time.perf_counter()
+        with ThreadPoolExecutor(4) as pool:
+            list(
+                pool.map(
+                    lambda i: clients.s3.put_object(
+                        Bucket=settings.input_bucket, Key=f"{settings.input_prefix}bench/{i:05d}.jpg", Body=data
+                    ),
+                    range(n),
+                )
+            )
+        while records.count_by_status()["processed"] < n and time.perf_counter() - t < 600:
+            time.sleep(0.2)
+        wall = time.perf_counter() - t
+        return {"images": n, "wall_s": round(wall, 2), "images_per_s": round(n / wall, 2)}
+    finally:
+        if worker is not None:
+            worker.terminate()
+            worker.wait(timeout=60)
+        stop_process(emu_proc.pid)
+
+
+def burst(count: int, concurrency: int, backend: str) -> dict[str, Any]:
+    """A burst of 2 MP JPEG uploads through scripts/soak.py; reconciled, nothing may be missing."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "soak.py"),
+            "--count",
+            str(count),
+            "--size",
+            "1632x1224",
+            "--concurrency",
+            str(concurrency),
+            "--backend",
+            backend,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1]) | {"ok": out.returncode == 0}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--probe", nargs=2, metavar=("IMPL", "PATH"))
+    p.add_argument("--repeats", type=int, default=int(os.environ.get("BENCH_REPEATS", "5")))
+    p.add_argument("--e2e-images", type=int, default=int(os.environ.get("BENCH_E2E_IMAGES", "60")))
+    p.add_argument("--concurrency", type=int, default=int(os.environ.get("BENCH_CONCURRENCY", "4")))
+    p.add_argument("--burst", type=int, default=int(os.environ.get("BENCH_BURST", "10000")))
+    p.add_argument("--backend", default=os.environ.get("EMULATOR", "ministack"))
+    args = p.parse_args()
+    if args.probe:
+        probe(*args.probe)
+        return 0
+    started = time.perf_counter()
+    imaging = bench_imaging(args.repeats)
+    big = (CACHE / "jpeg_12mp").read_bytes()
+    only = imaging_throughput(big, args.e2e_images, args.concurrency)
+    e2e = e2e_throughput(big, args.e2e_images, args.concurrency, args.backend)
+    bursted = burst(args.burst, args.concurrency, args.backend) if args.burst else {}
+    ms_12 = imaging["jpeg_12mp"]["ours_ms"]
+    # What 10,000 images cost on Lambda at 512 MB, from the measured ms/image scaled to 512 MB's CPU share.
+    lambda_ms = ms_12 * FULL_VCPU_MB / LAMBDA_MB
+    cost = {
+        arch: round(10_000 * lambda_ms / 1000 * LAMBDA_MB / 1024 * price + 1000 * PRICE_REQUEST, 4)
+        for arch, price in PRICE_GB_S.items()
+    }
+    headline = {
+        "speedup_12mp_jpeg": imaging["jpeg_12mp"]["speedup"],
+        "rss_ratio_12mp_jpeg": imaging["jpeg_12mp"]["rss_ratio"],
+        "min_psnr_db_12mp_jpeg": min(imaging["jpeg_12mp"]["psnr_db"]),
+        "slowest_speedup": min(r.get("speedup", math.inf) for r in imaging.values()),
+        "imaging_images_per_s": round(only, 2),
+        "e2e_images_per_s": e2e["images_per_s"],
+        "e2e_vs_imaging_only": round(e2e["images_per_s"] / only, 3),
+        "worker_concurrency": args.concurrency,
+        "burst_2mp": {k: bursted.get(k) for k in ("count", "processed", "missing", "wall_s", "images_per_s")}
+        if bursted
+        else None,
+        "lambda_usd_per_10k_images_512mb": cost,
+    }
+    results = {
+        "imaging": imaging,
+        "imaging_only_12mp": round(only, 2),
+        "e2e_12mp": e2e,
+        "burst": bursted,
+        "lambda": {"ms_per_12mp_at_512mb": round(lambda_ms, 1), "usd_per_10k": cost},
+        "headline": headline,
+        "took_s": round(time.perf_counter() - started, 1),
+    }
+    (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(f"{'type':<18}{'ref ms':>9}{'ours ms':>9}{'speedup':>9}{'ref MB':>9}{'ours MB':>9}{'mem ratio':>10}  PSNR dB")
+    for name, r in imaging.items():
+        if r["reference_error"]:
+            print(
+                f"{name:<18}{'error':>9}{r['ours_ms']:>9}{'-':>9}{'-':>9}{r['ours_peak_mb']:>9}{'-':>10}  "
+                f"reference fails: {r['reference_error'][:40]}"
+            )
+            continue
+        print(
+            f"{name:<18}{r['reference_ms']:>9}{r['ours_ms']:>9}{r['speedup']:>9}{r['reference_peak_mb']:>9}"
+            f"{r['ours_peak_mb']:>9}{r['rss_ratio']!s:>10}  {r.get('psnr_db', '-')}"
+        )
+    print(
+        f"12 MP JPEG throughput with {args.concurrency} threads: imaging only {only:.1f}/s, "
+        f"end to end {e2e['images_per_s']}/s ({headline['e2e_vs_imaging_only']:.0%})"
+    )
+    if bursted:
+        print(
+            f"burst of {bursted['count']} 2 MP JPEGs: {bursted['processed']} processed, {bursted['missing']} missing, "
+            f"{bursted['wall_s']} s ({bursted['images_per_s']}/s), worker peak RSS {bursted['worker_peak_rss_mb']} MB"
+        )
+    print(
+        f"Lambda at 512 MB: ~{lambda_ms:.0f} ms per 12 MP image; per 10,000 images ${cost['x86_64']} (x86_64), "
+        f"${cost['arm64']} (arm64)"
+    )
+    print(json.dumps(headline))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
