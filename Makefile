@@ -7,6 +7,7 @@ VENV      ?= .venv
 PY        := $(VENV)/bin/python
 EMULATOR  ?= ministack
 PORT      ?= 4566
+API_PORT  ?= 8080
 RUN_DIR   ?= .run
 ENDPOINT  := http://127.0.0.1:$(PORT)
 # The local stack: short visibility timeout so a poison message reaches the DLQ in about half a minute.
@@ -26,7 +27,7 @@ endif
 PYTEST_ARGS ?=
 
 
-.PHONY: help venv emulators up down e2e compose-tests test unit integration e2e-tests lint audit soak typecheck build tf-check tf-local clean
+.PHONY: help venv emulators up down e2e compose-tests test unit integration e2e-tests lint audit bench soak typecheck build tf-check tf-local clean
 
 help: ## list every target
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -80,7 +81,8 @@ else
 	    --pidfile $(RUN_DIR)/emulator.pid --log $(RUN_DIR)/emulator.log
 	$(LOCAL_ENV) $(PY) -m pipeline bootstrap > $(RUN_DIR)/stack.json
 	$(LOCAL_ENV) nohup $(PY) -m pipeline worker > $(RUN_DIR)/worker.log 2>&1 & echo $$! > $(RUN_DIR)/worker.pid
-	@echo "make up: worker pid $$(cat $(RUN_DIR)/worker.pid), logs in $(RUN_DIR)/; next: make e2e"
+	$(LOCAL_ENV) nohup $(PY) -m pipeline api --port $(API_PORT) > $(RUN_DIR)/api.log 2>&1 & echo $$! > $(RUN_DIR)/api.pid
+	@echo "make up: worker pid $$(cat $(RUN_DIR)/worker.pid), page and API on http://127.0.0.1:$(API_PORT)/, logs in $(RUN_DIR)/; next: make e2e"
 endif
 
 down: ## stop the worker and the emulator (or the compose stack)
@@ -88,9 +90,10 @@ down: ## stop the worker and the emulator (or the compose stack)
 ifeq ($(MODE),compose)
 	$(COMPOSE) --profile localstack --profile moto --profile ministack --profile tests down -v --remove-orphans
 else
-	@if [ -f $(RUN_DIR)/worker.pid ]; then kill -TERM $$(cat $(RUN_DIR)/worker.pid) 2>/dev/null || true; \
-	  for i in $$(seq 1 50); do kill -0 $$(cat $(RUN_DIR)/worker.pid) 2>/dev/null || break; sleep 0.2; done; \
-	  kill -KILL $$(cat $(RUN_DIR)/worker.pid) 2>/dev/null || true; rm -f $(RUN_DIR)/worker.pid; echo "make down: worker stopped"; fi
+	@for name in api worker; do pidfile=$(RUN_DIR)/$$name.pid; if [ -f $$pidfile ]; then pid=$$(cat $$pidfile); \
+	  kill -TERM $$pid 2>/dev/null || true; \
+	  for i in $$(seq 1 50); do kill -0 $$pid 2>/dev/null || break; sleep 0.2; done; \
+	  kill -KILL $$pid 2>/dev/null || true; rm -f $$pidfile; echo "make down: $$name stopped"; fi; done
 	@if [ -x $(PY) ]; then $(PY) -m pipeline emulator stop --pidfile $(RUN_DIR)/emulator.pid; fi
 endif
 
@@ -145,6 +148,9 @@ lint: $(VENV)/.installed ## ruff (lint + format check), mypy, and the dependency
 
 audit: $(VENV)/.installed ## pip-audit of the runtime dependencies (says plainly when it cannot reach its service)
 	scripts/audit.sh
+
+bench: $(VENV)/.installed .venv-$(EMULATOR)/.installed ## our imaging core vs the reference handler, then end to end; writes bench/results.json
+	$(PY) bench/run.py --backend $(EMULATOR)
 
 SOAK_COUNT ?= 10000
 soak: $(VENV)/.installed .venv-$(EMULATOR)/.installed ## a burst of SOAK_COUNT uploads through the embedded emulator and worker, then reconcile

@@ -189,6 +189,7 @@ def e2e_throughput(data: bytes, n: int, concurrency: int, backend: str) -> dict[
             stderr=subprocess.STDOUT,
         )
         time.sleep(2)  # let the pollers start
+        emu_cpu0, worker_cpu0 = cpu_seconds(emu_proc.pid), cpu_seconds(worker.pid)
         t = time.perf_counter()
         with ThreadPoolExecutor(4) as pool:
             list(
@@ -202,12 +203,27 @@ def e2e_throughput(data: bytes, n: int, concurrency: int, backend: str) -> dict[
         while records.count_by_status()["processed"] < n and time.perf_counter() - t < 600:
             time.sleep(0.2)
         wall = time.perf_counter() - t
-        return {"images": n, "wall_s": round(wall, 2), "images_per_s": round(n / wall, 2)}
+        emu_cpu, worker_cpu = cpu_seconds(emu_proc.pid) - emu_cpu0, cpu_seconds(worker.pid) - worker_cpu0
+        return {
+            "images": n,
+            "wall_s": round(wall, 2),
+            "images_per_s": round(n / wall, 2),
+            # Where the two cores went: the emulator is a Python server on the same machine as the worker.
+            "emulator_cpu_s": round(emu_cpu, 2),
+            "worker_cpu_s": round(worker_cpu, 2),
+            "emulator_cpu_share": round(emu_cpu / (emu_cpu + worker_cpu), 3) if emu_cpu + worker_cpu else None,
+        }
     finally:
         if worker is not None:
             worker.terminate()
             worker.wait(timeout=60)
         stop_process(emu_proc.pid)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def burst(count: int, concurrency: int, backend: str) -> dict[str, Any]:
@@ -239,7 +255,7 @@ def main() -> int:
     p.add_argument("--probe", nargs=2, metavar=("IMPL", "PATH"))
     p.add_argument("--repeats", type=int, default=int(os.environ.get("BENCH_REPEATS", "5")))
     p.add_argument("--e2e-images", type=int, default=int(os.environ.get("BENCH_E2E_IMAGES", "60")))
-    p.add_argument("--concurrency", type=int, default=int(os.environ.get("BENCH_CONCURRENCY", "4")))
+    p.add_argument("--concurrency", type=int, default=int(os.environ.get("BENCH_CONCURRENCY", "8")))
     p.add_argument("--burst", type=int, default=int(os.environ.get("BENCH_BURST", "10000")))
     p.add_argument("--backend", default=os.environ.get("EMULATOR", "ministack"))
     args = p.parse_args()

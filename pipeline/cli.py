@@ -79,12 +79,26 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def _wait_items(settings: Settings, clients: Any, keys: list[str], timeout: float) -> dict[str, Any]:
+def _wait_with_progress(settings: Settings, clients: Any, keys: list[str], timeout: float) -> dict[str, Any]:
+    """Wait for every key to end, drawing a progress bar on stderr when it is a terminal."""
     from pipeline.adapters.records import ImageRecords
-    from pipeline.local.scenario import wait_for_items
 
     records = ImageRecords(clients.dynamodb, settings.table_name, settings.status_index)
-    return wait_for_items(records, keys, timeout)
+    deadline = time.monotonic() + timeout
+    items: dict[str, Any] = dict.fromkeys(keys)
+    while True:
+        for k in keys:
+            if not (items[k] and items[k].get("notified")):
+                items[k] = records.get(k)
+        done = sum(bool(i and i.get("status") in ("processed", "failed") and i.get("notified")) for i in items.values())
+        if sys.stderr.isatty():
+            sys.stderr.write("\r" + _bar(done, len(keys)) + " ended")
+            sys.stderr.flush()
+        if done == len(keys) or time.monotonic() > deadline:
+            if sys.stderr.isatty():
+                sys.stderr.write("\n")
+            return items
+        time.sleep(0.5)
 
 
 def cmd_upload(args: argparse.Namespace) -> int:
@@ -100,7 +114,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
         out(f"uploaded s3://{settings.input_bucket}/{key}")
     if not args.wait:
         return 0
-    items = _wait_items(settings, clients, keys, args.timeout)
+    items = _wait_with_progress(settings, clients, keys, args.timeout)
     code = 0
     for key in keys:
         item = items.get(key) or {}
@@ -122,6 +136,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     settings, clients = _env()
     records = ImageRecords(clients.dynamodb, settings.table_name, settings.status_index)
+    if args.watch:
+        return _watch(settings, clients, records, args.interval, args.duration)
     if args.key:
         key = args.key if args.key.startswith(settings.input_prefix) else settings.input_prefix + args.key
         item = records.get(key)
@@ -133,6 +149,41 @@ def cmd_status(args: argparse.Namespace) -> int:
         "dlq": Queue.by_name(clients.sqs, settings.dlq_name).depth(),
     }
     out(json.dumps(report, indent=2))
+    return 0
+
+
+def _bar(done: int, total: int, width: int = 30) -> str:
+    filled = int(width * done / total) if total else width
+    return "[" + "#" * filled + "." * (width - filled) + f"] {done}/{total}"
+
+
+def _watch(settings: Settings, clients: Any, records: Any, interval: float, duration: float) -> int:
+    """A live view of the pipeline: redrawn every interval until Ctrl-C (or for `duration` seconds)."""
+    from pipeline.adapters.queue import Queue
+
+    queue = Queue.by_name(clients.sqs, settings.queue_name)
+    dlq = Queue.by_name(clients.sqs, settings.dlq_name)
+    tty = sys.stdout.isatty()
+    ends = time.monotonic() + duration if duration else float("inf")
+    try:
+        while time.monotonic() < ends:
+            counts, q, d = records.count_by_status(), queue.depth(), dlq.depth()
+            ended = counts["processed"] + counts["failed"]
+            total = ended + counts["processing"] + q["visible"]
+            lines = [
+                f"imgpipe  {settings.endpoint_url or 'AWS'}  {time.strftime('%H:%M:%S')}",
+                f"queue     waiting {q['visible']:>6}  in flight {q['in_flight']:>6}",
+                f"images    processed {counts['processed']:>6}  failed {counts['failed']:>6}  "
+                f"processing {counts['processing']:>6}",
+                f"progress  {_bar(ended, total)}",
+                f"dlq       {d['visible'] + d['in_flight']:>6}"
+                + ("   <-- look: pipeline dlq list" if d["visible"] else ""),
+            ]
+            # Redraw in place on a terminal; append when piped, so a log keeps every sample.
+            out(("\x1b[H\x1b[2J" if tty else "") + "\n".join(lines))
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        pass
     return 0
 
 
@@ -233,6 +284,28 @@ def cmd_e2e(args: argparse.Namespace) -> int:
     return 0 if all(c.ok for c in checks) else 1
 
 
+def cmd_api(args: argparse.Namespace) -> int:
+    """Serve the upload API and the web page on 127.0.0.1 (what API Gateway does in AWS)."""
+    from pipeline.api import build_api
+    from pipeline.local.api_server import make_server
+
+    settings, clients = _env()
+    server = make_server(build_api(settings, clients), args.host, args.port)
+
+    def stop(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    out(f"api: http://{args.host}:{args.port}/ (page) and /uploads, /images")
+    try:
+        server.serve_forever(poll_interval=0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
 def cmd_emulator(args: argparse.Namespace) -> int:
     """Start or stop the embedded emulator in the background, by pid file."""
     from pipeline.local.emulator import Emulator, stop_process
@@ -272,6 +345,9 @@ def parser() -> argparse.ArgumentParser:
     u.set_defaults(func=cmd_upload)
     s = sub.add_parser("status", help="counts by status and queue depths, or one item")
     s.add_argument("key", nargs="?")
+    s.add_argument("--watch", action="store_true", help="a live view, redrawn until Ctrl-C")
+    s.add_argument("--interval", type=float, default=2.0)
+    s.add_argument("--duration", type=float, default=0, help="stop watching after this many seconds")
     s.set_defaults(func=cmd_status)
     i = sub.add_parser("info", help="resource names, URLs and ARNs")
     i.add_argument("--json", action="store_true")
@@ -288,6 +364,10 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--timeout", type=float, default=180)
     e.add_argument("--no-poison", action="store_true", help="skip the poison message / DLQ check")
     e.set_defaults(func=cmd_e2e)
+    a = sub.add_parser("api", help="serve the upload API and the web page on 127.0.0.1")
+    a.add_argument("--host", default="127.0.0.1")
+    a.add_argument("--port", type=int, default=8080)
+    a.set_defaults(func=cmd_api)
     m = sub.add_parser("emulator", help="start or stop the embedded emulator")
     m.add_argument("action", choices=["start", "stop"])
     m.add_argument("--backend", default="ministack")

@@ -44,9 +44,9 @@ KNOWN_EXTENSIONS = {"JPEG": (".jpg", ".jpeg", ".jpe", ".jfif"), "PNG": (".png",)
 DRAFT_GAP = 1.0
 # Resizing first box-reduces by whole factors while the image is more than this many times the target, then
 # finishes with Lanczos (Pillow's reducing_gap): far cheaper on large non-JPEG sources, same look.
-REDUCING_GAP = 2.0
-# PNG zlib level and WebP effort: the defaults (6, 4) cost 3-4x the CPU for files 10-20% smaller.
-PNG_COMPRESS_LEVEL = 3
+REDUCING_GAP = 1.5
+# PNG zlib level and WebP effort: the defaults (6, 4) cost 3-6x the CPU for files 10-25% smaller (bench/).
+PNG_COMPRESS_LEVEL = 1
 WEBP_METHOD = 2
 _SWAPPING_ORIENTATIONS = {5, 6, 7, 8}
 _EXIF_ORIENTATION = 0x0112

@@ -17,6 +17,7 @@ from pipeline.adapters.storage import ObjectStore
 from pipeline.errors import PermanentError, SupersededError, TransientError
 from pipeline.events import ObjectRef
 from pipeline.imaging import KNOWN_EXTENSIONS, Limits, RenderResult, render
+from pipeline.metrics import emit_failed, emit_processed
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -179,6 +180,12 @@ class Processor:
         if not self.records.finish(ref.key, owner, changes, remove=removed):
             lg.warning("claim lost before the result was recorded", extra={"stage": "record"})
             return Outcome.SUPERSEDED
+        emit_processed(
+            self.settings.environment,
+            ms=(now - started) * 1000,
+            bytes_in=result.source.bytes,
+            bytes_out=sum(r["bytes"] for r in renditions),
+        )
         lg.info(
             "processed",
             extra={"stage": "record", "duration_ms": round((now - started) * 1000), "renditions": len(renditions)},
@@ -255,6 +262,7 @@ class Processor:
         if not self.records.finish(ref.key, owner, changes, remove=removed):
             lg.warning("claim lost before the failure was recorded", extra={"stage": "record"})
             return Outcome.SUPERSEDED
+        emit_failed(self.settings.environment, reason=err.code)
         lg.warning("failed: %s", err.reason, extra={"stage": "record", "error_code": err.code})
         self._publish(_after(claimed, changes, removed), lg)
         return Outcome.FAILED

@@ -59,6 +59,9 @@ class Settings:
 
     region: str = "us-east-1"
     endpoint_url: str | None = None
+    # Where a browser reaches S3 for presigned URLs, when that differs from endpoint_url (compose: aws:4566
+    # inside the network, localhost:4566 outside). Unset in AWS, where both are the real S3.
+    public_endpoint_url: str | None = None
     environment: str = "local"
     name_prefix: str = "imgpipe"
     input_bucket: str = "imgpipe-input"
@@ -125,6 +128,7 @@ class Settings:
         return cls(
             region=e.get("AWS_REGION") or e.get("AWS_DEFAULT_REGION") or "us-east-1",
             endpoint_url=e.get("AWS_ENDPOINT_URL") or None,
+            public_endpoint_url=e.get("PUBLIC_ENDPOINT_URL") or None,
             environment=e.get("ENVIRONMENT", "local"),
             name_prefix=prefix,
             input_bucket=name("INPUT_BUCKET", "input"),

@@ -221,6 +221,25 @@ class ImageRecords:
                 return
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
 
+    def page_by_status(self, status: str, *, limit: int, start: dict[str, Any] | None = None) -> dict[str, Any]:
+        """One page of raw items with a status, newest first: {"items": [...], "next": key or None}."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": self.status_index,
+            "KeyConditionExpression": "#s = :s",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": _attrs({":s": status}),
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if start:
+            kwargs["ExclusiveStartKey"] = start
+        try:
+            resp = self.client.query(**kwargs)
+        except (ClientError, *CONNECTION_ERRORS) as e:
+            raise transient("dynamodb query", e) from e
+        return {"items": [dict(i) for i in resp.get("Items", [])], "next": resp.get("LastEvaluatedKey")}
+
     def count_by_status(self) -> dict[str, int]:
         """How many items have each status (a Select=COUNT query per status on the index)."""
         counts: dict[str, int] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -207,3 +208,16 @@ def test_key_outside_input_prefix_is_skipped(env) -> None:
     p, _, records, notifier, _ = env
     assert p.process(ref("elsewhere/x.jpg")) is Outcome.SKIPPED
     assert not records.items and not notifier.messages
+
+
+def test_results_are_counted_as_emf_metrics(env, capsys) -> None:
+    p, store, _, _, _ = env
+    put(store, "uploads/a/x.jpg")
+    store.objects[(IN, "uploads/bad.jpg")] = (b"nope", "image/jpeg")
+    p.process(ref())
+    p.process(ref("uploads/bad.jpg"))
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    ok, bad = lines
+    assert ok["ImagesProcessed"] == [1.0] and ok["environment"] == "test" and ok["BytesOut"][0] > 0
+    assert ok["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "imgpipe"
+    assert bad["ImagesFailed"] == [1.0] and bad["reason"] == "unsupported_format"

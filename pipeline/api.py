@@ -1,0 +1,247 @@
+"""The upload API: a Lambda handler for an API Gateway HTTP API (payload format 2.0).
+
+POST /uploads            {"filename", "contentType", "size"} -> a presigned POST for a server-made key
+GET  /images/{id}        the item's status, metadata and short-lived URLs of its renditions
+GET  /images?status=...  items by status through the status index, paginated with `cursor`
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import re
+import uuid
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+from pipeline.adapters.records import STATUSES, ImageRecords, to_item
+from pipeline.aws import Clients, make_clients
+from pipeline.errors import TransientError
+from pipeline.logs import setup_logging
+from pipeline.settings import Settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+log = logging.getLogger(__name__)
+
+# What a browser may upload: image types only, whatever the bytes later turn out to be (the pipeline checks).
+ALLOWED_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif", "image/tiff", "image/bmp")
+URL_TTL_S = 300
+_UNSAFE = re.compile(r"[^A-Za-z0-9._ +-]+")
+
+
+class HttpEvent(TypedDict):
+    """The parts of an API Gateway HTTP API (v2) event the API reads."""
+
+    routeKey: NotRequired[str]
+    rawPath: str
+    requestContext: dict[str, Any]
+    pathParameters: NotRequired[dict[str, str]]
+    queryStringParameters: NotRequired[dict[str, str]]
+    body: NotRequired[str]
+    isBase64Encoded: NotRequired[bool]
+
+
+class HttpResponse(TypedDict):
+    """An API Gateway v2 response."""
+
+    statusCode: int
+    headers: dict[str, str]
+    body: str
+
+
+class ApiError(Exception):
+    """A request the API refuses, with its HTTP status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def image_id(key: str) -> str:
+    """The public id of an image: its source key, URL-safe base64 without padding."""
+    return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+
+
+def key_of(image: str) -> str:
+    """The source key an id stands for."""
+    try:
+        return base64.urlsafe_b64decode(image + "=" * (-len(image) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError) as e:
+        raise ApiError(404, "no such image") from e
+
+
+def _json(status: int, body: dict[str, Any]) -> HttpResponse:
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json", "Cache-Control": "no-store"},
+        "body": json.dumps(body, ensure_ascii=False, default=str),
+    }
+
+
+class Api:
+    """The API's routes, over an S3 client (for presigned URLs) and the image records."""
+
+    def __init__(self, settings: Settings, s3: S3Client, records: ImageRecords) -> None:
+        self.settings = settings
+        self.s3 = s3
+        self.records = records
+
+    def handle(self, event: HttpEvent) -> HttpResponse:
+        """Route one request; every error is a JSON body with a clear message."""
+        method = str(event.get("requestContext", {}).get("http", {}).get("method", "GET")).upper()
+        path = event.get("rawPath", "/")
+        try:
+            if method == "POST" and path == "/uploads":
+                return self.create_upload(self._body(event))
+            if method == "GET" and path == "/images":
+                return self.list_images(event.get("queryStringParameters") or {})
+            if method == "GET" and path.startswith("/images/"):
+                return self.get_image(path.removeprefix("/images/"))
+            raise ApiError(404, f"no route for {method} {path}")
+        except ApiError as e:
+            return _json(e.status, {"error": str(e)})
+        except TransientError as e:
+            log.warning("backend unavailable: %s", e)
+            return _json(503, {"error": "temporarily unavailable, try again"})
+
+    @staticmethod
+    def _body(event: HttpEvent) -> dict[str, Any]:
+        raw = event.get("body") or ""
+        if event.get("isBase64Encoded"):
+            raw = base64.b64decode(raw).decode("utf-8", "replace")
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as e:
+            raise ApiError(400, "the body must be JSON") from e
+        if not isinstance(data, dict):
+            raise ApiError(400, "the body must be a JSON object")
+        return data
+
+    def create_upload(self, body: dict[str, Any]) -> HttpResponse:
+        """A presigned POST for a new key under the input prefix, limited to one image type and size."""
+        filename = str(body.get("filename") or "").strip()
+        ctype = str(body.get("contentType") or "").lower()
+        size = body.get("size")
+        if not filename:
+            raise ApiError(400, "filename is required")
+        if ctype not in ALLOWED_TYPES:
+            raise ApiError(
+                415, f"content type {ctype or '(none)'} is not allowed; use one of {', '.join(ALLOWED_TYPES)}"
+            )
+        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+            raise ApiError(400, "size must be a positive integer (bytes)")
+        if size > self.settings.max_bytes:
+            raise ApiError(413, f"{size} bytes is over the limit of {self.settings.max_bytes}")
+        # The server makes the key: a fresh folder per upload, and only a tame version of the name.
+        safe = _UNSAFE.sub("_", filename.rsplit("/", 1)[-1].rsplit("\\", 1)[-1])[:120].strip(". ") or "image"
+        key = f"{self.settings.input_prefix}web/{uuid.uuid4().hex}/{safe}"
+        post = self.s3.generate_presigned_post(
+            Bucket=self.settings.input_bucket,
+            Key=key,
+            Fields={"Content-Type": ctype},
+            Conditions=[{"Content-Type": ctype}, ["content-length-range", 1, self.settings.max_bytes]],
+            ExpiresIn=URL_TTL_S,
+        )
+        return _json(
+            201,
+            {
+                "id": image_id(key),
+                "key": key,
+                "upload": {"url": post["url"], "fields": post["fields"]},
+                "expiresIn": URL_TTL_S,
+            },
+        )
+
+    def get_image(self, image: str) -> HttpResponse:
+        """One image's status, metadata and rendition URLs."""
+        key = key_of(image)
+        if not key.startswith(self.settings.input_prefix):
+            raise ApiError(404, "no such image")
+        item = self.records.get(key)
+        if item is None:
+            # Uploaded a moment ago, or not at all: the client keeps polling for a while.
+            return _json(404, {"id": image, "key": key, "status": "pending", "error": "not processed yet"})
+        renditions = [
+            {
+                **r,
+                "url": self.s3.generate_presigned_url(
+                    "get_object", Params={"Bucket": r["bucket"], "Key": r["key"]}, ExpiresIn=URL_TTL_S
+                ),
+            }
+            for r in item.get("renditions", [])
+        ]
+        return _json(
+            200,
+            {
+                "id": image,
+                "key": key,
+                "status": item.get("status"),
+                "original": item.get("original"),
+                "renditions": renditions,
+                "error": item.get("error"),
+                "lastError": item.get("lastError"),
+                "attempts": item.get("attempts"),
+                "updatedAt": item.get("updatedAt"),
+                "processedAt": item.get("processedAt"),
+            },
+        )
+
+    def list_images(self, query: dict[str, str]) -> HttpResponse:
+        """Items with one status, newest first, a page at a time."""
+        status = query.get("status", "")
+        if status not in STATUSES:
+            raise ApiError(400, f"status must be one of {', '.join(STATUSES)}")
+        try:
+            limit = max(1, min(100, int(query.get("limit", "25"))))
+        except ValueError as e:
+            raise ApiError(400, "limit must be an integer") from e
+        start = None
+        if query.get("cursor"):
+            try:
+                raw = json.loads(base64.urlsafe_b64decode(query["cursor"] + "=" * (-len(query["cursor"]) % 4)))
+                start = {k: TypeSerializer().serialize(v) for k, v in raw.items()}
+            except (ValueError, binascii.Error, TypeError) as e:
+                raise ApiError(400, "cursor is not valid") from e
+        page = self.records.page_by_status(status, limit=limit, start=start)
+        items = [
+            {
+                "id": image_id(i.get("sourceKey", "")),
+                "key": i.get("sourceKey"),
+                "status": i.get("status"),
+                "error": i.get("error"),
+                "updatedAt": i.get("updatedAt"),
+            }
+            for i in (to_item(raw) for raw in page["items"])
+        ]
+        cursor = None
+        if page["next"]:
+            plain = {k: TypeDeserializer().deserialize(v) for k, v in page["next"].items()}
+            cursor = base64.urlsafe_b64encode(json.dumps(plain, default=str).encode()).decode().rstrip("=")
+        return _json(200, {"items": items, "cursor": cursor})
+
+
+def build_api(settings: Settings, clients: Clients | None = None) -> Api:
+    """Wire the API to its clients."""
+    clients = clients or make_clients(settings)
+    s3 = clients.s3
+    if settings.public_endpoint_url and settings.public_endpoint_url != settings.endpoint_url:
+        s3 = make_clients(settings.with_(endpoint_url=settings.public_endpoint_url)).s3
+    return Api(settings, s3, ImageRecords(clients.dynamodb, settings.table_name, settings.status_index))
+
+
+@lru_cache(maxsize=1)
+def _api() -> Api:
+    settings = Settings.from_env()
+    setup_logging(settings.log_level)
+    return build_api(settings)
+
+
+def handler(event: dict[str, Any], context: Any) -> HttpResponse:
+    """AWS Lambda entry point for the HTTP API."""
+    return _api().handle(event)  # type: ignore[arg-type]

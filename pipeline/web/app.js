@@ -1,0 +1,102 @@
+// imgpipe's page: ask the API for a presigned POST, upload straight to S3, then poll the image's status.
+"use strict";
+
+const list = document.getElementById("uploads");
+const drop = document.getElementById("drop");
+const input = document.getElementById("files");
+
+async function api(path, options = {}) {
+  const resp = await fetch(path, { headers: { "Content-Type": "application/json" }, ...options });
+  const body = await resp.json().catch(() => ({}));
+  return { status: resp.status, body };
+}
+
+function card(file) {
+  const node = document.getElementById("card").content.firstElementChild.cloneNode(true);
+  node.querySelector(".name").textContent = file.name;
+  list.prepend(node);
+  return node;
+}
+
+function show(node, status, text, cls) {
+  const badge = node.querySelector(".status");
+  badge.textContent = status;
+  badge.className = "status " + (cls || status);
+  if (text !== undefined) node.querySelector(".meta").textContent = text;
+  node.dataset.status = status;
+}
+
+function renderResult(node, image) {
+  if (image.status === "failed") {
+    show(node, "failed", "");
+    const p = document.createElement("p");
+    p.className = "error";
+    p.textContent = `${image.error.code}: ${image.error.message}`;
+    node.querySelector(".meta").append(p);
+    return;
+  }
+  const o = image.original;
+  show(node, "processed", `${o.format} ${o.width}×${o.height}, ${(o.bytes / 1024).toFixed(0)} KB`);
+  const box = node.querySelector(".renditions");
+  box.textContent = "";
+  for (const r of image.renditions) {
+    const fig = document.createElement("figure");
+    const img = document.createElement("img");
+    img.src = r.url;
+    img.alt = `${r.name} rendition`;
+    img.className = "rendition " + r.name;
+    img.width = r.width;
+    img.height = r.height;
+    const cap = document.createElement("figcaption");
+    cap.textContent = `${r.name} ${r.width}×${r.height} · ${(r.bytes / 1024).toFixed(1)} KB`;
+    fig.append(img, cap);
+    box.append(fig);
+  }
+}
+
+async function poll(node, id) {
+  const started = Date.now();
+  while (Date.now() - started < 120000) {
+    const { status, body } = await api(`/images/${id}`);
+    if (status === 200 && (body.status === "processed" || body.status === "failed")) {
+      renderResult(node, body);
+      return;
+    }
+    if (status === 200) show(node, body.status, body.lastError ? `retrying: ${body.lastError.message}` : undefined);
+    await new Promise((r) => setTimeout(r, 700));
+  }
+  show(node, "timed out", "no result after two minutes", "failed");
+}
+
+async function upload(file) {
+  const node = card(file);
+  show(node, "requesting", "");
+  const { status, body } = await api("/uploads", {
+    method: "POST",
+    body: JSON.stringify({ filename: file.name, contentType: file.type || "application/octet-stream", size: file.size }),
+  });
+  if (status !== 201) {
+    show(node, "refused", body.error || `HTTP ${status}`, "failed");
+    return;
+  }
+  show(node, "uploading", "");
+  const form = new FormData();
+  for (const [k, v] of Object.entries(body.upload.fields)) form.append(k, v);
+  form.append("file", file);
+  const s3 = await fetch(body.upload.url, { method: "POST", body: form });
+  if (!s3.ok) {
+    show(node, "upload failed", `S3 answered ${s3.status}`, "failed");
+    return;
+  }
+  show(node, "uploaded", "waiting for the pipeline…");
+  await poll(node, body.id);
+}
+
+function take(files) {
+  for (const f of files) upload(f);
+}
+
+input.addEventListener("change", () => take(input.files));
+drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+drop.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove("over"); take(e.dataTransfer.files); });

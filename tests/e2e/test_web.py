@@ -1,0 +1,90 @@
+"""The web page in a real headless Chromium: pick images, upload them to S3, watch them end, see renditions."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pipeline.api import build_api
+from pipeline.local.api_server import make_server
+from pipeline.local.emulator import free_port
+from tests.conftest import ROOT
+from tests.e2e.helpers import running_worker
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+OUT = ROOT / "test-output"
+# Flags for a headless Chromium on a closed network (no background calls home) running as root.
+FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def served(fresh_stack) -> Iterator[tuple[str, object]]:
+    settings, clients, _ = fresh_stack
+    server = make_server(build_api(settings, clients), "127.0.0.1", free_port())
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
+    thread.start()
+    try:
+        with running_worker(settings, clients):
+            yield f"http://127.0.0.1:{server.server_address[1]}/", settings
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+@pytest.mark.stack(visibility_timeout_s=30)
+def test_upload_in_the_browser_and_see_renditions_and_failures(served, tmp_path: Path) -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it: apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    url, _settings = served
+    bad = tmp_path / "not-really.png"
+    bad.write_bytes(b"this is text with an image name")
+    OUT.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(url)
+            assert page.title() == "imgpipe"
+            # WHEN a photo and a bad file are picked
+            page.set_input_files(
+                "#files", [str(ROOT / "samples" / "photo.jpg"), str(ROOT / "samples" / "alpha.png"), str(bad)]
+            )
+            # THEN the photo ends processed with its three renditions shown, and the bad one failed with a reason
+            page.wait_for_selector(".card[data-status=processed] img.rendition.thumb", timeout=60_000)
+            page.wait_for_function(
+                "document.querySelectorAll('.card[data-status=processed]').length === 2", timeout=60_000
+            )
+            page.wait_for_selector(".card[data-status=failed] .error", timeout=60_000)
+            page.wait_for_function(
+                "[...document.querySelectorAll('img.rendition')].every(i => i.complete && i.naturalWidth > 0)",
+                timeout=30_000,
+            )
+            photo = page.locator(".card", has_text="photo.jpg")
+            sizes = photo.locator("img.rendition").evaluate_all(
+                "imgs => imgs.map(i => [i.naturalWidth, i.naturalHeight])"
+            )
+            assert sizes == [[800, 600], [400, 300], [150, 113]]
+            assert "unsupported_format" in page.locator(".card[data-status=failed] .error").inner_text()
+            page.screenshot(path=str(OUT / "web.png"), full_page=True)
+            assert not errors, errors
+        finally:
+            browser.close()
+    assert (OUT / "web.png").stat().st_size > 10_000
