@@ -69,3 +69,53 @@ resource "aws_iam_role_policy_attachment" "xray" {
   role       = aws_iam_role.this.name
   policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/AWSXRayDaemonWriteAccess"
 }
+
+resource "aws_iam_role" "api" {
+  name               = "${local.api_function_name}-role"
+  assume_role_policy = data.aws_iam_policy_document.assume.json
+}
+
+# The API signs URLs: a presigned POST carries the signer's right to put under the input prefix, a presigned
+# GET its right to read renditions. It reads items and lists them through the status index; nothing else.
+data "aws_iam_policy_document" "api" {
+  statement {
+    sid       = "PresignUploads"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.input.arn}/${var.input_prefix}*"]
+  }
+
+  statement {
+    sid       = "PresignRenditions"
+    actions   = ["s3:GetObject"]
+    resources = ["${aws_s3_bucket.output.arn}/*"]
+  }
+
+  statement {
+    sid       = "ReadItems"
+    actions   = ["dynamodb:GetItem", "dynamodb:Query"]
+    resources = [aws_dynamodb_table.this.arn, "${aws_dynamodb_table.this.arn}/index/${local.status_index}"]
+  }
+
+  statement {
+    sid       = "EncryptedTable"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.this.arn]
+  }
+
+  statement {
+    sid       = "Logs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.api.arn}:*"]
+  }
+}
+
+resource "aws_iam_role_policy" "api" {
+  name   = "${local.api_function_name}-policy"
+  role   = aws_iam_role.api.id
+  policy = data.aws_iam_policy_document.api.json
+}
+
+resource "aws_iam_role_policy_attachment" "api_xray" {
+  role       = aws_iam_role.api.name
+  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/AWSXRayDaemonWriteAccess"
+}

@@ -114,6 +114,33 @@ resource "aws_cloudwatch_dashboard" "this" {
           metrics = [["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", aws_sqs_queue.this.name]]
         }
       },
+      {
+        type = "metric", x = 0, y = 12, width = 12, height = 6
+        properties = {
+          title  = "Images (from the handler's EMF metrics)"
+          region = var.region
+          stat   = "Sum"
+          period = 60
+          metrics = [
+            ["imgpipe", "ImagesProcessed", "environment", var.environment, "service", "imgpipe"],
+            [{ expression = "SEARCH('{imgpipe,environment,reason,service} MetricName=\"ImagesFailed\"', 'Sum', 60)", label = "failed by reason", id = "failed" }],
+          ]
+        }
+      },
+      {
+        type = "metric", x = 12, y = 12, width = 12, height = 6
+        properties = {
+          title  = "Processing ms (p50, p95) and bytes"
+          region = var.region
+          period = 60
+          metrics = [
+            ["imgpipe", "ProcessingMs", "environment", var.environment, "service", "imgpipe", { stat = "p50" }],
+            ["imgpipe", "ProcessingMs", "environment", var.environment, "service", "imgpipe", { stat = "p95" }],
+            ["imgpipe", "BytesIn", "environment", var.environment, "service", "imgpipe", { stat = "Sum", yAxis = "right" }],
+            ["imgpipe", "BytesOut", "environment", var.environment, "service", "imgpipe", { stat = "Sum", yAxis = "right" }],
+          ]
+        }
+      },
     ]
   })
 }

@@ -67,3 +67,13 @@ output "handler_environment" {
   description = "The environment the handler runs with: export it to run the CLI against this stack."
   value       = aws_lambda_function.this.environment[0].variables
 }
+
+output "api_endpoint" {
+  description = "Base URL of the upload API (POST /uploads, GET /images/{id}, GET /images?status=)."
+  value       = aws_apigatewayv2_stage.this.invoke_url
+}
+
+output "api_function_name" {
+  description = "Name of the upload API's function."
+  value       = aws_lambda_function.api.function_name
+}

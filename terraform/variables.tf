@@ -179,3 +179,38 @@ variable "oldest_message_alarm_s" {
   type        = number
   default     = 900
 }
+
+variable "api_auth" {
+  description = "How callers of the upload API authenticate: iam (SigV4, the default) or jwt (an OIDC issuer). The API is never open."
+  type        = string
+  default     = "iam"
+
+  validation {
+    condition     = contains(["iam", "jwt"], var.api_auth)
+    error_message = "api_auth must be iam or jwt."
+  }
+}
+
+variable "jwt_issuer" {
+  description = "OIDC issuer URL for api_auth = jwt (for example a Cognito user pool's issuer)."
+  type        = string
+  default     = null
+}
+
+variable "jwt_audience" {
+  description = "Accepted JWT audiences (client ids) for api_auth = jwt."
+  type        = list(string)
+  default     = []
+}
+
+variable "cors_allow_origin" {
+  description = "The web origin allowed to call the API and to POST uploads to the input bucket."
+  type        = string
+  default     = "https://images.example.com"
+}
+
+variable "api_throttle_rate" {
+  description = "Steady requests per second the API accepts."
+  type        = number
+  default     = 50
+}

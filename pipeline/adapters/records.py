@@ -203,23 +203,15 @@ class ImageRecords:
 
     def by_status(self, status: str, *, limit: int = 100) -> Iterator[ImageItem]:
         """Items with a status, newest first, through the status index."""
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "IndexName": self.status_index,
-            "KeyConditionExpression": "#s = :s",
-            "ExpressionAttributeNames": {"#s": "status"},
-            "ExpressionAttributeValues": _attrs({":s": status}),
-            "ScanIndexForward": False,
-        }
-        seen = 0
+        seen, start = 0, None
         while seen < limit:
-            resp = self.client.query(**kwargs, Limit=min(100, limit - seen))
-            for raw in resp.get("Items", []):
+            page = self.page_by_status(status, limit=min(100, limit - seen), start=start)
+            for raw in page["items"]:
                 seen += 1
-                yield to_item(dict(raw))
-            if "LastEvaluatedKey" not in resp:
+                yield to_item(raw)
+            if not page["next"]:
                 return
-            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+            start = page["next"]
 
     def page_by_status(self, status: str, *, limit: int, start: dict[str, Any] | None = None) -> dict[str, Any]:
         """One page of raw items with a status, newest first: {"items": [...], "next": key or None}."""

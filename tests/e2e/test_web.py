@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from pipeline.local.emulator import free_port
 from tests.conftest import ROOT
 from tests.e2e.helpers import running_worker
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 OUT = ROOT / "test-output"
 # Flags for a headless Chromium on a closed network (no background calls home) running as root.
 FLAGS = [
@@ -48,7 +49,7 @@ def served(fresh_stack) -> Iterator[tuple[str, object]]:
 @pytest.mark.stack(visibility_timeout_s=30)
 def test_upload_in_the_browser_and_see_renditions_and_failures(served, tmp_path: Path) -> None:
     if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (.ci/run installs it: apt-get install chromium)")
+        pytest.skip(f"no Chromium at {CHROMIUM} (.ci/run installs Debian's chromium; or set CHROMIUM_PATH)")
     from playwright.sync_api import sync_playwright
 
     url, _settings = served

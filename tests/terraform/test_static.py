@@ -48,7 +48,7 @@ def test_no_build_steps_stage_flags_accounts_or_endpoints() -> None:
     assert "null_resource" not in text and "local-exec" not in text
     assert not re.search(r"\b\d{12}\b", text), "hard-coded account id"
     assert "localhost" not in text and "4566" not in text and "endpoint_url" not in text
-    assert not re.search(r"\bstage\b", text, re.I)
+    assert not re.search(r'var\.stage\b|variable "stage"|\bSTAGE\b', text), "a STAGE flag"
 
 
 def test_iam_is_least_privilege() -> None:
@@ -74,9 +74,29 @@ def test_iam_is_least_privilege() -> None:
         assert "*" not in resources
     # nothing else grants the role anything but AWS's X-Ray write policy
     attachments = [b for (kind, _), b in blocks("resource").items() if kind == "aws_iam_role_policy_attachment"]
-    assert [a["policy_arn"] for a in attachments] == [
+    assert {a["policy_arn"] for a in attachments} == {
         "arn:${data.aws_partition.current.partition}:iam::aws:policy/AWSXRayDaemonWriteAccess"
-    ]
+    }
+    # the upload API's role: sign uploads under the prefix, sign rendition reads, read and list items
+    api = blocks("data")[("aws_iam_policy_document", "api")]
+    api_grants = {s["sid"]: (sorted(s["actions"]), s["resources"]) for s in api["statement"]}
+    assert api_grants == {
+        "PresignUploads": (["s3:PutObject"], ["${aws_s3_bucket.input.arn}/${var.input_prefix}*"]),
+        "PresignRenditions": (["s3:GetObject"], ["${aws_s3_bucket.output.arn}/*"]),
+        "ReadItems": (
+            ["dynamodb:GetItem", "dynamodb:Query"],
+            ["${aws_dynamodb_table.this.arn}", "${aws_dynamodb_table.this.arn}/index/${local.status_index}"],
+        ),
+        "EncryptedTable": (["kms:Decrypt"], ["${aws_kms_key.this.arn}"]),
+        "Logs": (["logs:CreateLogStream", "logs:PutLogEvents"], ["${aws_cloudwatch_log_group.api.arn}:*"]),
+    }
+
+
+def test_the_api_is_never_open() -> None:
+    route = blocks("resource")[("aws_apigatewayv2_route", "this")]
+    assert route["authorization_type"] == '${var.api_auth == "jwt" ? "JWT" : "AWS_IAM"}'
+    assert blocks("variable")[("api_auth",)]["default"] == "iam"
+    assert "NONE" not in (TF_DIR / "api.tf").read_text()
 
 
 def test_lambda_environment_uses_the_names_settings_reads() -> None:
