@@ -14,7 +14,6 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -157,39 +156,15 @@ def imaging_throughput(data: bytes, n: int, concurrency: int) -> float:
 def e2e_throughput(data: bytes, n: int, concurrency: int, backend: str) -> dict[str, Any]:
     """Images/s from the first upload to the last `processed` item, through the embedded emulator and the worker."""
     from pipeline.adapters.records import ImageRecords
-    from pipeline.aws import make_clients
-    from pipeline.local.bootstrap import bootstrap
-    from pipeline.local.emulator import Emulator, free_port, stop_process
-    from pipeline.settings import Settings
+    from pipeline.local.harness import running_stack
 
-    emu = Emulator(backend, ROOT / f".venv-{backend}" / "bin", port=free_port())
-    emu_proc = emu.start(CACHE / f"{backend}.log")
-    worker = None
-    try:
-        env = {
-            **os.environ,
-            "AWS_ENDPOINT_URL": emu.url,
-            "AWS_ACCESS_KEY_ID": "test",
-            "AWS_SECRET_ACCESS_KEY": "test",
-            "AWS_REGION": "us-east-1",
-            "NAME_PREFIX": f"bench{uuid.uuid4().hex[:6]}",
-            "VISIBILITY_TIMEOUT_S": "120",
-            "WORKER_WAIT_S": "1",
-            "LOG_LEVEL": "WARNING",
-        }
-        settings = Settings.from_env(env)
-        clients = make_clients(settings)
-        bootstrap(settings, clients)
+    with running_stack(
+        backend, root=ROOT, log_dir=CACHE / "e2e", name="bench", concurrency=concurrency, visibility_s=120
+    ) as stack:
+        settings, clients = stack.settings, stack.clients
         records = ImageRecords(clients.dynamodb, settings.table_name, settings.status_index)
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "pipeline", "worker", "--concurrency", str(concurrency)],
-            cwd=ROOT,
-            env=env,
-            stdout=(CACHE / "worker.log").open("w"),
-            stderr=subprocess.STDOUT,
-        )
         time.sleep(2)  # let the pollers start
-        emu_cpu0, worker_cpu0 = cpu_seconds(emu_proc.pid), cpu_seconds(worker.pid)
+        emu_cpu0, worker_cpu0 = cpu_seconds(stack.emulator_pid), cpu_seconds(stack.worker.pid)
         t = time.perf_counter()
         with ThreadPoolExecutor(4) as pool:
             list(
@@ -203,21 +178,17 @@ def e2e_throughput(data: bytes, n: int, concurrency: int, backend: str) -> dict[
         while records.count_by_status()["processed"] < n and time.perf_counter() - t < 600:
             time.sleep(0.2)
         wall = time.perf_counter() - t
-        emu_cpu, worker_cpu = cpu_seconds(emu_proc.pid) - emu_cpu0, cpu_seconds(worker.pid) - worker_cpu0
-        return {
-            "images": n,
-            "wall_s": round(wall, 2),
-            "images_per_s": round(n / wall, 2),
-            # Where the two cores went: the emulator is a Python server on the same machine as the worker.
-            "emulator_cpu_s": round(emu_cpu, 2),
-            "worker_cpu_s": round(worker_cpu, 2),
-            "emulator_cpu_share": round(emu_cpu / (emu_cpu + worker_cpu), 3) if emu_cpu + worker_cpu else None,
-        }
-    finally:
-        if worker is not None:
-            worker.terminate()
-            worker.wait(timeout=60)
-        stop_process(emu_proc.pid)
+        emu_cpu = cpu_seconds(stack.emulator_pid) - emu_cpu0
+        worker_cpu = cpu_seconds(stack.worker.pid) - worker_cpu0
+    return {
+        "images": n,
+        "wall_s": round(wall, 2),
+        "images_per_s": round(n / wall, 2),
+        # Where the two cores went: the emulator is a Python server on the same machine as the worker.
+        "emulator_cpu_s": round(emu_cpu, 2),
+        "worker_cpu_s": round(worker_cpu, 2),
+        "emulator_cpu_share": round(emu_cpu / (emu_cpu + worker_cpu), 3) if emu_cpu + worker_cpu else None,
+    }
 
 
 def cpu_seconds(pid: int) -> float:

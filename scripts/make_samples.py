@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import io
 import random
-import struct
+import sys
 from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-OUT = Path(__file__).resolve().parent.parent / "samples"
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "samples"
+sys.path.insert(0, str(ROOT))
+from tests.images import jpeg_claiming, marked  # noqa: E402
 
 
 def photo(w: int, h: int, seed: int) -> Image.Image:
@@ -27,29 +29,10 @@ def photo(w: int, h: int, seed: int) -> Image.Image:
     return Image.blend(img, noise, 0.08)
 
 
-def marked(w: int, h: int) -> Image.Image:
-    """White, with a red block top-left and a blue block bottom-right: shows orientation at a glance."""
-    img = Image.new("RGB", (w, h), (255, 255, 255))
-    d = ImageDraw.Draw(img)
-    d.rectangle((0, 0, w // 4, h // 4), fill=(255, 0, 0))
-    d.rectangle((w - w // 4, h - h // 4, w, h), fill=(0, 0, 255))
-    return img
-
-
 def save(img: Image.Image, rel: str, fmt: str, **params: object) -> None:
     path = OUT / rel
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path, format=fmt, **params)
-
-
-def jpeg_bomb() -> bytes:
-    """A tiny, valid JPEG whose frame header claims 65000 x 65000 pixels."""
-    buf = io.BytesIO()
-    Image.new("RGB", (8, 8), (10, 20, 30)).save(buf, format="JPEG")
-    data = bytearray(buf.getvalue())
-    i = data.index(b"\xff\xc0")  # SOF0: marker, length(2), precision(1), height(2), width(2)
-    data[i + 5 : i + 9] = struct.pack(">HH", 65000, 65000)
-    return bytes(data)
 
 
 def main() -> None:
@@ -86,7 +69,7 @@ def main() -> None:
     (bad / "text.jpg").write_text("this is not an image, whatever its name says\n")
     good = (OUT / "photo.jpg").read_bytes()
     (bad / "truncated.jpg").write_bytes(good[: len(good) // 3])
-    (bad / "bomb.jpg").write_bytes(jpeg_bomb())
+    (bad / "bomb.jpg").write_bytes(jpeg_claiming(65000, 65000))
 
 
 if __name__ == "__main__":

@@ -9,11 +9,9 @@ import argparse
 import io
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -23,10 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pipeline.adapters.records import ImageRecords  # noqa: E402
-from pipeline.aws import make_clients  # noqa: E402
-from pipeline.local.bootstrap import bootstrap  # noqa: E402
-from pipeline.local.emulator import Emulator, free_port, stop_process  # noqa: E402
-from pipeline.settings import Settings  # noqa: E402
+from pipeline.local.harness import running_stack  # noqa: E402
 
 
 def small_jpeg(i: int, w: int, h: int) -> bytes:
@@ -53,35 +48,17 @@ def main() -> int:
     p.add_argument("--backend", default=os.environ.get("EMULATOR", "ministack"))
     p.add_argument("--timeout", type=float, default=1800)
     args = p.parse_args()
-    backend = "ministack" if args.backend == "localstack" else args.backend
     w, h = (int(x) for x in args.size.split("x"))
-    run_dir = ROOT / ".run" / "soak"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    emu = Emulator(backend, ROOT / f".venv-{backend}" / "bin", port=free_port())
-    emu_proc = emu.start(run_dir / f"{backend}.log")
-    worker = None
-    try:
-        env = {
-            **os.environ,
-            "AWS_ENDPOINT_URL": emu.url,
-            "AWS_ACCESS_KEY_ID": "test",
-            "AWS_SECRET_ACCESS_KEY": "test",
-            "AWS_REGION": "us-east-1",
-            "NAME_PREFIX": f"soak{uuid.uuid4().hex[:6]}",
-            "VISIBILITY_TIMEOUT_S": "60",
-            "WORKER_WAIT_S": "2",
-            "LOG_LEVEL": "WARNING",
-        }
-        settings = Settings.from_env(env)
-        clients = make_clients(settings)
-        bootstrap(settings, clients)
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "pipeline", "worker", "--concurrency", str(args.concurrency)],
-            cwd=ROOT,
-            env=env,
-            stdout=(run_dir / "worker.log").open("w"),
-            stderr=subprocess.STDOUT,
-        )
+    with running_stack(
+        args.backend,
+        root=ROOT,
+        log_dir=ROOT / ".run" / "soak",
+        name="soak",
+        concurrency=args.concurrency,
+        visibility_s=60,
+        wait_s=2,
+    ) as stack:
+        settings, clients = stack.settings, stack.clients
         records = ImageRecords(clients.dynamodb, settings.table_name, settings.status_index)
         started = time.monotonic()
         with ThreadPoolExecutor(8) as pool:
@@ -102,41 +79,33 @@ def main() -> int:
             time.sleep(1)
             counts = records.count_by_status()
         wall_s = time.monotonic() - started
-        rss = peak_rss_mb(worker.pid)
+        rss = peak_rss_mb(stack.worker.pid)
         rec = subprocess.run(
             [sys.executable, "-m", "pipeline", "reconcile"],
             cwd=ROOT,
-            env=env,
+            env=stack.env,
             capture_output=True,
             text=True,
             timeout=600,
             check=False,
         )
-        report = json.loads(rec.stdout)
-        result = {
-            "count": args.count,
-            "backend": backend,
-            "worker_concurrency": args.concurrency,
-            "processed": report["processed"],
-            "failed": report["failed"],
-            "processing": report["processing"],
-            "missing": report["missing"],
-            "renditions_missing": report["renditions_missing"],
-            "upload_s": round(uploaded_s, 1),
-            "wall_s": round(wall_s, 1),
-            "images_per_s": round(report["processed"] / wall_s, 1) if wall_s else 0.0,
-            "worker_peak_rss_mb": round(rss, 1),
-        }
-        print(json.dumps(result))
-        return 0 if rec.returncode == 0 and report["missing"] == 0 and report["processed"] == args.count else 1
-    finally:
-        if worker is not None:
-            worker.send_signal(signal.SIGTERM)
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-        stop_process(emu_proc.pid)
+    report = json.loads(rec.stdout)
+    result = {
+        "count": args.count,
+        "backend": args.backend,
+        "worker_concurrency": args.concurrency,
+        "processed": report["processed"],
+        "failed": report["failed"],
+        "processing": report["processing"],
+        "missing": report["missing"],
+        "renditions_missing": report["renditions_missing"],
+        "upload_s": round(uploaded_s, 1),
+        "wall_s": round(wall_s, 1),
+        "images_per_s": round(report["processed"] / wall_s, 1) if wall_s else 0.0,
+        "worker_peak_rss_mb": round(rss, 1),
+    }
+    print(json.dumps(result))
+    return 0 if rec.returncode == 0 and report["missing"] == 0 and report["processed"] == args.count else 1
 
 
 if __name__ == "__main__":

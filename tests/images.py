@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 
 from PIL import Image, ImageDraw
 
@@ -58,3 +60,19 @@ def red_top_left(data: bytes) -> bool:
         r, g, b = rgb.getpixel((w // 16, h // 16))  # type: ignore[misc]
         br, _, bb = rgb.getpixel((w - 1 - w // 16, h - 1 - h // 16))  # type: ignore[misc]
         return r > 180 and g < 90 and b < 90 and bb > 180 and br < 90
+
+
+def jpeg_claiming(w: int, h: int) -> bytes:
+    """A tiny, valid JPEG whose frame header claims w x h pixels (a decompression bomb by its header)."""
+    data = bytearray(encode(Image.new("RGB", (8, 8)), "JPEG"))
+    i = data.index(b"\xff\xc0")  # SOF0: marker, length(2), precision(1), height(2), width(2)
+    data[i + 5 : i + 9] = struct.pack(">HH", h, w)
+    return bytes(data)
+
+
+def png_claiming(w: int, h: int) -> bytes:
+    """A tiny PNG whose IHDR claims w x h pixels, with a valid CRC (as an attacker would write it)."""
+    data = bytearray(encode(Image.new("L", (8, 8)), "PNG"))
+    data[16:24] = struct.pack(">II", w, h)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    return bytes(data)

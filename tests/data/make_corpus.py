@@ -7,59 +7,22 @@ from __future__ import annotations
 
 import io
 import json
-import struct
-import zlib
+import sys
 from pathlib import Path
 
 from PIL import Image, ImageDraw
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.images import STORE_FOR_ORIENTATION, jpeg_claiming, marked, png_claiming
+from tests.images import encode as enc
 
 OUT = Path(__file__).resolve().parent / "corpus"
 STD = {"large": [800, 600], "medium": [400, 300], "thumb": [150, 113]}
 
 
-def marked(w: int, h: int) -> Image.Image:
-    img = Image.new("RGB", (w, h), (255, 255, 255))
-    d = ImageDraw.Draw(img)
-    d.rectangle((0, 0, w // 4, h // 4), fill=(255, 0, 0))
-    d.rectangle((w - w // 4, h - h // 4, w, h), fill=(0, 0, 255))
-    return img
-
-
-def enc(img: Image.Image, fmt: str, **params: object) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, format=fmt, **params)
-    return buf.getvalue()
-
-
-def jpeg_claiming(w: int, h: int) -> bytes:
-    data = bytearray(enc(Image.new("RGB", (8, 8)), "JPEG"))
-    i = data.index(b"\xff\xc0")
-    data[i + 5 : i + 9] = struct.pack(">HH", h, w)
-    return bytes(data)
-
-
-def png_claiming(w: int, h: int) -> bytes:
-    data = bytearray(enc(Image.new("L", (8, 8)), "PNG"))
-    data[16:24] = struct.pack(">II", w, h)
-    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
-    return bytes(data)
-
-
-STORE = {
-    1: [],
-    2: [Image.Transpose.FLIP_LEFT_RIGHT],
-    3: [Image.Transpose.ROTATE_180],
-    4: [Image.Transpose.FLIP_TOP_BOTTOM],
-    5: [Image.Transpose.TRANSPOSE],
-    6: [Image.Transpose.ROTATE_90],
-    7: [Image.Transpose.TRANSVERSE],
-    8: [Image.Transpose.ROTATE_270],
-}
-
-
 def oriented(o: int) -> bytes:
     img = marked(400, 300)
-    for t in STORE[o]:
+    for t in STORE_FOR_ORIENTATION[o]:
         img = img.transpose(t)
     exif = Image.Exif()
     exif[0x0112] = o

@@ -1,0 +1,72 @@
+"""A whole local stack in one context manager: emulator, resources, and a worker process (soak and bench use it)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.aws import Clients, make_clients
+from pipeline.local.bootstrap import bootstrap
+from pipeline.local.emulator import Emulator, free_port, stop_process
+from pipeline.settings import Settings
+
+
+@dataclass
+class RunningStack:
+    """What a running local stack offers its caller."""
+
+    settings: Settings
+    clients: Clients
+    env: dict[str, str]
+    emulator_pid: int
+    worker: subprocess.Popen[bytes]
+
+
+@contextmanager
+def running_stack(
+    backend: str, *, root: Path, log_dir: Path, name: str, concurrency: int, visibility_s: int, wait_s: int = 1
+) -> Iterator[RunningStack]:
+    """Start the embedded emulator on a free port, bootstrap fresh resources, run `pipeline worker`; stop all after."""
+    backend = "ministack" if backend == "localstack" else backend
+    log_dir.mkdir(parents=True, exist_ok=True)
+    emu = Emulator(backend, root / f".venv-{backend}" / "bin", port=free_port())
+    emu_proc = emu.start(log_dir / f"{backend}.log")
+    worker: subprocess.Popen[bytes] | None = None
+    try:
+        env = {
+            **os.environ,
+            "AWS_ENDPOINT_URL": emu.url,
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_REGION": "us-east-1",
+            "NAME_PREFIX": f"{name}{uuid.uuid4().hex[:6]}",
+            "VISIBILITY_TIMEOUT_S": str(visibility_s),
+            "WORKER_WAIT_S": str(wait_s),
+            "LOG_LEVEL": "WARNING",
+        }
+        settings = Settings.from_env(env)
+        clients = make_clients(settings)
+        bootstrap(settings, clients)
+        with (log_dir / "worker.log").open("w") as log:
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "pipeline", "worker", "--concurrency", str(concurrency)],
+                cwd=root,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        yield RunningStack(settings, clients, env, emu_proc.pid, worker)
+    finally:
+        if worker is not None:
+            worker.terminate()
+            try:
+                worker.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        stop_process(emu_proc.pid)
