@@ -153,8 +153,9 @@ bench: $(VENV)/.installed .venv-$(EMULATOR)/.installed ## our imaging core vs th
 	$(PY) bench/run.py --backend $(EMULATOR)
 
 SOAK_COUNT ?= 10000
-soak: $(VENV)/.installed .venv-$(EMULATOR)/.installed ## a burst of SOAK_COUNT uploads through the embedded emulator and worker, then reconcile
-	$(PY) scripts/soak.py --count $(SOAK_COUNT) --backend $(EMULATOR)
+SOAK_SIZE  ?= 320x240
+soak: $(VENV)/.installed .venv-$(EMULATOR)/.installed ## a burst of SOAK_COUNT uploads (SOAK_SIZE) through the embedded emulator and worker, then reconcile
+	$(PY) scripts/soak.py --count $(SOAK_COUNT) --size $(SOAK_SIZE) --concurrency 8 --backend $(EMULATOR)
 
 typecheck: $(VENV)/.installed ## mypy only
 	$(VENV)/bin/mypy
