@@ -214,3 +214,33 @@ def test_the_deployed_zip_processes_an_upload(applied: dict[str, Any]) -> None:
         with Image.open(io.BytesIO(body)) as im:
             sizes[r["name"]] = im.size
     assert sizes == {"large": (800, 600), "medium": (400, 300), "thumb": (150, 113)}
+
+
+def test_the_deployed_api_function_answers(applied: dict[str, Any]) -> None:
+    # The emulator's API Gateway host names need wildcard DNS, so call the API function as API Gateway would.
+    import boto3
+
+    from pipeline.local.api_server import to_event
+
+    out = applied["outputs"]
+    lam = boto3.client(
+        "lambda",
+        endpoint_url=applied["endpoint"],
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+
+    def call(method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        event = to_event(method, path, {"content-type": "application/json"}, json.dumps(body).encode() if body else b"")
+        resp = lam.invoke(FunctionName=out["api_function_name"], Payload=json.dumps(event).encode())
+        result: dict[str, Any] = json.loads(resp["Payload"].read())
+        return result
+
+    created = call("POST", "/uploads", {"filename": "a.png", "contentType": "image/png", "size": 100})
+    assert created["statusCode"] == 201, created
+    body = json.loads(created["body"])
+    assert body["key"].startswith("uploads/web/") and body["upload"]["fields"]["Content-Type"] == "image/png"
+    refused = call("POST", "/uploads", {"filename": "a.exe", "contentType": "application/x-msdownload", "size": 1})
+    assert refused["statusCode"] == 415
+    assert out["api_endpoint"]

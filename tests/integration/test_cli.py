@@ -1,0 +1,65 @@
+"""The command line against a real emulator: info, status (and --watch), dlq list, reconcile, upload --wait."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+from tests.e2e.helpers import running_worker
+
+
+def cli(settings, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": str(settings.endpoint_url),
+        "NAME_PREFIX": settings.name_prefix,
+        "LOG_LEVEL": "WARNING",
+        "VISIBILITY_TIMEOUT_S": str(settings.visibility_timeout_s),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_info_status_watch_dlq_and_reconcile(session_stack) -> None:
+    settings, _, stack = session_stack
+    info = cli(settings, "info", "--json")
+    assert info.returncode == 0, info.stderr
+    data = json.loads(info.stdout)
+    assert data["queue_url"] == stack.queue_url and data["endpoint"] == settings.endpoint_url
+    assert data["renditions"] == {"large": [800, 600], "medium": [400, 300], "thumb": [150, 150]}
+    status = json.loads(cli(settings, "status").stdout)
+    assert set(status) == {"items", "queue", "dlq"} and set(status["items"]) == {"processing", "processed", "failed"}
+    watch = cli(settings, "status", "--watch", "--interval", "0.5", "--duration", "2")
+    assert watch.returncode == 0 and watch.stdout.count("progress  [") >= 2 and "dlq" in watch.stdout
+    dlq = cli(settings, "dlq", "list")
+    assert dlq.returncode == 0 and dlq.stdout.strip().endswith(f"message(s) in {settings.dlq_name}")
+
+
+def test_upload_wait_prints_how_each_image_ended(fresh_stack) -> None:
+    settings, clients, _ = fresh_stack
+    with running_worker(settings, clients):
+        up = cli(
+            settings,
+            "upload",
+            str(ROOT / "samples" / "photo.jpg"),
+            str(ROOT / "samples" / "bad" / "text.jpg"),
+            "--wait",
+            "--timeout",
+            "60",
+        )
+    assert up.returncode == 1, "a failed image makes upload --wait exit 1"
+    assert "processed  uploads/photo.jpg: large 800x600, medium 400x300, thumb 150x113" in up.stdout
+    assert "failed     uploads/text.jpg: not a supported image format" in up.stdout
+    rec = cli(settings, "reconcile")
+    report = json.loads(rec.stdout)
+    assert rec.returncode == 0 and report["processed"] == 1 and report["failed"] == 1 and report["missing"] == 0
