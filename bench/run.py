@@ -285,7 +285,8 @@ def main() -> int:
         )
     print(
         f"12 MP JPEG throughput with {args.concurrency} threads: imaging only {only:.1f}/s, "
-        f"end to end {e2e['images_per_s']}/s ({headline['e2e_vs_imaging_only']:.0%})"
+        f"end to end {e2e['images_per_s']}/s ({headline['e2e_vs_imaging_only']:.0%}); the emulator took "
+        f"{e2e['emulator_cpu_share']:.0%} of the CPU it and the worker used"
     )
     if bursted:
         print(
