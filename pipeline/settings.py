@@ -85,7 +85,8 @@ class Settings:
     max_receive_count: int = 3
     item_ttl_days: int = 90
     # Local runner (the SQS event source mapping done locally).
-    worker_concurrency: int = 2
+    # Pollers, each running one batch at a time: more than the cores, so one waits on AWS while another computes.
+    worker_concurrency: int = 4
     worker_batch_size: int = 10
     worker_wait_s: int = 5
     worker_batch_timeout_s: int = 0
@@ -151,7 +152,7 @@ class Settings:
             handler_timeout_s=_int(e, "HANDLER_TIMEOUT_S", 60),
             max_receive_count=_int(e, "MAX_RECEIVE_COUNT", 3),
             item_ttl_days=_int(e, "ITEM_TTL_DAYS", 90),
-            worker_concurrency=_int(e, "WORKER_CONCURRENCY", 2),
+            worker_concurrency=_int(e, "WORKER_CONCURRENCY", 4),
             worker_batch_size=_int(e, "WORKER_BATCH_SIZE", 10),
             worker_wait_s=_int(e, "WORKER_WAIT_S", 5),
             worker_batch_timeout_s=_int(e, "WORKER_BATCH_TIMEOUT_S", 0),
