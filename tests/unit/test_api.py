@@ -1,0 +1,97 @@
+"""The upload API's rules, without a network: presigning is computed locally, items come from a fake."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from pipeline.api import Api, image_id, key_of
+from pipeline.local.api_server import to_event
+from pipeline.settings import Settings
+from tests.fakes import FakeRecords
+
+SETTINGS = Settings.from_env({"NAME_PREFIX": "unit", "MAX_BYTES": "1000"})
+
+
+@pytest.fixture
+def api() -> tuple[Api, FakeRecords]:
+    s3 = boto3.client(
+        "s3",
+        region_name="us-east-1",
+        endpoint_url="http://127.0.0.1:9",
+        aws_access_key_id="k",
+        aws_secret_access_key="s",
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+    )
+    records = FakeRecords()
+    return Api(SETTINGS, s3, records), records  # type: ignore[arg-type]
+
+
+def call(api: Api, method: str, path: str, body: Any = None) -> tuple[int, dict[str, Any]]:
+    raw = body if isinstance(body, bytes) else (json.dumps(body).encode() if body is not None else b"")
+    resp = api.handle(to_event(method, path, {}, raw))  # type: ignore[arg-type]
+    return resp["statusCode"], json.loads(resp["body"])
+
+
+def test_presigned_post_is_limited_to_the_type_and_size(api) -> None:
+    a, _ = api
+    code, out = call(
+        a,
+        "POST",
+        "/uploads",
+        {"filename": "C:\\\\photos\\\\../my photo?.JPG", "contentType": "image/jpeg", "size": 1000},
+    )
+    assert code == 201
+    assert out["key"].startswith("uploads/web/") and out["key"].endswith("/my photo_.JPG")
+    policy = json.loads(base64.b64decode(out["upload"]["fields"]["policy"]))
+    assert {"Content-Type": "image/jpeg"} in policy["conditions"]
+    assert ["content-length-range", 1, 1000] in policy["conditions"]
+    assert out["upload"]["fields"]["x-amz-algorithm"] == "AWS4-HMAC-SHA256"
+    assert key_of(out["id"]) == out["key"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"filename": "a.jpg", "contentType": "text/html", "size": 10}, 415),
+        ({"filename": "a.jpg", "contentType": "image/jpeg", "size": 1001}, 413),
+        ({"filename": "a.jpg", "contentType": "image/jpeg", "size": True}, 400),
+        ({"filename": "", "contentType": "image/jpeg", "size": 10}, 400),
+        (b"{not json", 400),
+        (b"[1, 2]", 400),
+    ],
+)
+def test_bad_upload_requests_are_refused_with_a_json_reason(api, body: Any, status: int) -> None:
+    code, out = call(api[0], "POST", "/uploads", body)
+    assert code == status and out["error"]
+
+
+def test_image_status_carries_rendition_urls(api) -> None:
+    a, records = api
+    key = "uploads/web/x/p.jpg"
+    records.items[key] = {
+        "sourceKey": key,
+        "status": "processed",
+        "original": {"width": 10},
+        "renditions": [{"name": "thumb", "bucket": "out", "key": "thumb/web/x/p.jpg", "width": 1, "height": 1}],
+    }
+    code, out = call(a, "GET", f"/images/{image_id(key)}")
+    assert code == 200 and out["status"] == "processed"
+    assert "/out/thumb/web/x/p.jpg?" in out["renditions"][0]["url"] and "X-Amz-Signature" in out["renditions"][0]["url"]
+    pending = call(a, "GET", f"/images/{image_id('uploads/web/y/q.jpg')}")
+    assert pending == (
+        404,
+        {
+            "id": image_id("uploads/web/y/q.jpg"),
+            "key": "uploads/web/y/q.jpg",
+            "status": "pending",
+            "error": "not processed yet",
+        },
+    )
+    assert call(a, "GET", "/images/!!!")[0] == 404
+    assert call(a, "DELETE", "/images/abc")[0] == 404
