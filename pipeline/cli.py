@@ -82,23 +82,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def _wait_with_progress(settings: Settings, clients: Any, keys: list[str], timeout: float) -> dict[str, Any]:
     """Wait for every key to end, drawing a progress bar on stderr when it is a terminal."""
     from pipeline.adapters.records import ImageRecords
+    from pipeline.local.scenario import wait_for_items
+
+    def draw(done: int, total: int) -> None:
+        if sys.stderr.isatty():
+            sys.stderr.write("\r" + _bar(done, total) + " ended" + ("\n" if done == total else ""))
+            sys.stderr.flush()
 
     records = ImageRecords(clients.dynamodb, settings.table_name, settings.status_index)
-    deadline = time.monotonic() + timeout
-    items: dict[str, Any] = dict.fromkeys(keys)
-    while True:
-        for k in keys:
-            if not (items[k] and items[k].get("notified")):
-                items[k] = records.get(k)
-        done = sum(bool(i and i.get("status") in ("processed", "failed") and i.get("notified")) for i in items.values())
-        if sys.stderr.isatty():
-            sys.stderr.write("\r" + _bar(done, len(keys)) + " ended")
-            sys.stderr.flush()
-        if done == len(keys) or time.monotonic() > deadline:
-            if sys.stderr.isatty():
-                sys.stderr.write("\n")
-            return items
-        time.sleep(0.5)
+    return wait_for_items(records, keys, timeout, on_progress=draw)
 
 
 def cmd_upload(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,21 +45,27 @@ def load_manifest(samples: Path) -> dict[str, dict[str, Any]]:
     return manifest
 
 
-def wait_for_items(records: ImageRecords, keys: list[str], timeout_s: float) -> dict[str, ImageItem | None]:
-    """Poll until every key's item has ended (processed or failed), at most timeout_s."""
+def _ended(item: ImageItem | None) -> bool:
+    return item is not None and item.get("status") in ("processed", "failed") and bool(item.get("notified"))
+
+
+def wait_for_items(
+    records: ImageRecords,
+    keys: list[str],
+    timeout_s: float,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> dict[str, ImageItem | None]:
+    """Poll until every key's item has ended (processed or failed, and notified), at most timeout_s."""
     deadline = time.monotonic() + timeout_s
     items: dict[str, ImageItem | None] = dict.fromkeys(keys)
     while True:
         for k in keys:
-            item = items[k]
-            if item is None or item.get("status") not in ("processed", "failed") or not item.get("notified"):
+            if not _ended(items[k]):
                 items[k] = records.get(k)
-        pending = [
-            k
-            for k, v in items.items()
-            if v is None or v.get("status") not in ("processed", "failed") or not v.get("notified")
-        ]
-        if not pending or time.monotonic() > deadline:
+        done = sum(_ended(v) for v in items.values())
+        if on_progress is not None:
+            on_progress(done, len(keys))
+        if done == len(keys) or time.monotonic() > deadline:
             return items
         time.sleep(0.5)
 
