@@ -74,7 +74,7 @@ else
 endif
 	@echo "make up: stack is up on $(ENDPOINT); next: make e2e"
 else
-	@echo "make up: no Docker engine -> embedded $(EMULATOR) on $(ENDPOINT) (set EMULATOR=moto for moto's server)"
+	@echo "make up: no Docker engine -> embedded $(EMULATOR) on $(ENDPOINT)$(if $(filter ministack,$(EMULATOR)), (EMULATOR=moto for moto's server))"
 	@$(MAKE) --no-print-directory .venv-$(EMULATOR)/.installed
 	@mkdir -p $(RUN_DIR) && rm -f $(RUN_DIR)/env
 	$(PY) -m pipeline emulator start --backend $(EMULATOR) --bin-dir .venv-$(EMULATOR)/bin --port $(PORT) \
