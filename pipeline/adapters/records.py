@@ -213,44 +213,41 @@ class ImageRecords:
                 return
             start = page["next"]
 
-    def page_by_status(self, status: str, *, limit: int, start: dict[str, Any] | None = None) -> dict[str, Any]:
-        """One page of raw items with a status, newest first: {"items": [...], "next": key or None}."""
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "IndexName": self.status_index,
-            "KeyConditionExpression": "#s = :s",
-            "ExpressionAttributeNames": {"#s": "status"},
-            "ExpressionAttributeValues": _attrs({":s": status}),
-            "ScanIndexForward": False,
-            "Limit": limit,
-        }
-        if start:
-            kwargs["ExclusiveStartKey"] = start
+    def _query_status(self, status: str, **extra: Any) -> dict[str, Any]:
+        """One Query of the status index for one status (extra: Limit, Select, ExclusiveStartKey, ...)."""
         try:
-            resp = self.client.query(**kwargs)
+            resp = self.client.query(
+                TableName=self.table,
+                IndexName=self.status_index,
+                KeyConditionExpression="#s = :s",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=_attrs({":s": status}),
+                **extra,
+            )
         except (ClientError, *CONNECTION_ERRORS) as e:
             raise transient("dynamodb query", e) from e
+        return dict(resp)
+
+    def page_by_status(self, status: str, *, limit: int, start: dict[str, Any] | None = None) -> dict[str, Any]:
+        """One page of raw items with a status, newest first: {"items": [...], "next": key or None}."""
+        extra: dict[str, Any] = {"ScanIndexForward": False, "Limit": limit}
+        if start:
+            extra["ExclusiveStartKey"] = start
+        resp = self._query_status(status, **extra)
         return {"items": [dict(i) for i in resp.get("Items", [])], "next": resp.get("LastEvaluatedKey")}
 
     def count_by_status(self) -> dict[str, int]:
         """How many items have each status (a Select=COUNT query per status on the index)."""
         counts: dict[str, int] = {}
         for status in STATUSES:
-            kwargs: dict[str, Any] = {
-                "TableName": self.table,
-                "IndexName": self.status_index,
-                "KeyConditionExpression": "#s = :s",
-                "ExpressionAttributeNames": {"#s": "status"},
-                "ExpressionAttributeValues": _attrs({":s": status}),
-                "Select": "COUNT",
-            }
+            extra: dict[str, Any] = {"Select": "COUNT"}
             total = 0
             while True:
-                resp = self.client.query(**kwargs)
+                resp = self._query_status(status, **extra)
                 total += int(resp.get("Count", 0))
                 if "LastEvaluatedKey" not in resp:
                     break
-                kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+                extra["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
             counts[status] = total
         return counts
 
