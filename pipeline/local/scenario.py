@@ -96,6 +96,13 @@ def check_rendition(clients: Clients, rend: dict[str, Any], exp: dict[str, Any],
                 check.problems.append(f"{name}: orientation wrong (top-left {r},{g},{b})")
 
 
+def notification(sqs_message: Any) -> dict[str, Any]:
+    """One SNS notification as an SQS subscription delivers it: {message, attributes, subject}."""
+    envelope = json.loads(sqs_message.get("Body", "{}"))
+    body = json.loads(envelope.get("Message", "{}")) if "Message" in envelope else envelope
+    return {"message": body, "attributes": envelope.get("MessageAttributes", {}), "subject": envelope.get("Subject")}
+
+
 def drain_audit(audit: Queue, prefix: str, expected: int, timeout_s: float) -> dict[str, list[dict[str, Any]]]:
     """Read result notifications for keys under prefix from the audit queue until `expected` keys are seen."""
     seen: dict[str, list[dict[str, Any]]] = {}
@@ -105,16 +112,10 @@ def drain_audit(audit: Queue, prefix: str, expected: int, timeout_s: float) -> d
         messages = audit.receive(max_messages=10, wait_s=1)
         mine = []
         for m in messages:
-            envelope = json.loads(m.get("Body", "{}"))
-            body = json.loads(envelope.get("Message", "{}")) if "Message" in envelope else envelope
-            if str(body.get("key", "")).startswith(prefix):
-                seen.setdefault(body["key"], []).append(
-                    {
-                        "message": body,
-                        "attributes": envelope.get("MessageAttributes", {}),
-                        "subject": envelope.get("Subject"),
-                    }
-                )
+            note = notification(m)
+            key = str(note["message"].get("key", ""))
+            if key.startswith(prefix):
+                seen.setdefault(key, []).append(note)
                 mine.append(m["ReceiptHandle"])
         if mine:
             audit.delete(mine)

@@ -12,6 +12,7 @@ from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from pipeline.adapters.queue import Queue
 from pipeline.cli import build_worker
+from pipeline.local.scenario import notification
 from pipeline.local.worker import Worker
 
 T = TypeVar("T")
@@ -51,11 +52,7 @@ def read_notifications(audit: Queue, *, seconds: float = 3) -> list[dict[str, An
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         messages = audit.receive(max_messages=10, wait_s=1)
-        for m in messages:
-            envelope = json.loads(m["Body"])
-            out.append(
-                {"message": json.loads(envelope["Message"]), "attributes": envelope.get("MessageAttributes", {})}
-            )
+        out.extend(notification(m) for m in messages)
         if messages:
             audit.delete([m["ReceiptHandle"] for m in messages])
     return out
