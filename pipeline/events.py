@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from typing import Any, NotRequired, TypedDict
 from urllib.parse import unquote_plus
 
+from pipeline.domain import Kind, Version
+
 log = logging.getLogger(__name__)
 
 
@@ -64,18 +66,16 @@ class ObjectRef:
     version_id: str | None
     sequencer: str
     event_time: str
-    event_name: str
+    kind: Kind = Kind.CREATED
 
     @property
-    def order(self) -> str:
-        """A string that sorts versions of one key by age: the padded sequencer, else the event time.
+    def version(self) -> Version:
+        """The version this event names, for the idempotency rules."""
+        return Version(self.kind, Version.pad(self.sequencer), self.etag, self.version_id or "")
 
-        S3 says to compare sequencers as hex strings of equal length; some emulators send none,
-        and then the ISO event time (which sorts as text) is the best order there is.
-        """
-        if self.sequencer:
-            return "s:" + self.sequencer.upper().rjust(32, "0")
-        return "t:" + self.event_time
+
+# S3 puts one record in each notification; a message with many more is not one S3 wrote.
+MAX_RECORDS = 10
 
 
 class MalformedMessageError(ValueError):
@@ -85,14 +85,18 @@ class MalformedMessageError(ValueError):
 def _unwrap_sns(body: dict[str, Any]) -> dict[str, Any]:
     # S3 -> SNS -> SQS fan-out wraps the S3 event in an SNS envelope; accept both shapes.
     if body.get("Type") == "Notification" and isinstance(body.get("Message"), str):
-        inner = json.loads(body["Message"])
-        if isinstance(inner, dict):
-            return inner
+        try:
+            inner = json.loads(body["Message"])
+        except json.JSONDecodeError as e:
+            raise MalformedMessageError(f"SNS envelope whose Message is not JSON: {e}") from e
+        if not isinstance(inner, dict):
+            raise MalformedMessageError("SNS envelope whose Message is not a JSON object")
+        return inner
     return body
 
 
 def parse_body(body: str) -> list[ObjectRef]:
-    """Parse one SQS message body into the object-created references it carries (test events: none)."""
+    """Parse one SQS message body into the object references it carries (test events: none)."""
     try:
         data = json.loads(body)
     except (TypeError, json.JSONDecodeError) as e:
@@ -106,31 +110,45 @@ def parse_body(body: str) -> list[ObjectRef]:
     records = data.get("Records")
     if not isinstance(records, list):
         raise MalformedMessageError("body has no Records list")
+    if len(records) > MAX_RECORDS:
+        raise MalformedMessageError(f"{len(records)} records in one message; S3 sends one")
     refs: list[ObjectRef] = []
     for rec in records:
         try:
-            if rec.get("eventSource") != "aws:s3":
-                raise MalformedMessageError(f"unexpected eventSource {rec.get('eventSource')!r}")
-            event_name = str(rec["eventName"])
-            if not event_name.startswith("ObjectCreated:"):
-                log.info("skipping non-create event", extra={"event_name": event_name})
-                continue
-            s3 = rec["s3"]
-            obj: S3ObjectInfo = s3["object"]
-            size = obj.get("size")
-            refs.append(
-                ObjectRef(
-                    bucket=str(s3["bucket"]["name"]),
-                    # S3 sends keys form-encoded: spaces as '+', '+' as '%2B'.
-                    key=unquote_plus(obj["key"]),
-                    size=int(size) if size is not None else None,
-                    etag=str(obj.get("eTag", "")).strip('"'),
-                    version_id=obj.get("versionId") or None,
-                    sequencer=str(obj.get("sequencer", "")),
-                    event_time=str(rec.get("eventTime", "")),
-                    event_name=event_name,
-                )
-            )
-        except (KeyError, TypeError, AttributeError) as e:
-            raise MalformedMessageError(f"S3 record is missing {e}") from e
+            ref = _record(rec)
+        except (KeyError, TypeError, AttributeError, ValueError) as e:
+            raise MalformedMessageError(f"not an S3 event record: {type(e).__name__}: {e}"[:300]) from e
+        if ref is not None:
+            refs.append(ref)
     return refs
+
+
+def _record(rec: Any) -> ObjectRef | None:
+    if rec.get("eventSource") != "aws:s3":
+        raise MalformedMessageError(f"unexpected eventSource {rec.get('eventSource')!r}")
+    event_name = str(rec["eventName"])
+    if event_name.startswith("ObjectCreated:"):
+        kind = Kind.CREATED
+    elif event_name.startswith("ObjectRemoved:"):
+        kind = Kind.REMOVED
+    else:
+        log.info("skipping an event that neither creates nor removes", extra={"event_name": event_name})
+        return None
+    s3 = rec["s3"]
+    obj: S3ObjectInfo = s3["object"]
+    key, bucket, size = obj["key"], s3["bucket"]["name"], obj.get("size")
+    if not isinstance(key, str) or not isinstance(bucket, str):
+        raise MalformedMessageError("the object key and bucket name must be strings")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int | str) or not str(size).isdigit()):
+        raise MalformedMessageError(f"object size {size!r} is not a whole number")
+    return ObjectRef(
+        bucket=bucket,
+        # S3 sends keys form-encoded: spaces as '+', '+' as '%2B'.
+        key=unquote_plus(key),
+        size=int(size) if size is not None else None,
+        etag=str(obj.get("eTag", "")).strip('"'),
+        version_id=str(obj.get("versionId") or "") or None,
+        sequencer=str(obj.get("sequencer", "")),
+        event_time=str(rec.get("eventTime", "")),
+        kind=kind,
+    )

@@ -40,12 +40,18 @@ def handle_batch(event: SQSEvent | dict[str, Any], context: Any, processor: Proc
     def record_handler(record: SQSRecord) -> None:
         try:
             refs = parse_body(record.body)
-        except MalformedMessageError:
+        except MalformedMessageError as e:
             # Nothing to record it under: fail it, so it reaches the DLQ after its receives and alarms.
-            log.error("malformed message", extra={"message_id": record.message_id, "request_id": request_id})
+            log.error(
+                "malformed message, left for the DLQ: %s",
+                e,
+                extra={"message_id": record.message_id, "request_id": request_id, "reason": str(e)},
+            )
             raise
+        # The first delivery is 1; absent (a hand-made event), take it as the first.
+        receives = int(str((record.raw_event.get("attributes") or {}).get("ApproximateReceiveCount") or 1))
         for ref in refs:
-            processor.process(ref, request_id, record.message_id)
+            processor.process(ref, request_id, record.message_id, receives)
 
     batch = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     response = process_partial_response(dict(event), record_handler, batch, context)

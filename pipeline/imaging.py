@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from PIL import (  # noqa: F401 - importing a plugin registers its decoder, and we allow only these
     BmpImagePlugin,
     GifImagePlugin,
     Image,
-    ImageOps,
     JpegImagePlugin,
     MpoImagePlugin,
     PngImagePlugin,
@@ -50,6 +50,45 @@ PNG_COMPRESS_LEVEL = 1
 WEBP_METHOD = 2
 _SWAPPING_ORIENTATIONS = {5, 6, 7, 8}
 _EXIF_ORIENTATION = 0x0112
+# The transpose that shows stored pixels upright, per EXIF orientation. Applied from the orientation that
+# inspect() read, never through ImageOps.exif_transpose: that re-parses the EXIF block (a mistyped tag raises
+# TypeError there) and, for TIFF, the orientation is in the image's own tags and was applied twice.
+_UPRIGHT: dict[int, tuple[Image.Transpose, ...]] = {
+    1: (),
+    2: (Image.Transpose.FLIP_LEFT_RIGHT,),
+    3: (Image.Transpose.ROTATE_180,),
+    4: (Image.Transpose.FLIP_TOP_BOTTOM,),
+    5: (Image.Transpose.TRANSPOSE,),
+    6: (Image.Transpose.ROTATE_270,),
+    7: (Image.Transpose.TRANSVERSE,),
+    8: (Image.Transpose.ROTATE_90,),
+}
+# Formats whose Pillow decoder applies the orientation tag itself (Pillow >= 12 for TIFF): it reports the
+# upright size and loads upright pixels, so we must neither swap the size nor transpose again.
+_ORIENTED_BY_DECODER = frozenset({"TIFF"})
+# Peak bytes held per source pixel while render() works on an image of this mode: the decoded buffer plus the
+# largest full-size intermediate (Pillow keeps RGB as 4 bytes a pixel). Measured by `bench/memory.py --calibrate`
+# on 4 MP sources in a process that loaded the handler, then rounded up by about 10%. Modes not listed are
+# taken as costly as the worst listed one; libwebp's decoder holds its own copy, so WebP costs more by format.
+_WORK_BYTES_PER_PIXEL = {
+    "1": 3,
+    "L": 2,
+    "P": 8,
+    "I;16": 7,
+    "I;16L": 7,
+    "I;16B": 7,
+    "I;16N": 7,
+    "I": 14,
+    "F": 14,
+    "LA": 11,
+    "PA": 11,
+    "RGB": 7,
+    "RGBA": 11,
+    "CMYK": 11,
+    "YCbCr": 11,
+    "LAB": 11,
+}
+_WORK_BYTES_PER_PIXEL_BY_FORMAT = {"WEBP": 19}
 
 
 @dataclass(frozen=True)
@@ -59,6 +98,8 @@ class Limits:
     max_bytes: int = 25 * 1024 * 1024
     max_pixels: int = 50_000_000
     jpeg_quality: int = 85
+    # What decoding and resizing may hold at once (Settings derives it from the function's memory size).
+    max_work_bytes: int = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -117,22 +158,42 @@ def _closest(value: float, error: Callable[[int], float]) -> int:
     return max(min(math.floor(value), math.ceil(value), key=error), 1)
 
 
-def _open(data: bytes) -> Image.Image:
+@contextlib.contextmanager
+def _input_errors(stage: str) -> Iterator[None]:
+    """Turn anything Pillow raises while reading untrusted bytes into ImageError: a property of the input.
+
+    Pillow's plugins raise far more than OSError on hostile files (IndexError and struct.error from a GIF cut
+    inside a frame, TypeError from mistyped TIFF tags, RecursionError, ...), so the net is Exception, and the
+    original type is named in the message for whoever reads the item.
+    """
     try:
         with warnings.catch_warnings():
-            # A warning-sized bomb is still refused below by our own, lower, pixel limit.
+            # A warning-sized bomb is still refused by our own, lower, pixel limit.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            return Image.open(io.BytesIO(data), formats=list(ACCEPTED_FORMATS))
+            yield
+    except ImageError:
+        raise
     except Image.DecompressionBombError as e:
         raise ImageError(f"image is too large: {e}", code="too_many_pixels") from e
     except UnidentifiedImageError as e:
         raise ImageError("not a supported image format", code="unsupported_format") from e
-    except (OSError, SyntaxError, ValueError, EOFError) as e:
-        raise ImageError(f"unreadable image header: {e}", code="corrupt") from e
+    except MemoryError as e:
+        raise ImageError(f"{stage}: out of memory", code="too_much_memory") from e
+    except Exception as e:
+        raise ImageError(f"{stage}: {type(e).__name__}: {e}"[:500], code="corrupt") from e
 
 
 def _has_alpha(img: Image.Image) -> bool:
     return img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
+
+
+def _orientation(img: Image.Image) -> int:
+    try:
+        value = img.getexif().get(_EXIF_ORIENTATION, 1)
+        orientation = int(value)
+    except Exception:  # A broken EXIF block should not sink a good image; Pillow raises many kinds here.
+        return 1
+    return orientation if orientation in _UPRIGHT else 1
 
 
 def inspect(data: bytes, limits: Limits) -> tuple[Image.Image, SourceInfo]:
@@ -141,7 +202,16 @@ def inspect(data: bytes, limits: Limits) -> tuple[Image.Image, SourceInfo]:
         raise ImageError("empty file", code="empty")
     if len(data) > limits.max_bytes:
         raise ImageError(f"{len(data)} bytes is over the limit of {limits.max_bytes}", code="too_large")
-    img = _open(data)
+    with _input_errors("unreadable image header"):
+        img = Image.open(io.BytesIO(data), formats=list(ACCEPTED_FORMATS))
+        try:
+            return img, _describe(img, data, limits)
+        except BaseException:
+            img.close()
+            raise
+
+
+def _describe(img: Image.Image, data: bytes, limits: Limits) -> SourceInfo:
     width, height = img.size
     if width < 1 or height < 1:
         raise ImageError(f"invalid dimensions {width}x{height}", code="corrupt")
@@ -150,16 +220,11 @@ def inspect(data: bytes, limits: Limits) -> tuple[Image.Image, SourceInfo]:
             f"{width}x{height} is {width * height} pixels, over the limit of {limits.max_pixels}",
             code="too_many_pixels",
         )
-    try:
-        orientation = int(img.getexif().get(_EXIF_ORIENTATION, 1))
-    except Exception:  # A broken EXIF block should not sink a good image; Pillow raises many kinds here.
-        orientation = 1
-    if orientation not in range(1, 9):
-        orientation = 1
-    if orientation in _SWAPPING_ORIENTATIONS:
-        width, height = height, width
+    orientation = _orientation(img)
     fmt = str(img.format)
-    info = SourceInfo(
+    if orientation in _SWAPPING_ORIENTATIONS and fmt not in _ORIENTED_BY_DECODER:
+        width, height = height, width
+    return SourceInfo(
         format=fmt,
         mime=Image.MIME.get(fmt, "application/octet-stream"),
         width=width,
@@ -171,7 +236,6 @@ def inspect(data: bytes, limits: Limits) -> tuple[Image.Image, SourceInfo]:
         animated=bool(getattr(img, "is_animated", False)),
         has_alpha=_has_alpha(img),
     )
-    return img, info
 
 
 def output_format(info: SourceInfo) -> str:
@@ -179,12 +243,36 @@ def output_format(info: SourceInfo) -> str:
     return _OUTPUT_FOR_SOURCE.get(info.format, "PNG" if info.has_alpha else "JPEG")
 
 
+def work_bytes(info: SourceInfo, decoded: tuple[int, int]) -> int:
+    """How much memory rendering this source needs at its peak, estimated from its header alone."""
+    per_pixel = _WORK_BYTES_PER_PIXEL.get(info.mode, max(_WORK_BYTES_PER_PIXEL.values()))
+    per_pixel = max(per_pixel, _WORK_BYTES_PER_PIXEL_BY_FORMAT.get(info.format, 0))
+    return decoded[0] * decoded[1] * per_pixel
+
+
+def _jpeg_draft_size(img: Image.Image, target: tuple[int, int]) -> tuple[int, int]:
+    """The size libjpeg will decode at for this target: the smallest 1/2^k scale that still covers it."""
+    w, h = img.size
+    scale = 1
+    while scale < 8 and w // (scale * 2) >= target[0] and h // (scale * 2) >= target[1]:
+        scale *= 2
+    return -(-w // scale), -(-h // scale)
+
+
 def _to_8bit(img: Image.Image) -> Image.Image:
-    if img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
-        # Plain convert("L") clips 16-bit values to 255 (a white image); scale them down instead.
-        return img.convert("I").point(lambda v: v * (1 / 256)).convert("L")
-    if img.mode == "F":
-        return img.point(lambda v: v * 255).convert("L")
+    if img.mode in ("I;16", "I;16L", "I;16B", "I;16N"):
+        # Plain convert("L") clips 16-bit values to 255 (a white image). Unpacking the raw buffer through
+        # Pillow's L;16 decoder keeps the high byte: half the memory of going through 32-bit "I" (3 full copies).
+        raw = "L;16B" if img.mode == "I;16B" else "L;16"
+        return Image.frombytes("L", img.size, img.tobytes(), "raw", raw)
+    if img.mode in ("I", "F"):
+        # 32-bit integers and floats have no fixed range: scale what the image actually holds to 0-255
+        # (a float TIFF of 0-255 values, or of 0-1, both come out as drawn). A flat image comes out black.
+        lo, hi = img.getextrema()
+        span = float(hi) - float(lo)  # type: ignore[arg-type]
+        scale = 255.0 / span if span > 0 else 0.0
+        offset = -float(lo) * scale  # type: ignore[arg-type]
+        return img.convert("F").point(lambda v: v * scale + offset).convert("L")
     return img
 
 
@@ -218,51 +306,66 @@ def _encode(img: Image.Image, fmt: str, quality: int, icc: bytes | None) -> byte
         params = {"compress_level": PNG_COMPRESS_LEVEL}
     if icc and img.mode in ("RGB", "RGBA"):
         params["icc_profile"] = icc
-    # No exif= is passed: renditions carry no EXIF, so no GPS position or camera serial leaks out.
+    # Renditions are public and sources are not: Pillow's encoders copy what `info` holds (a JPEG comment,
+    # XMP, EXIF, PNG text) unless told otherwise, so the image is encoded from an empty info and only the
+    # parameters above. Nothing else reaches the file.
+    img.info = {}
     img.save(buf, format=fmt, **params)
     return buf.getvalue()
 
 
 def render(data: bytes, renditions: Sequence[Rendition], limits: Limits) -> RenderResult:
-    """Make every rendition of an image: orientation applied, aspect kept, never upscaled."""
+    """Make every rendition of an image: orientation applied, aspect kept, never upscaled.
+
+    Raises only ImageError, whatever the bytes hold.
+    """
     img, info = inspect(data, limits)
+    try:
+        with _input_errors("cannot decode image"):
+            return RenderResult(source=info, renditions=tuple(_render(img, info, renditions, limits)))
+    finally:
+        img.close()
+
+
+def _render(img: Image.Image, info: SourceInfo, renditions: Sequence[Rendition], limits: Limits) -> list[RenderedImage]:
     fmt = output_format(info)
     targets = [(r, fit(info.width, info.height, r.width, r.height)) for r in renditions]
     targets.sort(key=lambda t: t[1][0] * t[1][1], reverse=True)
-    try:
-        if info.format in ("JPEG", "MPO") and targets:
-            tw, th = targets[0][1]
-            if info.orientation in _SWAPPING_ORIENTATIONS:
-                tw, th = th, tw  # draft() works on the stored, unrotated pixels.
-            # Let libjpeg decode at 1/2, 1/4 or 1/8 scale: far less work and memory than a full decode.
-            img.draft("RGB" if img.mode == "CMYK" else img.mode, (int(tw * DRAFT_GAP), int(th * DRAFT_GAP)))
-        icc = img.info.get("icc_profile") if img.mode not in ("CMYK", "LAB") else None
-        img.load()
-        img = ImageOps.exif_transpose(img)  # on the reduced image: cheaper than on the original
-        img = _normalise(img, fmt)
-        out: list[RenderedImage] = []
-        current = img
-        for rendition, size in targets:
-            if current.size != size:
-                # Cascade: each rendition is resized from the previous, larger one, never from the original.
-                current = current.resize(size, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
-            out.append(
-                RenderedImage(
-                    name=rendition.name,
-                    width=size[0],
-                    height=size[1],
-                    format=fmt,
-                    content_type=CONTENT_TYPES[fmt],
-                    extension=EXTENSIONS[fmt],
-                    data=_encode(current, fmt, limits.jpeg_quality, icc),
-                )
+    decoded = img.size
+    if info.format in ("JPEG", "MPO") and targets:
+        tw, th = targets[0][1]
+        if info.orientation in _SWAPPING_ORIENTATIONS:
+            tw, th = th, tw  # draft() works on the stored, unrotated pixels.
+        decoded = _jpeg_draft_size(img, (int(tw * DRAFT_GAP), int(th * DRAFT_GAP)))
+    need = work_bytes(info, decoded)
+    if need > limits.max_work_bytes:
+        raise ImageError(
+            f"{info.width}x{info.height} {info.mode} needs about {need >> 20} MiB to render, over the budget of "
+            f"{limits.max_work_bytes >> 20} MiB",
+            code="too_much_memory",
+        )
+    if decoded != img.size:
+        # Let libjpeg decode at 1/2, 1/4 or 1/8 scale: far less work and memory than a full decode.
+        img.draft("RGB" if img.mode == "CMYK" else img.mode, decoded)
+    icc = img.info.get("icc_profile") if img.mode not in ("CMYK", "LAB") else None
+    img.load()
+    current = _normalise(img, fmt)
+    for step in () if info.format in _ORIENTED_BY_DECODER else _UPRIGHT[info.orientation]:
+        current = current.transpose(step)  # after the reduced decode: cheaper than on the original
+    out: list[RenderedImage] = []
+    for rendition, size in targets:
+        if current.size != size:
+            # Cascade: each rendition is resized from the previous, larger one, never from the original.
+            current = current.resize(size, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
+        out.append(
+            RenderedImage(
+                name=rendition.name,
+                width=size[0],
+                height=size[1],
+                format=fmt,
+                content_type=CONTENT_TYPES[fmt],
+                extension=EXTENSIONS[fmt],
+                data=_encode(current, fmt, limits.jpeg_quality, icc),
             )
-    except ImageError:
-        raise
-    except Image.DecompressionBombError as e:
-        raise ImageError(f"image is too large: {e}", code="too_many_pixels") from e
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError) as e:
-        raise ImageError(f"cannot decode image: {e}", code="corrupt") from e
-    finally:
-        img.close()
-    return RenderResult(source=info, renditions=tuple(out))
+        )
+    return out

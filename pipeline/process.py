@@ -1,4 +1,4 @@
-"""One image, start to end: claim, fetch, render, store, record, notify. The idempotency rules live here."""
+"""One event, start to end: acquire the item, do the work, record the result, notify. decide() says what to do."""
 
 from __future__ import annotations
 
@@ -14,54 +14,14 @@ from typing import Any
 from pipeline.adapters.notify import Notifier
 from pipeline.adapters.records import ImageItem, ImageRecords, RenditionRecord
 from pipeline.adapters.storage import ObjectStore
+from pipeline.domain import ENDED, Current, Decision, Kind, Status, Stored, Version, decide, rendition_key
 from pipeline.errors import PermanentError, SupersededError, TransientError
 from pipeline.events import ObjectRef
-from pipeline.imaging import KNOWN_EXTENSIONS, Limits, RenderResult, render
+from pipeline.imaging import Limits, RenderResult, render
 from pipeline.metrics import emit_failed, emit_processed
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-class Decision(Enum):
-    """What to do with an event, given the item as it stands."""
-
-    CLAIM = "claim"  # nobody has it, or a newer version, or an expired lease: process it
-    DONE = "done"  # this version (or this content) already ended; only make sure it was notified
-    STALE = "stale"  # the item already reflects a newer version: acknowledge
-    BUSY = "busy"  # this version is being processed under a live lease by another message: that one will finish
-    WAIT = "wait"  # an older version is being processed under a live lease: retry later, in order
-
-
-def decide(item: ImageItem | None, ref: ObjectRef, now: float) -> Decision:
-    """The idempotency rules as one pure function of the stored item and the event."""
-    if item is None:
-        return Decision.CLAIM
-    item_order = item.get("order", "")
-    if ref.order < item_order:
-        return Decision.STALE
-    if item.get("status") == "processing":
-        if int(item.get("leaseUntil", 0)) > now:
-            return Decision.BUSY if ref.order == item_order else Decision.WAIT
-        return Decision.CLAIM
-    same_content = bool(ref.etag) and ref.etag == item.get("etag")
-    if ref.order == item_order or same_content:
-        return Decision.DONE
-    return Decision.CLAIM
-
-
-def rendition_key(source_key: str, input_prefix: str, rendition: str, fmt: str) -> str:
-    """Where a rendition goes: `{rendition}/{key below the input prefix}`, its extension made right.
-
-    The whole relative path is kept, so `uploads/a/x.jpg` and `uploads/b/x.jpg` never collide. A key whose
-    extension already names the output format keeps it; otherwise the right one is appended
-    (`x.jpg` holding PNG bytes -> `x.jpg.png`), so two sources in one folder never share an output.
-    """
-    rel = source_key[len(input_prefix) :] if source_key.startswith(input_prefix) else source_key
-    rel = rel.lstrip("/") or "_"
-    if not rel.lower().endswith(KNOWN_EXTENSIONS[fmt]):
-        rel = f"{rel}{KNOWN_EXTENSIONS[fmt][0]}"
-    return f"{rendition}/{rel}"
 
 
 class Outcome(Enum):
@@ -74,6 +34,7 @@ class Outcome(Enum):
     BUSY = "busy"
     SKIPPED = "skipped"
     SUPERSEDED = "superseded"
+    DELETED = "deleted"
 
 
 class _Log(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -102,52 +63,103 @@ class Processor:
     def limits(self) -> Limits:
         """The imaging limits from the settings."""
         s = self.settings
-        return Limits(max_bytes=s.max_bytes, max_pixels=s.max_pixels, jpeg_quality=s.jpeg_quality)
+        return Limits(
+            max_bytes=s.max_bytes,
+            max_pixels=s.max_pixels,
+            jpeg_quality=s.jpeg_quality,
+            max_work_bytes=s.work_budget_bytes,
+        )
 
-    def process(self, ref: ObjectRef, request_id: str = "", message_id: str = "") -> Outcome:
+    def process(self, ref: ObjectRef, request_id: str = "", message_id: str = "", receive_count: int = 1) -> Outcome:
         """Take one event to its end, or raise TransientError so SQS delivers it again."""
         lg = _Log(log, {"image_key": ref.key, "bucket": ref.bucket, "request_id": request_id})
         if not ref.key.startswith(self.settings.input_prefix) or ref.bucket != self.settings.input_bucket:
             lg.warning("event outside the input bucket and prefix; skipped", extra={"stage": "skip"})
             return Outcome.SKIPPED
+        if ref.key.endswith("/") and not ref.size:
+            # The S3 console makes an empty object ending in "/" for each folder: not an image, not a failure.
+            lg.info("folder marker; skipped", extra={"stage": "skip"})
+            return Outcome.SKIPPED
         owner = uuid.uuid4().hex
-        # Most events are for keys never seen before: claim blind first, and read the item only when refused.
-        claimed = self._claim(ref, None, owner, message_id)
-        item: ImageItem | None = None
-        for _ in range(5):
-            if claimed is not None:
-                break
-            item = self.records.get(ref.key)
-            decision = decide(item, ref, self.clock())
+        item, decision = self._acquire(ref, owner, message_id, lg)
+        if item is None:
+            return _OUTCOME_OF[decision]
+        last = receive_count >= self.settings.max_receive_count
+        try:
+            if decision is Decision.REMOVE:
+                return self._remove(ref, item, lg)
+            return self._work(ref, owner, item, lg)
+        except TransientError:
+            raise
+        except Exception as e:
+            # Not an AWS fault and not bad input: a bug, or something no one foresaw. Say so with the stack, on
+            # the item too; retry like a transient fault, but on the last receive end the item as failed so
+            # that nothing is left `processing` once its message has left the queue.
+            lg.exception("unexpected %s: %s", type(e).__name__, e, extra={"stage": "unexpected", "last": last})
+            err = f"{type(e).__name__}: {e}"[:900]
+            if last and decision is Decision.CLAIM:
+                return self._fail(ref, owner, item, PermanentError(f"internal error: {err}", code="internal_error"), lg)
+            retry = TransientError(f"unexpected error: {err}", code="internal_error")
             if decision is Decision.CLAIM:
-                # If somebody wrote in between, the claim is refused: read again and decide again.
-                claimed = self._claim(ref, item, owner, message_id)
-                continue
-            if decision is Decision.DONE:
-                assert item is not None
-                self._ensure_notified(item, lg)
-                lg.info("duplicate event; already %s", item.get("status"), extra={"stage": "duplicate"})
-                return Outcome.DUPLICATE
-            if decision is Decision.STALE:
-                lg.info("event for an older version; skipped", extra={"stage": "stale"})
-                return Outcome.STALE
-            if decision is Decision.BUSY:
-                assert item is not None
-                if message_id and item.get("messageId") == message_id:
-                    # This very message, delivered again while its first delivery still runs: acknowledging it
-                    # would delete the only message that can retry the image if that first delivery fails.
-                    raise TransientError("this message is still being processed by another delivery", code="in_flight")
-                lg.info("same version in progress under a live lease; acknowledged", extra={"stage": "busy"})
-                return Outcome.BUSY
-            raise TransientError("an older version is still being processed", code="wait_older")
-        if claimed is None:
-            raise TransientError("could not claim the item: too much contention", code="contention")
+                self._release(ref, owner, retry, lg)
+            raise retry from e
 
+    def _acquire(self, ref: ObjectRef, owner: str, message_id: str, lg: _Log) -> tuple[ImageItem | None, Decision]:
+        """Claim the item for this event (CLAIM), or read it for a removal (REMOVE); else (None, why not)."""
+        event = ref.version
+        # Most events are for keys never seen before: write blind first, and read the item only when refused.
+        item: ImageItem | None = None
+        current: Current | None = None
+        decision = decide(None, event, self.clock())
+        for _ in range(5):
+            if decision is Decision.CLAIM:
+                claimed = self._claim(ref, item, owner, message_id)
+                if claimed is not None:
+                    lg.info("claimed", extra={"stage": "claim", "version": event.token})
+                    return claimed, decision
+            elif decision is Decision.REMOVE:
+                if item is not None:
+                    return item, decision
+                if self._tombstone(ref, None, notify=False):
+                    lg.info("removed before it was ever processed; recorded", extra={"stage": "remove"})
+                    return None, Decision.DONE
+            elif decision is Decision.ASK:
+                current = self.store.current(ref.bucket, ref.key)
+            else:
+                return None, self._settle(ref, item, decision, message_id, lg)
+            # Refused: somebody wrote in between, or we wrote blind. Read the item and decide again.
+            item = self.records.get(ref.key)
+            decision = decide(_stored(item), event, self.clock(), current)
+        raise TransientError("could not claim the item: too much contention", code="contention")
+
+    def _settle(
+        self, ref: ObjectRef, item: ImageItem | None, decision: Decision, message_id: str, lg: _Log
+    ) -> Decision:
+        """Finish an event that needs no work: a duplicate, a stale or busy one; raise if it must come back."""
+        if decision is Decision.DONE:
+            assert item is not None
+            self._ensure_notified(item, lg)
+            lg.info("duplicate event; already %s", item.get("status"), extra={"stage": "duplicate"})
+        elif decision is Decision.STALE:
+            lg.info("event for an older version; skipped", extra={"stage": "stale"})
+        elif decision is Decision.BUSY:
+            assert item is not None
+            if message_id and item.get("messageId") == message_id:
+                # This very message, delivered again while its first delivery still runs: acknowledging it
+                # would delete the only message that can retry the image if that first delivery fails.
+                raise TransientError("this message is still being processed by another delivery", code="in_flight")
+            lg.info("same version in progress under a live lease; acknowledged", extra={"stage": "busy"})
+        else:
+            raise TransientError("an older version is still being processed", code="wait_older")
+        return decision
+
+    def _work(self, ref: ObjectRef, owner: str, claimed: ImageItem, lg: _Log) -> Outcome:
         started = self.clock()
-        lg.info("claimed", extra={"stage": "claim", "order": ref.order})
         try:
             result = self._render(ref)
             renditions = self._store(ref, result)
+            fresh = {r["key"] for r in renditions}
+            self._delete_renditions([k for k in claimed.get("staleRenditions", []) if k not in fresh])
         except SupersededError:
             self._release(ref, owner, None, lg)
             lg.info("object replaced since the event; the newer event will process it", extra={"stage": "superseded"})
@@ -159,7 +171,7 @@ class Processor:
             raise
         now = self.clock()
         changes: dict[str, Any] = {
-            "status": "processed",
+            "status": Status.PROCESSED.value,
             "renditions": list(renditions),
             "original": {
                 "width": result.source.width,
@@ -176,7 +188,7 @@ class Processor:
             # The right to publish is taken in the same write: no extra request, and no duplicate can race us.
             "notifyUntil": int(now) + self.settings.lease_s,
         }
-        removed = ("owner", "leaseUntil", "lastError", "messageId")
+        removed = ("owner", "leaseUntil", "lastError", "messageId", "staleRenditions")
         if not self.records.finish(ref.key, owner, changes, remove=removed):
             lg.warning("claim lost before the result was recorded", extra={"stage": "record"})
             return Outcome.SUPERSEDED
@@ -193,17 +205,58 @@ class Processor:
         self._publish(_after(claimed, changes, removed), lg)
         return Outcome.PROCESSED
 
-    def _claim(self, ref: ObjectRef, item: ImageItem | None, owner: str, message_id: str) -> ImageItem | None:
-        """Write the claim if the item is still as read (absent, when item is None); the new item, or None."""
+    def _remove(self, ref: ObjectRef, item: ImageItem, lg: _Log) -> Outcome:
+        """The source is gone: remove every rendition it had, then record the item as deleted and notify."""
+        # Renditions first: if this fails half-way the item still lists them, and the retry removes the rest.
+        self._delete_renditions(_rendition_keys(item))
+        if not self._tombstone(ref, item, notify=True):
+            raise TransientError("the item changed while its renditions were removed", code="contention")
+        lg.info("source removed; renditions deleted", extra={"stage": "remove"})
+        done = self.records.get(ref.key)
+        if done is not None:
+            self._publish(done, lg)
+        return Outcome.DELETED
+
+    def _tombstone(self, ref: ObjectRef, item: ImageItem | None, *, notify: bool) -> bool:
+        """Record the key as deleted at this event's version (kept until the TTL, so older events stay stale)."""
         now = self.clock()
-        same_version = item is not None and item.get("order") == ref.order
         new: ImageItem = {
             "sourceKey": ref.key,
             "bucket": ref.bucket,
-            "status": "processing",
-            "order": ref.order,
+            "status": Status.DELETED.value,
+            "version": ref.version.token,
+            "sequencer": ref.version.sequencer,
+            "etag": "",
+            "rev": (int(item.get("rev", 0)) + 1) if item else 1,
+            "attempts": 1,
+            "notified": not notify,
+            "createdAt": item.get("createdAt", _iso(now)) if item else _iso(now),
+            "updatedAt": _iso(now),
+            "processedAt": _iso(now),
+            "expiresAt": int(now) + self.settings.item_ttl_days * 86400,
+        }
+        if ref.version_id:
+            new["versionId"] = ref.version_id
+        if notify:
+            new["notifyUntil"] = int(now) + self.settings.lease_s
+        return self.records.put_if_unchanged(new, int(item["rev"]) if item and "rev" in item else None)
+
+    def _delete_renditions(self, keys: list[str]) -> None:
+        for key in keys:
+            self.store.delete(self.settings.output_bucket, key)
+
+    def _claim(self, ref: ObjectRef, item: ImageItem | None, owner: str, message_id: str) -> ImageItem | None:
+        """Write the claim if the item is still as read (absent, when item is None); the new item, or None."""
+        now = self.clock()
+        version = ref.version
+        same_version = item is not None and item.get("version") == version.token
+        new: ImageItem = {
+            "sourceKey": ref.key,
+            "bucket": ref.bucket,
+            "status": Status.PROCESSING.value,
+            "version": version.token,
             "etag": ref.etag,
-            "sequencer": ref.sequencer,
+            "sequencer": version.sequencer,
             "owner": owner,
             "leaseUntil": int(now) + self.settings.lease_s,
             "attempts": (int(item.get("attempts", 0)) + 1) if (item and same_version) else 1,
@@ -219,6 +272,9 @@ class Processor:
             new["messageId"] = message_id
         if item and same_version and "lastError" in item:
             new["lastError"] = item["lastError"]
+        if item and _rendition_keys(item):
+            # The renditions of the version being replaced: removed once the new one has its own, or fails.
+            new["staleRenditions"] = _rendition_keys(item)
         ok = self.records.put_if_unchanged(new, int(item["rev"]) if item and "rev" in item else None)
         return new if ok else None
 
@@ -227,14 +283,18 @@ class Processor:
         if ref.size is not None and ref.size > limits.max_bytes:
             # Refused from the event alone: the object is never downloaded.
             raise PermanentError(f"{ref.size} bytes is over the limit of {limits.max_bytes}", code="too_large")
-        data = self.store.get(ref.bucket, ref.key, max_bytes=limits.max_bytes, version_id=ref.version_id, etag=ref.etag)
+        # The current object, and only if it is still the content the event names (If-Match): a version that
+        # was deleted or replaced since the event is never rendered, even where S3 still keeps its bytes.
+        data = self.store.get(ref.bucket, ref.key, max_bytes=limits.max_bytes, etag=ref.etag)
         return render(data, self.settings.renditions, limits)
 
     def _store(self, ref: ObjectRef, result: RenderResult) -> list[RenditionRecord]:
         out: list[RenditionRecord] = []
         for r in result.renditions:
-            key = rendition_key(ref.key, self.settings.input_prefix, r.name, r.format)
-            self.store.put(self.settings.output_bucket, key, r.data, content_type=r.content_type, source_key=ref.key)
+            key = rendition_key(ref.key, self.settings.input_prefix, r.name, r.extension)
+            etag = self.store.put(
+                self.settings.output_bucket, key, r.data, content_type=r.content_type, source_key=ref.key
+            )
             out.append(
                 {
                     "name": r.name,
@@ -244,21 +304,24 @@ class Processor:
                     "height": r.height,
                     "bytes": len(r.data),
                     "contentType": r.content_type,
+                    "etag": etag,
                 }
             )
         return out
 
     def _fail(self, ref: ObjectRef, owner: str, claimed: ImageItem, err: PermanentError, lg: _Log) -> Outcome:
+        # The version that failed replaced one that had renditions: those no longer show the source, so go.
+        self._delete_renditions(list(claimed.get("staleRenditions", [])))
         now = self.clock()
         changes: dict[str, Any] = {
-            "status": "failed",
+            "status": Status.FAILED.value,
             "error": {"code": err.code, "message": err.reason[:1000]},
             "processedAt": _iso(now),
             "updatedAt": _iso(now),
             "notified": False,
             "notifyUntil": int(now) + self.settings.lease_s,
         }
-        removed = ("owner", "leaseUntil", "renditions", "original", "messageId")
+        removed = ("owner", "leaseUntil", "renditions", "original", "messageId", "staleRenditions")
         if not self.records.finish(ref.key, owner, changes, remove=removed):
             lg.warning("claim lost before the failure was recorded", extra={"stage": "record"})
             return Outcome.SUPERSEDED
@@ -284,10 +347,10 @@ class Processor:
     def _ensure_notified(self, item: ImageItem, lg: _Log) -> None:
         """Publish an ended item's result unless that was already recorded as done (a duplicate's path)."""
         status = item.get("status", "")
-        if status not in ("processed", "failed") or item.get("notified"):
+        if status not in {s.value for s in ENDED} or item.get("notified"):
             return
-        key, order = item.get("sourceKey", ""), item.get("order", "")
-        if not self.records.claim_notify(key, order, status, now=int(self.clock()), lease_s=self.settings.lease_s):
+        key, version = item.get("sourceKey", ""), item.get("version", "")
+        if not self.records.claim_notify(key, version, status, now=int(self.clock()), lease_s=self.settings.lease_s):
             # Another delivery of this event is publishing it right now; if it fails, its own message retries.
             lg.info("result is being published by another delivery", extra={"stage": "notify"})
             return
@@ -295,7 +358,7 @@ class Processor:
 
     def _publish(self, item: ImageItem, lg: _Log) -> None:
         """Publish the result of an item whose publishing right we hold, then record that it went out."""
-        status, key, order = item.get("status", ""), item.get("sourceKey", ""), item.get("order", "")
+        status, key, version = item.get("status", ""), item.get("sourceKey", ""), item.get("version", "")
         # A failure here raises TransientError: SQS delivers the event again, and the retry finds the item
         # ended but not notified, and publishes. Never lost; sent twice only if we die between publishing
         # and recording it (SNS is at-least-once anyway, so subscribers must tolerate that).
@@ -303,9 +366,9 @@ class Processor:
             self._send(item, result_message(item, self.settings.environment), status)
         except TransientError:
             # Give the publishing right back at once, so the retry need not wait for it to expire.
-            self.records.release_notify(key, order)
+            self.records.release_notify(key, version)
             raise
-        self.records.mark_notified(key, order, status)
+        self.records.mark_notified(key, version, status)
         lg.info("notified", extra={"stage": "notify", "status": status})
 
     def _send(self, item: ImageItem, message: dict[str, Any], status: str) -> None:
@@ -319,6 +382,29 @@ class Processor:
                 "error_code": str(item.get("error", {}).get("code", "")),
             },
         )
+
+
+_OUTCOME_OF = {
+    Decision.DONE: Outcome.DUPLICATE,
+    Decision.STALE: Outcome.STALE,
+    Decision.BUSY: Outcome.BUSY,
+}
+
+
+def _stored(item: ImageItem | None) -> Stored | None:
+    """What decide() needs of an item."""
+    if item is None:
+        return None
+    status = Status(item.get("status", Status.PROCESSING.value))
+    kind = Kind.REMOVED if status is Status.DELETED else Kind.CREATED
+    version = Version(kind, item.get("sequencer", ""), item.get("etag", ""), item.get("versionId", ""))
+    return Stored(status=status, version=version, lease_until=int(item.get("leaseUntil", 0)))
+
+
+def _rendition_keys(item: ImageItem) -> list[str]:
+    """Every output key an item accounts for: its renditions and those of a version it is replacing."""
+    keys = [r["key"] for r in item.get("renditions", [])]
+    return keys + [k for k in item.get("staleRenditions", []) if k not in keys]
 
 
 def _after(item: ImageItem, changes: dict[str, Any], removed: tuple[str, ...]) -> ImageItem:

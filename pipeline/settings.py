@@ -20,6 +20,8 @@ class Rendition:
 
 
 DEFAULT_RENDITIONS = "large:800x600,medium:400x300,thumb:150x150"
+# Resident memory of a process that has loaded the handler and built its clients (measured: bench/memory.py).
+BASELINE_MB = 90
 
 
 def parse_renditions(spec: str) -> tuple[Rendition, ...]:
@@ -81,6 +83,8 @@ class Settings:
     max_bytes: int = 25 * 1024 * 1024
     max_pixels: int = 50_000_000
     jpeg_quality: int = 85
+    # The function's memory size: Lambda sets AWS_LAMBDA_FUNCTION_MEMORY_SIZE itself, so the budget follows it.
+    memory_mb: int = 512
     handler_timeout_s: int = 60
     max_receive_count: int = 3
     item_ttl_days: int = 90
@@ -102,6 +106,15 @@ class Settings:
         process the image again (harmless), never find it live and acknowledge it (lost if the first dies).
         """
         return max(1, min(self.handler_timeout_s, self.queue_visibility_timeout_s // 2))
+
+    @property
+    def work_budget_bytes(self) -> int:
+        """What one image may hold in memory while it is rendered: 60% of the function, less the process itself.
+
+        A Lambda killed for memory loses its whole batch, so every accepted input must fit with room to spare;
+        the handler process itself (Python, boto3, Pillow, Powertools) holds about BASELINE_MB before any image.
+        """
+        return max(0, int(self.memory_mb * 0.6) - BASELINE_MB) * 1024 * 1024
 
     @property
     def queue_visibility_timeout_s(self) -> int:
@@ -149,6 +162,7 @@ class Settings:
             max_bytes=_int(e, "MAX_BYTES", 25 * 1024 * 1024),
             max_pixels=_int(e, "MAX_PIXELS", 50_000_000),
             jpeg_quality=_int(e, "JPEG_QUALITY", 85),
+            memory_mb=_int(e, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", _int(e, "MEMORY_MB", 512)),
             handler_timeout_s=_int(e, "HANDLER_TIMEOUT_S", 60),
             max_receive_count=_int(e, "MAX_RECEIVE_COUNT", 3),
             item_ttl_days=_int(e, "ITEM_TTL_DAYS", 90),

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 from typing import Any
 
 from pipeline.adapters.records import ImageItem
-from pipeline.errors import SourceMissingError, TransientError
+from pipeline.domain import Current
+from pipeline.errors import SourceMissingError, SupersededError, TransientError
 
 
 class FakeStore:
@@ -14,20 +16,38 @@ class FakeStore:
 
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str], tuple[bytes, str]] = {}
+        self.etags: dict[tuple[str, str], str] = {}
         self.fail_puts = 0
         self.gets = 0
 
-    def get(self, bucket: str, key: str, *, max_bytes: int, version_id: str | None = None, etag: str = "") -> bytes:
+    def etag(self, bucket: str, key: str) -> str:
+        """An object's ETag: set by a test in `etags`, else the MD5 of its bytes, as S3 gives for one PUT."""
+        return self.etags.get((bucket, key)) or hashlib.md5(self.objects[(bucket, key)][0]).hexdigest()
+
+    def get(self, bucket: str, key: str, *, max_bytes: int, etag: str = "") -> bytes:
         self.gets += 1
         if (bucket, key) not in self.objects:
             raise SourceMissingError(f"{key} missing")
+        if etag and (bucket, key) in self.etags and self.etags[(bucket, key)] != etag:
+            raise SupersededError(f"{key} replaced")
         return self.objects[(bucket, key)][0]
 
-    def put(self, bucket: str, key: str, data: bytes, *, content_type: str, source_key: str) -> None:
+    def put(self, bucket: str, key: str, data: bytes, *, content_type: str, source_key: str) -> str:
         if self.fail_puts:
             self.fail_puts -= 1
             raise TransientError("s3 put_object failed: SlowDown", code="aws_SlowDown")
         self.objects[(bucket, key)] = (data, content_type)
+        self.etags.pop((bucket, key), None)
+        return self.etag(bucket, key)
+
+    def delete(self, bucket: str, key: str) -> None:
+        self.objects.pop((bucket, key), None)
+        self.etags.pop((bucket, key), None)
+
+    def current(self, bucket: str, key: str) -> Current:
+        if (bucket, key) not in self.objects:
+            return Current(exists=False)
+        return Current(True, self.etag(bucket, key), "")
 
 
 class FakeRecords:
@@ -59,23 +79,24 @@ class FakeRecords:
         current["rev"] = current.get("rev", 0) + 1
         return True
 
-    def claim_notify(self, key: str, order: str, status: str, *, now: int, lease_s: int) -> bool:
+    def claim_notify(self, key: str, version: str, status: str, *, now: int, lease_s: int) -> bool:
         current = self.items.get(key)
-        if not current or current.get("order") != order or current.get("status") != status:
+        if not current or current.get("version") != version or current.get("status") != status:
             return False
         if current.get("notified") or current.get("notifyUntil", 0) >= now:
             return False
         current["notifyUntil"] = now + lease_s
+        current["rev"] = current.get("rev", 0) + 1
         return True
 
-    def release_notify(self, key: str, order: str) -> None:
+    def release_notify(self, key: str, version: str) -> None:
         current = self.items.get(key)
-        if current and current.get("order") == order:
+        if current and current.get("version") == version:
             current.pop("notifyUntil", None)
 
-    def mark_notified(self, key: str, order: str, status: str) -> bool:
+    def mark_notified(self, key: str, version: str, status: str) -> bool:
         current = self.items.get(key)
-        if not current or current.get("order") != order or current.get("status") != status:
+        if not current or current.get("version") != version or current.get("status") != status:
             return False
         current["notified"] = True
         current.pop("notifyUntil", None)

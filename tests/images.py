@@ -76,3 +76,61 @@ def png_claiming(w: int, h: int) -> bytes:
     data[16:24] = struct.pack(">II", w, h)
     data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
     return bytes(data)
+
+
+def compass(w: int, h: int) -> Image.Image:
+    """White with red top-left, green top-right and blue bottom-left: any flip or turn moves a colour."""
+    img = Image.new("RGB", (w, h), (255, 255, 255))
+    d = ImageDraw.Draw(img)
+    d.rectangle((0, 0, w // 4, h // 4), fill=(255, 0, 0))
+    d.rectangle((w - w // 4, 0, w, h // 4), fill=(0, 255, 0))
+    d.rectangle((0, h - h // 4, w // 4, h), fill=(0, 0, 255))
+    return img
+
+
+def stored_for(orientation: int, img: Image.Image) -> Image.Image:
+    """The pixels a camera stores for a picture shown as `img` under this EXIF orientation."""
+    for t in STORE_FOR_ORIENTATION[orientation]:
+        img = img.transpose(t)
+    return img
+
+
+def upright(data: bytes) -> bool:
+    """Whether an encoded image shows compass(): red top-left, green top-right, blue bottom-left."""
+    with Image.open(io.BytesIO(data)) as im:
+        rgb = im.convert("RGB")
+        w, h = rgb.size
+
+        def near(x: int, y: int, want: tuple[int, int, int]) -> bool:
+            got = rgb.getpixel((x, y))
+            assert isinstance(got, tuple)
+            return all(abs(int(a) - b) < 70 for a, b in zip(got, want, strict=True))
+
+        return (
+            near(w // 16, h // 16, (255, 0, 0))
+            and near(w - 1 - w // 16, h // 16, (0, 255, 0))
+            and near(w // 16, h - 1 - h // 16, (0, 0, 255))
+            and near(w - 1 - w // 16, h - 1 - h // 16, (255, 255, 255))
+        )
+
+
+def raw_exif(entries: list[tuple[int, int, int, bytes]]) -> bytes:
+    """An EXIF block written by hand, so a tag can carry any type: (tag, TIFF type, count, payload)."""
+    n = len(entries)
+    data_off = 8 + 2 + n * 12 + 4
+    table, body = b"", b""
+    for tag, typ, count, payload in entries:
+        if len(payload) <= 4:
+            table += struct.pack("<HHI", tag, typ, count) + payload.ljust(4, b"\x00")
+        else:
+            table += struct.pack("<HHII", tag, typ, count, data_off + len(body))
+            body += payload
+    return b"Exif\x00\x00II*\x00" + struct.pack("<I", 8) + struct.pack("<H", n) + table + b"\x00\x00\x00\x00" + body
+
+
+def tiff_entries(data: bytes) -> list[int]:
+    """Offsets of the 12-byte entries of a little-endian TIFF's first IFD."""
+    assert data[:4] == b"II*\x00"
+    (ifd,) = struct.unpack_from("<I", data, 4)
+    (n,) = struct.unpack_from("<H", data, ifd)
+    return [ifd + 2 + 12 * i for i in range(n)]

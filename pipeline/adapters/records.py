@@ -11,12 +11,13 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from pipeline.adapters import CONNECTION_ERRORS, error_code, transient
+from pipeline.domain import Status
 from pipeline.errors import TransientError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-STATUSES = ("processing", "processed", "failed")
+STATUSES = tuple(s.value for s in Status)
 
 
 class RenditionRecord(TypedDict):
@@ -29,6 +30,7 @@ class RenditionRecord(TypedDict):
     height: int
     bytes: int
     contentType: str
+    etag: str
 
 
 class OriginalRecord(TypedDict):
@@ -56,7 +58,7 @@ class ImageItem(TypedDict, total=False):
     sourceKey: str
     bucket: str
     status: str
-    order: str
+    version: str
     etag: str
     versionId: str
     sequencer: str
@@ -66,6 +68,7 @@ class ImageItem(TypedDict, total=False):
     attempts: int
     rev: int
     renditions: list[RenditionRecord]
+    staleRenditions: list[str]
     original: OriginalRecord
     error: ErrorRecord
     lastError: ErrorRecord
@@ -162,43 +165,43 @@ class ImageRecords:
             ExpressionAttributeValues=_attrs(values),
         )
 
-    def claim_notify(self, key: str, order: str, status: str, *, now: int, lease_s: int) -> bool:
+    def claim_notify(self, key: str, version: str, status: str, *, now: int, lease_s: int) -> bool:
         """Take the right to publish this result, so two deliveries of one event do not both publish it."""
         return self._conditional(
             "update_item",
             Key=_attrs({"sourceKey": key}),
             UpdateExpression="SET notifyUntil = :until, #rev = #rev + :one",
             ConditionExpression=(
-                "#order = :order AND #status = :status AND notified = :f "
+                "#version = :version AND #status = :status AND notified = :f "
                 "AND (attribute_not_exists(notifyUntil) OR notifyUntil < :now)"
             ),
-            ExpressionAttributeNames={"#order": "order", "#status": "status", "#rev": "rev"},
+            ExpressionAttributeNames={"#version": "version", "#status": "status", "#rev": "rev"},
             ExpressionAttributeValues=_attrs(
-                {":until": now + lease_s, ":one": 1, ":order": order, ":status": status, ":f": False, ":now": now}
+                {":until": now + lease_s, ":one": 1, ":version": version, ":status": status, ":f": False, ":now": now}
             ),
         )
 
-    def release_notify(self, key: str, order: str) -> None:
+    def release_notify(self, key: str, version: str) -> None:
         """Give back the right to publish after a failed publish (best effort: it also expires)."""
         with contextlib.suppress(TransientError):
             self._conditional(
                 "update_item",
                 Key=_attrs({"sourceKey": key}),
                 UpdateExpression="REMOVE notifyUntil",
-                ConditionExpression="#order = :order",
-                ExpressionAttributeNames={"#order": "order"},
-                ExpressionAttributeValues=_attrs({":order": order}),
+                ConditionExpression="#version = :version",
+                ExpressionAttributeNames={"#version": "version"},
+                ExpressionAttributeValues=_attrs({":version": version}),
             )
 
-    def mark_notified(self, key: str, order: str, status: str) -> bool:
+    def mark_notified(self, key: str, version: str, status: str) -> bool:
         """Record that the result of this version was published (only if the item is still that result)."""
         return self._conditional(
             "update_item",
             Key=_attrs({"sourceKey": key}),
             UpdateExpression="SET notified = :t, #rev = #rev + :one REMOVE notifyUntil",
-            ConditionExpression="#order = :order AND #status = :status",
-            ExpressionAttributeNames={"#order": "order", "#status": "status", "#rev": "rev"},
-            ExpressionAttributeValues=_attrs({":t": True, ":one": 1, ":order": order, ":status": status}),
+            ConditionExpression="#version = :version AND #status = :status",
+            ExpressionAttributeNames={"#version": "version", "#status": "status", "#rev": "rev"},
+            ExpressionAttributeValues=_attrs({":t": True, ":one": 1, ":version": version, ":status": status}),
         )
 
     def by_status(self, status: str, *, limit: int = 100) -> Iterator[ImageItem]:

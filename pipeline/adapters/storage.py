@@ -8,6 +8,7 @@ from urllib.parse import quote
 from botocore.exceptions import ClientError
 
 from pipeline.adapters import CONNECTION_ERRORS, error_code, transient
+from pipeline.domain import Current
 from pipeline.errors import ImageError, SourceMissingError, SupersededError
 
 if TYPE_CHECKING:
@@ -23,13 +24,11 @@ class ObjectStore:
     def __init__(self, client: S3Client) -> None:
         self.client = client
 
-    def get(self, bucket: str, key: str, *, max_bytes: int, version_id: str | None = None, etag: str = "") -> bytes:
-        """Read one object version whole, refusing it by its length before reading the body."""
+    def get(self, bucket: str, key: str, *, max_bytes: int, etag: str = "") -> bytes:
+        """Read the current object whole, if it still has this ETag; refused by its length before the body."""
         kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
-        if version_id:
-            kwargs["VersionId"] = version_id
-        elif etag:
-            # Without a version id, If-Match makes sure we read the content the event is about.
+        if etag:
+            # Never by version id: a deleted version stays readable that way, and must not be rendered.
             kwargs["IfMatch"] = f'"{etag}"'
         try:
             resp = self.client.get_object(**kwargs)
@@ -57,10 +56,10 @@ class ObjectStore:
             raise ImageError(f"object is over the limit of {max_bytes} bytes", code="too_large")
         return data
 
-    def put(self, bucket: str, key: str, data: bytes, *, content_type: str, source_key: str) -> None:
-        """Write one rendition with its content type and a pointer back to its source."""
+    def put(self, bucket: str, key: str, data: bytes, *, content_type: str, source_key: str) -> str:
+        """Write one rendition with its content type and a pointer back to its source; returns its ETag."""
         try:
-            self.client.put_object(
+            resp = self.client.put_object(
                 Bucket=bucket,
                 Key=key,
                 Body=data,
@@ -71,6 +70,21 @@ class ObjectStore:
             )
         except (ClientError, *CONNECTION_ERRORS) as e:
             raise transient("s3 put_object", e) from e
+        return str(resp.get("ETag", "")).strip('"')
+
+    def delete(self, bucket: str, key: str) -> None:
+        """Remove one object (a no-op when it is already gone)."""
+        try:
+            self.client.delete_object(Bucket=bucket, Key=key)
+        except (ClientError, *CONNECTION_ERRORS) as e:
+            raise transient("s3 delete_object", e) from e
+
+    def current(self, bucket: str, key: str) -> Current:
+        """What the key holds now: its ETag and version id, or that it does not exist."""
+        head = self.head(bucket, key)
+        if head is None:
+            return Current(exists=False)
+        return Current(True, str(head.get("ETag", "")).strip('"'), str(head.get("VersionId") or ""))
 
     def head(self, bucket: str, key: str) -> dict[str, Any] | None:
         """The object's headers, or None when it does not exist."""
@@ -79,6 +93,8 @@ class ObjectStore:
         except ClientError as e:
             if error_code(e) in _MISSING:
                 return None
+            raise transient("s3 head_object", e) from e
+        except CONNECTION_ERRORS as e:
             raise transient("s3 head_object", e) from e
 
     def keys(self, bucket: str, prefix: str = "") -> list[str]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.domain import Kind, Order, compare
 from pipeline.events import MalformedMessageError, parse_body
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
@@ -64,8 +65,38 @@ def test_sns_envelope_is_unwrapped() -> None:
     assert ref.key == "uploads/x.jpg"
 
 
-def test_non_create_events_are_skipped() -> None:
-    assert parse_body(s3_body("uploads/x.jpg", event="ObjectRemoved:Delete")) == []
+@pytest.mark.parametrize("event", ["ObjectRemoved:Delete", "ObjectRemoved:DeleteMarkerCreated"])
+def test_removal_events_are_parsed_as_removals(event: str) -> None:
+    [ref] = parse_body(s3_body("uploads/x.jpg", event=event))
+    assert (ref.key, ref.kind) == ("uploads/x.jpg", Kind.REMOVED)
+
+
+def test_other_events_are_skipped() -> None:
+    assert parse_body(s3_body("uploads/x.jpg", event="ObjectRestore:Completed")) == []
+
+
+def _with(record_changes: dict[str, object]) -> str:
+    body = json.loads(s3_body("uploads/x.jpg"))
+    body["Records"][0]["s3"]["object"].update(record_changes)
+    return json.dumps(body)
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (json.dumps({"Records": [json.loads(s3_body("uploads/x.jpg"))["Records"][0]] * 11}), "11 records"),
+        (_with({"key": 12}), "must be strings"),
+        (_with({"key": ["a"]}), "must be strings"),
+        (_with({"size": "ten"}), "not a whole number"),
+        (_with({"size": -1}), "not a whole number"),
+        (json.dumps({"Type": "Notification", "Message": "not json"}), "Message is not JSON"),
+        (json.dumps({"Type": "Notification", "Message": "[1]"}), "not a JSON object"),
+        (json.dumps({"Records": ["x"]}), "not an S3 event record"),
+    ],
+)
+def test_messages_that_cannot_be_s3_events_say_why(body: str, reason: str) -> None:
+    with pytest.raises(MalformedMessageError, match=reason):
+        parse_body(body)
 
 
 @pytest.mark.parametrize("body", ["not json", "[]", '{"foo": 1}', '{"Records": [{"eventSource": "aws:s3"}]}'])
@@ -74,7 +105,7 @@ def test_malformed_bodies_raise(body: str) -> None:
         parse_body(body)
 
 
-def test_order_compares_sequencers_of_different_length_as_hex() -> None:
+def test_sequencers_of_different_length_compare_as_hex() -> None:
     [short] = parse_body(s3_body("uploads/x.jpg", sequencer="FF"))
     [long] = parse_body(s3_body("uploads/x.jpg", sequencer="0100"))
-    assert short.order < long.order  # 0xFF < 0x100, though "FF" > "0100" as plain text
+    assert compare(long.version, short.version) is Order.NEWER  # 0xFF < 0x100, though "FF" > "0100" as text

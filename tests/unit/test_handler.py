@@ -19,8 +19,9 @@ class FakeProcessor:
         self.fail_keys = fail_keys
         self.seen: list[str] = []
 
-    def process(self, ref: ObjectRef, request_id: str = "", message_id: str = "") -> Outcome:
+    def process(self, ref: ObjectRef, request_id: str = "", message_id: str = "", receive_count: int = 1) -> Outcome:
         self.seen.append(ref.key)
+        self.receives = receive_count
         if ref.key in self.fail_keys:
             raise TransientError("throttled")
         return Outcome.PROCESSED

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
+from pipeline.domain import Kind
 from pipeline.errors import TransientError
 from pipeline.events import ObjectRef
-from pipeline.process import Decision, Outcome, Processor, decide, rendition_key
+from pipeline.process import Outcome, Processor
 from pipeline.settings import Settings
 from tests.fakes import FakeNotifier, FakeRecords, FakeStore
 from tests.images import encode, marked
@@ -18,8 +18,15 @@ SETTINGS = Settings.from_env({"NAME_PREFIX": "unit", "ENVIRONMENT": "test"})
 IN = SETTINGS.input_bucket
 
 
-def ref(key: str = "uploads/a/x.jpg", *, seq: str = "0A", etag: str = "e1", size: int | None = None) -> ObjectRef:
-    return ObjectRef(IN, key, size, etag, None, seq, "2026-11-22T10:00:00.000Z", "ObjectCreated:Put")
+def ref(
+    key: str = "uploads/a/x.jpg",
+    *,
+    seq: str = "0A",
+    etag: str = "e1",
+    size: int | None = None,
+    kind: Kind = Kind.CREATED,
+) -> ObjectRef:
+    return ObjectRef(IN, key, size, etag, None, seq, "2026-11-22T10:00:00.000Z", kind)
 
 
 class Clock:
@@ -41,54 +48,6 @@ def put(store: FakeStore, key: str, w: int = 1600, h: int = 1200) -> None:
     store.objects[(IN, key)] = (encode(marked(w, h), "JPEG"), "image/jpeg")
 
 
-# ---- decide(): the rules as a table --------------------------------------------------------------------
-
-
-def item(status: str, *, order: str = "s:" + "0A".rjust(32, "0"), etag: str = "e1", lease: int = 0) -> dict[str, Any]:
-    return {"status": status, "order": order, "etag": etag, "leaseUntil": lease, "rev": 1}
-
-
-@pytest.mark.parametrize(
-    ("stored", "event", "want"),
-    [
-        (None, ref(), Decision.CLAIM),
-        (item("processed"), ref(), Decision.DONE),  # duplicate event
-        (item("failed"), ref(), Decision.DONE),  # a failure is final for that version
-        (item("processed"), ref(seq="0B", etag="e2"), Decision.CLAIM),  # re-upload with new content
-        (item("processed"), ref(seq="0B", etag="e1"), Decision.DONE),  # re-upload of the same bytes
-        (item("processed", order="s:" + "0B".rjust(32, "0")), ref(seq="0A", etag="e0"), Decision.STALE),
-        (item("processing", lease=2_000_000_000), ref(), Decision.BUSY),
-        (item("processing", lease=2_000_000_000), ref(seq="0B", etag="e2"), Decision.WAIT),
-        (item("processing", lease=1), ref(), Decision.CLAIM),  # expired lease: the holder died
-    ],
-)
-def test_decide(stored: dict[str, Any] | None, event: ObjectRef, want: Decision) -> None:
-    assert decide(stored, event, 1_800_000_000.0) is want  # type: ignore[arg-type]
-
-
-# ---- output keys ------------------------------------------------------------------------------------------
-
-
-def test_rendition_keys_keep_folders_so_same_names_never_collide() -> None:
-    a = rendition_key("uploads/a/x.jpg", "uploads/", "thumb", "JPEG")
-    b = rendition_key("uploads/b/x.jpg", "uploads/", "thumb", "JPEG")
-    assert (a, b) == ("thumb/a/x.jpg", "thumb/b/x.jpg")
-
-
-@pytest.mark.parametrize(
-    ("key", "fmt", "want"),
-    [
-        ("uploads/X.JPEG", "JPEG", "large/X.JPEG"),
-        ("uploads/p.jpg", "PNG", "large/p.jpg.png"),  # the bytes were PNG: the extension is fixed
-        ("uploads/p.png", "PNG", "large/p.png"),
-        ("uploads/noext", "JPEG", "large/noext.jpg"),
-        ("uploads/scan.tiff", "JPEG", "large/scan.tiff.jpg"),
-    ],
-)
-def test_rendition_key_extension_matches_format(key: str, fmt: str, want: str) -> None:
-    assert rendition_key(key, "uploads/", "large", fmt) == want
-
-
 # ---- the flow ---------------------------------------------------------------------------------------------
 
 
@@ -99,15 +58,16 @@ def test_processes_stores_records_and_notifies_once(env) -> None:
     item = records.items["uploads/a/x.jpg"]
     assert item["status"] == "processed" and item["notified"] is True and item["attempts"] == 1
     assert [(r["key"], r["width"], r["height"]) for r in item["renditions"]] == [
-        ("large/a/x.jpg", 800, 600),
-        ("medium/a/x.jpg", 400, 300),
-        ("thumb/a/x.jpg", 150, 113),
+        ("large/a/x.jpg.jpg", 800, 600),
+        ("medium/a/x.jpg.jpg", 400, 300),
+        ("thumb/a/x.jpg.jpg", 150, 113),
     ]
     assert item["original"]["width"] == 1600 and "owner" not in item
-    assert (SETTINGS.output_bucket, "thumb/a/x.jpg") in store.objects
+    assert (SETTINGS.output_bucket, "thumb/a/x.jpg.jpg") in store.objects
+    assert all(r["etag"] == store.etag(SETTINGS.output_bucket, r["key"]) for r in item["renditions"])
     [msg] = notifier.messages
     assert msg["attributes"]["status"] == "processed" and msg["attributes"]["environment"] == "test"
-    assert msg["message"]["renditions"][0]["key"] == "large/a/x.jpg"
+    assert msg["message"]["renditions"][0]["key"] == "large/a/x.jpg.jpg"
 
 
 def test_duplicate_event_does_nothing(env) -> None:
@@ -187,7 +147,8 @@ def test_same_version_under_live_lease_is_acknowledged(env) -> None:
     records.items["uploads/a/x.jpg"] = {
         "sourceKey": "uploads/a/x.jpg",
         "status": "processing",
-        "order": ref().order,
+        "version": ref().version.token,
+        "sequencer": ref().version.sequencer,
         "etag": "e1",
         "owner": "other",
         "leaseUntil": int(clock.now) + 30,

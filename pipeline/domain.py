@@ -1,0 +1,163 @@
+"""The idempotency rules and the output-key mapping, as pure code: no AWS, no Pillow, no clock of its own.
+
+Rules (one item per source key; every write to it is conditional on what was read):
+- An event is about one version of a key: its kind (created or removed), S3 `sequencer`, ETag and version id.
+- Sequencers are compared only with sequencers of the same key, as hex of equal length; never with a time.
+- Equal sequencers with a different ETag or version id are different content (LocalStack repeats one
+  sequencer on every event); an event without a sequencer cannot be ordered by itself. Either way the event
+  asks S3: it is current if the object S3 has now is the one it names (or, for a removal, if there is none).
+- A newer version, or an expired lease, may claim the item; the same version already ended is a duplicate;
+  an older one is stale. A live lease on an older version makes a newer event wait (retry, in order).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from enum import Enum, StrEnum
+
+# S3 refuses keys longer than this many bytes of UTF-8.
+MAX_KEY_BYTES = 1024
+
+
+class Status(StrEnum):
+    """Where an image stands; the item's `status` attribute."""
+
+    PROCESSING = "processing"
+    PROCESSED = "processed"
+    FAILED = "failed"
+    DELETED = "deleted"
+
+
+ENDED = (Status.PROCESSED, Status.FAILED, Status.DELETED)
+
+
+class Kind(StrEnum):
+    """What happened to the object."""
+
+    CREATED = "created"
+    REMOVED = "removed"
+
+
+@dataclass(frozen=True)
+class Version:
+    """One version of one key, as an event or an item names it."""
+
+    kind: Kind
+    sequencer: str  # upper-case hex, left-padded to 32; "" when the event had none
+    etag: str
+    version_id: str
+
+    @staticmethod
+    def pad(sequencer: str) -> str:
+        """A sequencer in the form that compares as S3 says: upper-case hex of one length."""
+        return sequencer.strip().upper().rjust(32, "0") if sequencer.strip() else ""
+
+    @property
+    def token(self) -> str:
+        """An exact identity for conditional writes (equality only: never compared for order)."""
+        return f"{self.kind.value}|{self.sequencer}|{self.etag}|{self.version_id}"
+
+    def same_as(self, other: Version) -> bool:
+        """The very same version: same kind, same content, same version id (and sequencer when both have one)."""
+        if self.kind is not other.kind or self.etag != other.etag or self.version_id != other.version_id:
+            return False
+        return not (self.sequencer and other.sequencer) or self.sequencer == other.sequencer
+
+
+class Order(Enum):
+    """How an event's version relates to the item's."""
+
+    OLDER = "older"
+    SAME = "same"
+    NEWER = "newer"
+    UNKNOWN = "unknown"  # the event alone cannot tell: ask S3
+
+
+def compare(event: Version, stored: Version) -> Order:
+    """Order an event against the stored version using sequencers only; UNKNOWN when they cannot decide."""
+    if event.same_as(stored):
+        return Order.SAME
+    if event.sequencer and stored.sequencer and event.sequencer != stored.sequencer:
+        return Order.NEWER if event.sequencer > stored.sequencer else Order.OLDER
+    return Order.UNKNOWN
+
+
+@dataclass(frozen=True)
+class Current:
+    """What S3 holds for the key right now (None of it when the object does not exist)."""
+
+    exists: bool
+    etag: str = ""
+    version_id: str = ""
+
+    def is_(self, event: Version) -> bool:
+        """Whether the event describes the object as it is now."""
+        if event.kind is Kind.REMOVED:
+            return not self.exists
+        if not self.exists or event.etag != self.etag:
+            return False
+        return not event.version_id or not self.version_id or event.version_id == self.version_id
+
+
+@dataclass(frozen=True)
+class Stored:
+    """The parts of an item that decide() reads."""
+
+    status: Status
+    version: Version
+    lease_until: int
+
+
+class Decision(Enum):
+    """What to do with an event, given the item as it stands."""
+
+    CLAIM = "claim"  # a newer version, or an expired lease: process it
+    REMOVE = "remove"  # the object is gone: remove its renditions and mark the item deleted
+    DONE = "done"  # this version (or this content) already ended; only make sure it was notified
+    STALE = "stale"  # the item, or S3, already shows a newer version: acknowledge
+    BUSY = "busy"  # this version is being processed under a live lease by another delivery
+    WAIT = "wait"  # an older version is being processed under a live lease: retry later, in order
+    ASK = "ask"  # the event cannot be ordered by itself: call again with what S3 holds now
+
+
+def decide(stored: Stored | None, event: Version, now: float, current: Current | None = None) -> Decision:
+    """The idempotency rules as one pure function of the stored item, the event and (when asked) S3."""
+    act = Decision.CLAIM if event.kind is Kind.CREATED else Decision.REMOVE
+    if stored is None:
+        return act
+    order = compare(event, stored.version)
+    if order is Order.UNKNOWN:
+        if current is None:
+            return Decision.ASK
+        order = Order.NEWER if current.is_(event) else Order.OLDER
+    if order is Order.OLDER:
+        return Decision.STALE
+    if stored.status is Status.PROCESSING:
+        if stored.lease_until > now:
+            return Decision.BUSY if order is Order.SAME else Decision.WAIT
+        return act
+    if order is Order.SAME:
+        return Decision.DONE
+    if event.kind is Kind.REMOVED and stored.status is Status.DELETED:
+        return Decision.DONE  # already gone: nothing left to remove
+    if event.kind is Kind.CREATED and stored.status is not Status.DELETED and event.etag == stored.version.etag:
+        return Decision.DONE  # the same bytes uploaded again: the renditions are already these
+    return act
+
+
+def rendition_key(source_key: str, input_prefix: str, rendition: str, extension: str) -> str:
+    """Where a rendition goes: `{rendition}/{source key below the prefix}{extension}`.
+
+    Injective for every source key: the relative path is kept byte for byte (empty segments, dots, a leading
+    slash) and the extension is always appended, never substituted, so `c/x` and `c/x.jpg` stay apart. A key
+    that would pass S3's 1,024-byte limit goes to `{rendition}.h/{sha256 of the path}{extension}`: rendition
+    names cannot hold a dot, so that folder can never be another rendition's.
+    """
+    if not source_key.startswith(input_prefix) or source_key == input_prefix:
+        raise ValueError(f"{source_key!r} is not below the input prefix {input_prefix!r}")
+    rel = source_key[len(input_prefix) :]
+    key = f"{rendition}/{rel}{extension}"
+    if len(key.encode()) <= MAX_KEY_BYTES:
+        return key
+    return f"{rendition}.h/{hashlib.sha256(rel.encode()).hexdigest()}{extension}"

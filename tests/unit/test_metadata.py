@@ -1,0 +1,148 @@
+"""Renditions carry pixels and at most an sRGB-compatible colour profile: every metadata carrier is checked.
+
+Two checks per rendition: the secret written into the source appears nowhere in its bytes, and the container
+holds only allow-listed parts (JPEG markers, PNG chunks, WebP chunks), so a carrier no test names is caught too.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from collections.abc import Callable
+
+import pytest
+from PIL import Image, PngImagePlugin, TiffImagePlugin
+
+from pipeline.imaging import Limits, render
+from pipeline.settings import DEFAULT_RENDITIONS, parse_renditions
+from tests.images import encode, marked
+
+R = parse_renditions(DEFAULT_RENDITIONS)
+SECRET = b"SECRET-51.5007N-0.1246W-SN123456"
+JPEG_ALLOWED = {0xD8, 0xE0, 0xDB, 0xC0, 0xC1, 0xC2, 0xC4, 0xDA, 0xDD, 0xD9}  # SOI APP0 DQT SOF DHT SOS DRI EOI
+PNG_ALLOWED = {b"IHDR", b"PLTE", b"tRNS", b"IDAT", b"IEND", b"iCCP", b"sRGB", b"gAMA", b"cHRM"}
+WEBP_ALLOWED = {b"VP8 ", b"VP8L", b"VP8X", b"ALPH", b"ICCP"}
+
+
+def jpeg_parts(data: bytes) -> list[tuple[int, bytes]]:
+    """(marker, payload) of each JPEG segment up to the image data."""
+    assert data[:2] == b"\xff\xd8"
+    parts, i = [(0xD8, b"")], 2
+    while i < len(data):
+        assert data[i] == 0xFF, f"bad marker at {i}"
+        marker = data[i + 1]
+        (length,) = struct.unpack(">H", data[i + 2 : i + 4])
+        parts.append((marker, data[i + 4 : i + 2 + length]))
+        if marker == 0xDA:
+            break
+        i += 2 + length
+    return parts
+
+
+def png_chunks(data: bytes) -> list[bytes]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    out, i = [], 8
+    while i < len(data):
+        (length,) = struct.unpack(">I", data[i : i + 4])
+        out.append(data[i + 4 : i + 8])
+        i += 12 + length
+    return out
+
+
+def webp_chunks(data: bytes) -> list[bytes]:
+    assert data[:4] == b"RIFF" and data[8:12] == b"WEBP"
+    out, i = [], 12
+    while i < len(data):
+        fourcc, (length,) = data[i : i + 4], struct.unpack("<I", data[i + 4 : i + 8])
+        out.append(fourcc)
+        i += 8 + length + (length & 1)
+    return out
+
+
+def assert_bare(data: bytes) -> None:
+    """No secret, and nothing but allow-listed container parts."""
+    assert SECRET not in data
+    if data[:2] == b"\xff\xd8":
+        for marker, payload in jpeg_parts(data):
+            icc = marker == 0xE2 and payload.startswith(b"ICC_PROFILE\x00")
+            assert marker in JPEG_ALLOWED or icc, f"JPEG segment 0x{marker:02X} {payload[:12]!r}"
+    elif data[:4] == b"\x89PNG":
+        assert set(png_chunks(data)) <= PNG_ALLOWED, png_chunks(data)
+    else:
+        assert set(webp_chunks(data)) <= WEBP_ALLOWED, webp_chunks(data)
+
+
+def with_app13(jpeg: bytes) -> bytes:
+    """A Photoshop IPTC (APP13) segment inserted after SOI."""
+    payload = b"Photoshop 3.0\x008BIM\x04\x04\x00\x00" + struct.pack(">I", len(SECRET)) + SECRET
+    return jpeg[:2] + b"\xff\xed" + struct.pack(">H", len(payload) + 2) + payload + jpeg[2:]
+
+
+def exif_with_secret() -> bytes:
+    exif = Image.Exif()
+    exif[0x010E] = SECRET.decode()  # ImageDescription
+    exif[0xA431] = SECRET.decode()  # BodySerialNumber
+    return exif.tobytes()
+
+
+def png_text() -> PngImagePlugin.PngInfo:
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", SECRET.decode())
+    info.add_text("Location", SECRET.decode(), zip=True)
+    info.add_itxt("XML:com.adobe.xmp", SECRET.decode(), lang="en")
+    return info
+
+
+def tiff_tags() -> TiffImagePlugin.ImageFileDirectory_v2:
+    tags = TiffImagePlugin.ImageFileDirectory_v2()
+    tags[270] = SECRET.decode()  # ImageDescription
+    tags[315] = SECRET.decode()  # Artist
+    tags[33432] = SECRET.decode()  # Copyright
+    return tags
+
+
+def gif_with_comment() -> bytes:
+    buf = io.BytesIO()
+    marked(320, 240).convert("P").save(buf, format="GIF", comment=SECRET)
+    return buf.getvalue()
+
+
+XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/">' + SECRET + b"</x:xmpmeta>"
+SOURCES: dict[str, Callable[[], bytes]] = {
+    "jpeg COM": lambda: encode(marked(640, 480), "JPEG", comment=SECRET),
+    "jpeg EXIF": lambda: encode(marked(640, 480), "JPEG", exif=exif_with_secret()),
+    "jpeg XMP": lambda: encode(marked(640, 480), "JPEG", xmp=XMP),
+    "jpeg IPTC": lambda: with_app13(encode(marked(640, 480), "JPEG")),
+    "png tEXt zTXt iTXt": lambda: encode(marked(640, 480), "PNG", pnginfo=png_text()),
+    "png eXIf": lambda: encode(marked(640, 480), "PNG", exif=exif_with_secret()),
+    "webp EXIF": lambda: encode(marked(640, 480), "WEBP", exif=exif_with_secret()),
+    "webp XMP": lambda: encode(marked(640, 480), "WEBP", xmp=XMP),
+    "tiff tags": lambda: encode(marked(640, 480), "TIFF", tiffinfo=tiff_tags()),
+    "gif comment": gif_with_comment,
+}
+
+
+@pytest.mark.parametrize("carrier", list(SOURCES))
+def test_no_metadata_carrier_reaches_a_rendition(carrier: str) -> None:
+    # GIVEN a source whose metadata carries a secret (a location, a serial number)
+    data = SOURCES[carrier]()
+    assert SECRET in data or carrier.startswith("png zTXt"), "the source must really carry the secret"
+    # WHEN rendered THEN no rendition carries it, nor any container part outside the allow-list
+    for r in render(data, R, Limits()).renditions:
+        assert_bare(r.data)
+
+
+def test_icc_profile_is_the_one_thing_kept() -> None:
+    from PIL import ImageCms
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    for fmt in ("JPEG", "PNG", "WEBP"):
+        data = (
+            encode(marked(640, 480), fmt, icc_profile=icc, comment=SECRET)
+            if fmt == "JPEG"
+            else encode(marked(640, 480), fmt, icc_profile=icc)
+        )
+        for r in render(data, R, Limits()).renditions:
+            assert_bare(r.data)
+            with Image.open(io.BytesIO(r.data)) as im:
+                assert im.info.get("icc_profile") == icc
