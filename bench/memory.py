@@ -128,7 +128,8 @@ def worst_cases() -> int:
     }
     failed = 0
     print(
-        f"memory size {settings.memory_mb} MiB, 60% = {budget / 2**20:.0f} MiB, work budget {limits.max_work_bytes >> 20} MiB"
+        f"memory size {settings.memory_mb} MiB, 60% = {budget / 2**20:.0f} MiB, "
+        f"work budget {limits.max_work_bytes >> 20} MiB"
     )
     for fmt, modes in costliest.items():
         for mode in modes:
@@ -151,7 +152,8 @@ def worst_cases() -> int:
             over = peak > budget
             failed += over
             print(
-                f"{fmt:5} {mode:5} {side}x{side}: peak RSS {peak / 2**20:6.0f} MiB {'OVER' if over else 'ok'}  {m['outcome']}"
+                f"{fmt:5} {mode:5} {side}x{side}: peak RSS {peak / 2**20:6.0f} MiB "
+                f"{'OVER' if over else 'ok'}  {m['outcome']}"
             )
     return 1 if failed else 0
 
