@@ -216,10 +216,13 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     settings, clients = _env()
     dlq = Queue.by_name(clients.sqs, settings.dlq_name)
     if args.action == "list":
-        messages = peek(dlq, limit=args.limit)
+        depth = dlq.depth()
+        total = depth["visible"] + depth["in_flight"] + depth["delayed"]
+        messages = peek(dlq, limit=max(total, 1) if args.all else args.limit)
         for m in messages:
             out(json.dumps(m, ensure_ascii=False))
-        out(f"{len(messages)} message(s) in {settings.dlq_name}")
+        more = "" if len(messages) >= total else " (--all to show every one, --limit N for N)"
+        out(f"{len(messages)} of {total} message(s) in {settings.dlq_name}{more}")
         return 0
     moved = redrive(dlq, Queue.by_name(clients.sqs, settings.queue_name))
     out(
@@ -231,7 +234,7 @@ def cmd_dlq(args: argparse.Namespace) -> int:
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
-    """Compare input objects, items and renditions; exit 1 when anything is missing."""
+    """Compare input objects, items and renditions; exit 1 when anything is missing or does not belong."""
     from pipeline.adapters.records import ImageRecords
     from pipeline.adapters.storage import ObjectStore
 
@@ -239,29 +242,44 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     store = ObjectStore(clients.s3)
     records = ImageRecords(clients.dynamodb, settings.table_name, settings.status_index)
     inputs = set(store.keys(settings.input_bucket, settings.input_prefix + args.prefix))
-    outputs = set(store.keys(settings.output_bucket))
-    items = {i["sourceKey"]: i for i in records.scan() if i.get("sourceKey") in inputs}
-    counts = {
-        "inputs": len(inputs),
-        "processed": 0,
-        "failed": 0,
-        "processing": 0,
-        "missing": 0,
-        "renditions_missing": 0,
-    }
-    missing = []
+    outputs = store.etags(settings.output_bucket)
+    report = reconcile(inputs, list(records.scan()), outputs)
+    out(json.dumps(report, indent=2, ensure_ascii=False))
+    bad = ("missing", "renditions_missing", "renditions_foreign", "orphans", "processing", "deleted_with_source")
+    return 1 if any(report[k] for k in bad) else 0
+
+
+def reconcile(inputs: set[str], items: list[Any], outputs: dict[str, str]) -> dict[str, Any]:
+    """What is wrong between sources, items and rendition objects (output key -> ETag), as counts and examples."""
+    by_key = {i["sourceKey"]: i for i in items if "sourceKey" in i}
+    counts: dict[str, Any] = {"inputs": len(inputs)}
+    for name in ("processed", "failed", "processing", "deleted", "missing", "renditions_missing"):
+        counts[name] = 0
+    counts.update(renditions_foreign=0, orphans=0, deleted_with_source=0)
+    missing, foreign = [], []
     for key in sorted(inputs):
-        item = items.get(key)
+        item = by_key.get(key)
         status = item.get("status", "") if item else ""
         if status in ("processed", "failed", "processing"):
             counts[status] += 1
+        elif status == "deleted":
+            counts["deleted_with_source"] += 1  # a removal recorded, yet the object is there
         else:
             counts["missing"] += 1
             missing.append(key)
-        if item and status == "processed":
-            counts["renditions_missing"] += sum(r["key"] not in outputs for r in item.get("renditions", []))
-    out(json.dumps({**counts, "missing_keys": missing[:50]}, indent=2, ensure_ascii=False))
-    return 1 if counts["missing"] or counts["renditions_missing"] or counts["processing"] else 0
+    for item in by_key.values():
+        counts["deleted"] += item.get("status") == "deleted" and item["sourceKey"] not in inputs
+        for r in item.get("renditions", []):
+            if r["key"] not in outputs:
+                counts["renditions_missing"] += 1
+            elif r.get("etag") and outputs[r["key"]] != r["etag"]:
+                counts["renditions_foreign"] += 1  # another image's pixels under this item's key
+                foreign.append(r["key"])
+    owned = {r["key"] for i in by_key.values() for r in i.get("renditions", [])}
+    owned |= {k for i in by_key.values() for k in i.get("staleRenditions", [])}
+    orphans = sorted(set(outputs) - owned)
+    counts["orphans"] = len(orphans)
+    return {**counts, "missing_keys": missing[:50], "foreign_keys": foreign[:50], "orphan_keys": orphans[:50]}
 
 
 def cmd_e2e(args: argparse.Namespace) -> int:
@@ -346,7 +364,8 @@ def parser() -> argparse.ArgumentParser:
     i.set_defaults(func=cmd_info)
     d = sub.add_parser("dlq", help="list or redrive the dead-letter queue")
     d.add_argument("action", choices=["list", "redrive"])
-    d.add_argument("--limit", type=int, default=100)
+    d.add_argument("--limit", type=int, default=10, help="list at most this many (default 10)")
+    d.add_argument("--all", action="store_true", help="list every message the DLQ holds")
     d.set_defaults(func=cmd_dlq)
     r = sub.add_parser("reconcile", help="compare inputs, items and renditions")
     r.add_argument("--prefix", default="")

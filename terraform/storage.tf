@@ -155,7 +155,7 @@ resource "aws_s3_bucket_notification" "input" {
   queue {
     id            = "images-to-queue"
     queue_arn     = aws_sqs_queue.this.arn
-    events        = ["s3:ObjectCreated:*"]
+    events        = ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]
     filter_prefix = var.input_prefix
   }
 

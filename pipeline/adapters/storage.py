@@ -99,8 +99,12 @@ class ObjectStore:
 
     def keys(self, bucket: str, prefix: str = "") -> list[str]:
         """Every key under a prefix."""
-        out: list[str] = []
+        return list(self.etags(bucket, prefix))
+
+    def etags(self, bucket: str, prefix: str = "") -> dict[str, str]:
+        """Every key under a prefix, with its ETag."""
+        out: dict[str, str] = {}
         paginator = self.client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-            out.extend(obj["Key"] for obj in page.get("Contents", []))
+            out.update({obj["Key"]: str(obj.get("ETag", "")).strip('"') for obj in page.get("Contents", [])})
         return out

@@ -213,7 +213,7 @@ def bootstrap(settings: Settings, clients: Clients) -> Stack:
                 {
                     "Id": "images-to-queue",
                     "QueueArn": queue_arn,
-                    "Events": ["s3:ObjectCreated:*"],
+                    "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"],
                     "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": settings.input_prefix}]}},
                 }
             ]

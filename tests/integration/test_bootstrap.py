@@ -22,7 +22,7 @@ def test_resources_have_the_intended_attributes(session_stack) -> None:
 
     notif = clients.s3.get_bucket_notification_configuration(Bucket=settings.input_bucket)
     [qc] = notif["QueueConfigurations"]
-    assert qc["QueueArn"] == stack.queue_arn and qc["Events"] == ["s3:ObjectCreated:*"]
+    assert qc["QueueArn"] == stack.queue_arn and sorted(qc["Events"]) == ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]
     assert qc["Filter"]["Key"]["FilterRules"] == [{"Name": "prefix", "Value": "uploads/"}] or qc["Filter"]["Key"][
         "FilterRules"
     ] == [{"Name": "Prefix", "Value": "uploads/"}]

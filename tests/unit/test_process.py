@@ -182,3 +182,108 @@ def test_results_are_counted_as_emf_metrics(env, capsys) -> None:
     assert ok["ImagesProcessed"] == [1.0] and ok["environment"] == "test" and ok["BytesOut"][0] > 0
     assert ok["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "imgpipe"
     assert bad["ImagesFailed"] == [1.0] and bad["reason"] == "unsupported_format"
+
+
+# ---- renditions always show the current object, or do not exist -----------------------------------------
+
+
+def rendition_objects(store: FakeStore) -> set[str]:
+    return {k for (b, k) in store.objects if b == SETTINGS.output_bucket}
+
+
+def test_delete_removes_renditions_marks_deleted_and_notifies(env) -> None:
+    p, store, records, notifier, _ = env
+    put(store, "uploads/a/x.jpg")
+    p.process(ref())
+    assert len(rendition_objects(store)) == 3
+    del store.objects[(IN, "uploads/a/x.jpg")]
+    assert p.process(ref(seq="0B", etag="", kind=Kind.REMOVED)) is Outcome.DELETED
+    item = records.items["uploads/a/x.jpg"]
+    assert item["status"] == "deleted" and item["notified"] and not rendition_objects(store)
+    assert [m["attributes"]["status"] for m in notifier.messages] == ["processed", "deleted"]
+    # the create event delivered late is stale; the delete delivered again is a duplicate
+    assert p.process(ref()) is Outcome.STALE
+    assert p.process(ref(seq="0B", etag="", kind=Kind.REMOVED)) is Outcome.DUPLICATE
+    assert len(notifier.messages) == 2 and not rendition_objects(store)
+
+
+def test_delete_before_the_create_is_processed_makes_the_create_stale(env) -> None:
+    p, store, records, notifier, _ = env
+    assert p.process(ref(seq="0B", etag="", kind=Kind.REMOVED)) is Outcome.DUPLICATE
+    put(store, "uploads/a/x.jpg")  # S3 may still hand out the old version by id: it must not be rendered
+    assert p.process(ref()) is Outcome.STALE
+    assert records.items["uploads/a/x.jpg"]["status"] == "deleted" and not rendition_objects(store)
+    assert not notifier.messages  # nothing was ever published for it
+
+
+def test_object_deleted_after_the_event_is_not_rendered(env) -> None:
+    p, store, records, _, _ = env
+    # GIVEN an event for an object that is gone by the time we read it
+    assert p.process(ref("uploads/gone.jpg")) is Outcome.FAILED
+    assert records.items["uploads/gone.jpg"]["error"]["code"] == "source_missing"
+    assert not rendition_objects(store)
+
+
+def test_failed_newer_version_removes_the_older_renditions(env) -> None:
+    p, store, records, _, _ = env
+    put(store, "uploads/a/x.jpg")
+    p.process(ref())
+    store.objects[(IN, "uploads/a/x.jpg")] = (b"garbage now", "image/jpeg")
+    assert p.process(ref(seq="0B", etag="e2")) is Outcome.FAILED
+    item = records.items["uploads/a/x.jpg"]
+    assert item["status"] == "failed" and "renditions" not in item and "staleRenditions" not in item
+    assert not rendition_objects(store)
+
+
+def test_new_version_in_another_format_replaces_the_old_renditions(env) -> None:
+    p, store, records, _, _ = env
+    put(store, "uploads/a/x")
+    p.process(ref("uploads/a/x"))
+    store.objects[(IN, "uploads/a/x")] = (encode(marked(640, 480), "PNG"), "image/png")
+    assert p.process(ref("uploads/a/x", seq="0B", etag="e2")) is Outcome.PROCESSED
+    assert rendition_objects(store) == {f"{n}/a/x.png" for n in ("large", "medium", "thumb")}
+
+
+def test_localstack_overwrite_with_the_same_sequencer_is_processed(env) -> None:
+    p, store, records, notifier, _ = env
+    seq = "0055AED6DCD90281E5"
+    put(store, "uploads/a/x.jpg")
+    store.etags[(IN, "uploads/a/x.jpg")] = "e1"
+    assert p.process(ref(seq=seq, etag="e1")) is Outcome.PROCESSED
+    put(store, "uploads/a/x.jpg", 300, 600)
+    store.etags[(IN, "uploads/a/x.jpg")] = "e2"
+    assert p.process(ref(seq=seq, etag="e2")) is Outcome.PROCESSED  # was taken for a duplicate
+    assert records.items["uploads/a/x.jpg"]["original"]["height"] == 600
+    assert p.process(ref(seq=seq, etag="e1")) is Outcome.STALE  # the first event, late: S3 says it is not current
+
+
+def test_folder_marker_is_skipped_not_failed(env) -> None:
+    p, _, records, notifier, _ = env
+    assert p.process(ref("uploads/dir/", size=0)) is Outcome.SKIPPED
+    assert not records.items and not notifier.messages
+
+
+# ---- errors nobody expected -------------------------------------------------------------------------------
+
+
+class Boom(FakeStore):
+    def get(self, bucket: str, key: str, *, max_bytes: int, etag: str = "") -> bytes:
+        raise KeyError("a bug")
+
+
+def test_unexpected_error_is_retried_with_last_error_then_failed_on_the_last_receive(caplog) -> None:
+    store, records, notifier, clock = Boom(), FakeRecords(), FakeNotifier(), Clock()
+    p = Processor(SETTINGS, store, records, notifier, clock)  # type: ignore[arg-type]
+    # GIVEN an error that is neither bad input nor an AWS fault
+    with pytest.raises(TransientError) as e:
+        p.process(ref(), receive_count=1)
+    item = records.items["uploads/a/x.jpg"]
+    # THEN it is logged with its type and stack, and written on the item, which is not left leased
+    assert e.value.code == "internal_error" and "KeyError" in item["lastError"]["message"]
+    assert item["status"] == "processing" and item["leaseUntil"] == 0 and not notifier.messages
+    assert any("unexpected KeyError" in r.getMessage() and r.exc_info for r in caplog.records)
+    # WHEN it happens on the last allowed receive THEN the item ends failed, notified once, and is acknowledged
+    assert p.process(ref(), receive_count=SETTINGS.max_receive_count) is Outcome.FAILED
+    item = records.items["uploads/a/x.jpg"]
+    assert item["status"] == "failed" and item["error"]["code"] == "internal_error" and item["notified"]
+    assert [m["attributes"]["error_code"] for m in notifier.messages] == ["internal_error"]

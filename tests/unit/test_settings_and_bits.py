@@ -55,3 +55,19 @@ def test_lambda_shaped_event() -> None:
     assert rec["eventSource"] == "aws:sqs" and rec["eventSourceARN"].endswith(":q")
     assert rec["attributes"]["ApproximateReceiveCount"] == "2"
     assert rec["messageAttributes"]["a"]["stringValue"] == "v"
+
+
+def test_reconcile_sees_renditions_that_do_not_belong_and_orphans() -> None:
+    from pipeline.cli import reconcile
+
+    items = [
+        {"sourceKey": "uploads/a", "status": "processed", "renditions": [{"key": "large/a.jpg", "etag": "ea"}]},
+        {"sourceKey": "uploads/b", "status": "processed", "renditions": [{"key": "large/b.jpg", "etag": "eb"}]},
+        {"sourceKey": "uploads/gone", "status": "deleted"},
+    ]
+    # GIVEN b's key now holds another image's bytes, and a rendition of a deleted source was left behind
+    outputs = {"large/a.jpg": "ea", "large/b.jpg": "e-other", "large/gone.jpg": "eg"}
+    report = reconcile({"uploads/a", "uploads/b"}, items, outputs)
+    assert report["renditions_foreign"] == 1 and report["foreign_keys"] == ["large/b.jpg"]
+    assert report["orphans"] == 1 and report["orphan_keys"] == ["large/gone.jpg"]
+    assert (report["processed"], report["deleted"], report["missing"]) == (2, 1, 0)

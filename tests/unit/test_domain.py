@@ -1,0 +1,144 @@
+"""The idempotency rules as a table, and the output-key mapping as properties over every S3 key."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline.domain import MAX_KEY_BYTES, Current, Decision, Kind, Status, Stored, Version, decide, rendition_key
+from pipeline.imaging import EXTENSIONS
+
+NOW = 1_800_000_000.0
+LIVE, EXPIRED = int(NOW) + 30, int(NOW) - 1
+LOCALSTACK_SEQ = Version.pad("0055AED6DCD90281E5")  # LocalStack puts this one sequencer on every event
+
+
+def v(seq: str = "0A", etag: str = "e1", kind: Kind = Kind.CREATED, vid: str = "") -> Version:
+    return Version(kind, Version.pad(seq), etag, vid)
+
+
+def stored(status: Status, version: Version | None = None, lease: int = 0) -> Stored:
+    return Stored(status, version or v(), lease)
+
+
+@pytest.mark.parametrize(
+    ("item", "event", "current", "want"),
+    [
+        (None, v(), None, Decision.CLAIM),
+        (None, v(kind=Kind.REMOVED, etag=""), None, Decision.REMOVE),
+        (stored(Status.PROCESSED), v(), None, Decision.DONE),  # the same event again
+        (stored(Status.FAILED), v(), None, Decision.DONE),  # a failure is final for that version
+        (stored(Status.PROCESSED), v("0B", "e2"), None, Decision.CLAIM),  # new content, newer sequencer
+        (stored(Status.PROCESSED), v("0B", "e1"), None, Decision.DONE),  # the same bytes uploaded again
+        (stored(Status.PROCESSED, v("0B")), v("0A", "e0"), None, Decision.STALE),
+        (stored(Status.PROCESSING, lease=LIVE), v(), None, Decision.BUSY),
+        (stored(Status.PROCESSING, lease=LIVE), v("0B", "e2"), None, Decision.WAIT),
+        (stored(Status.PROCESSING, lease=EXPIRED), v(), None, Decision.CLAIM),  # the holder died
+        # sequencers compare as hex of one length: FF < 0100
+        (stored(Status.PROCESSED, v("FF")), v("0100", "e2"), None, Decision.CLAIM),
+        # LocalStack: one sequencer for every event. New content cannot be ordered by the event: ask S3.
+        (stored(Status.PROCESSED, v(LOCALSTACK_SEQ, "e1")), v(LOCALSTACK_SEQ, "e2"), None, Decision.ASK),
+        (
+            stored(Status.PROCESSED, v(LOCALSTACK_SEQ, "e1")),
+            v(LOCALSTACK_SEQ, "e2"),
+            Current(True, "e2"),
+            Decision.CLAIM,
+        ),
+        (
+            stored(Status.PROCESSED, v(LOCALSTACK_SEQ, "e2")),
+            v(LOCALSTACK_SEQ, "e1"),
+            Current(True, "e2"),
+            Decision.STALE,
+        ),
+        (stored(Status.PROCESSED, v(LOCALSTACK_SEQ, "e1")), v(LOCALSTACK_SEQ, "e1"), None, Decision.DONE),
+        # no sequencer (some emulators): never ordered by time; S3 decides
+        (stored(Status.PROCESSED, v("", "e1")), v("", "e2"), None, Decision.ASK),
+        (stored(Status.PROCESSED, v("", "e1")), v("", "e2"), Current(True, "e2"), Decision.CLAIM),
+        (stored(Status.PROCESSED, v("", "e1")), v("", "e2"), Current(True, "e3"), Decision.STALE),
+        # a stray event without a sequencer never blocks a later genuine one
+        (stored(Status.PROCESSED, v("", "e1")), v("0B", "e2"), Current(True, "e2"), Decision.CLAIM),
+        # removals
+        (stored(Status.PROCESSED), v("0B", "", Kind.REMOVED), None, Decision.REMOVE),
+        (stored(Status.PROCESSED, v("0C")), v("0B", "", Kind.REMOVED), None, Decision.STALE),
+        (stored(Status.DELETED, v("0B", "", Kind.REMOVED)), v("0A"), None, Decision.STALE),  # create after delete
+        (stored(Status.DELETED, v("0B", "", Kind.REMOVED)), v("0C", "e1"), None, Decision.CLAIM),  # re-upload
+        (stored(Status.DELETED, v("0B", "", Kind.REMOVED)), v("0C", "", Kind.REMOVED), None, Decision.DONE),
+        (stored(Status.PROCESSING, lease=LIVE), v("0B", "", Kind.REMOVED), None, Decision.WAIT),
+        (stored(Status.PROCESSED, v(LOCALSTACK_SEQ)), v(LOCALSTACK_SEQ, "", Kind.REMOVED), None, Decision.ASK),
+        (
+            stored(Status.PROCESSED, v(LOCALSTACK_SEQ)),
+            v(LOCALSTACK_SEQ, "", Kind.REMOVED),
+            Current(False),
+            Decision.REMOVE,
+        ),
+        (
+            stored(Status.PROCESSED, v(LOCALSTACK_SEQ)),
+            v(LOCALSTACK_SEQ, "", Kind.REMOVED),
+            Current(True, "e1"),
+            Decision.STALE,
+        ),
+    ],
+)
+def test_decide(item: Stored | None, event: Version, current: Current | None, want: Decision) -> None:
+    assert decide(item, event, NOW, current) is want
+
+
+# ---- output keys ------------------------------------------------------------------------------------------
+
+PREFIX = "uploads/"
+NAMES = st.from_regex(r"[a-z][a-z0-9_-]{0,20}", fullmatch=True)
+# Any S3 key below the prefix: empty segments, dots, slashes, control characters, long UTF-8, up to 1,024 bytes.
+SEGMENT = st.text(st.characters(exclude_categories=("Cs",)), max_size=40) | st.sampled_from(["", ".", "..", "/"])
+KEYS = (
+    st.lists(SEGMENT, min_size=1, max_size=30)
+    .map(lambda parts: PREFIX + "/".join(parts))
+    .filter(lambda k: k != PREFIX and len(k.encode()) <= MAX_KEY_BYTES)
+)
+EXT = st.sampled_from(sorted(set(EXTENSIONS.values())))
+
+
+@settings(max_examples=400)
+@given(a=KEYS, b=KEYS, name=NAMES, ext_a=EXT, ext_b=EXT)
+def test_rendition_keys_are_injective(a: str, b: str, name: str, ext_a: str, ext_b: str) -> None:
+    if (a, ext_a) != (b, ext_b):
+        assert rendition_key(a, PREFIX, name, ext_a) != rendition_key(b, PREFIX, name, ext_b)
+
+
+@settings(max_examples=400)
+@given(key=KEYS, a=NAMES, b=NAMES, ext=EXT)
+def test_different_renditions_never_share_a_key(key: str, a: str, b: str, ext: str) -> None:
+    if a != b:
+        assert rendition_key(key, PREFIX, a, ext) != rendition_key(key, PREFIX, b, ext)
+
+
+@settings(max_examples=400)
+@given(key=KEYS, name=NAMES, ext=EXT)
+def test_rendition_keys_fit_s3(key: str, name: str, ext: str) -> None:
+    assert len(rendition_key(key, PREFIX, name, ext).encode()) <= MAX_KEY_BYTES
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("uploads/c/x", "uploads/c/x.jpg"),  # both wrote large/c/x.jpg
+        ("uploads/y.jpg", "uploads/y.jpg.png"),  # y.jpg holding PNG wrote y.jpg.png
+        ("uploads//d.jpg", "uploads/d.jpg"),  # the leading slash was stripped
+    ],
+)
+def test_the_reported_collisions_are_gone(a: str, b: str) -> None:
+    ka = {rendition_key(a, PREFIX, "large", e) for e in EXTENSIONS.values()}
+    kb = {rendition_key(b, PREFIX, "large", e) for e in EXTENSIONS.values()}
+    assert not ka & kb
+
+
+def test_longest_source_key_gives_keys_s3_accepts() -> None:
+    longest = PREFIX + "k" * (MAX_KEY_BYTES - len(PREFIX))
+    for name in ("large", "medium", "thumb"):
+        key = rendition_key(longest, PREFIX, name, ".webp")
+        assert len(key.encode()) <= MAX_KEY_BYTES and key.startswith(f"{name}.h/")
+
+
+def test_keys_outside_the_prefix_are_a_programming_error() -> None:
+    with pytest.raises(ValueError):
+        rendition_key("elsewhere/x.jpg", PREFIX, "large", ".jpg")
