@@ -32,6 +32,11 @@ log = logging.getLogger(__name__)
 # What a browser may upload: image types only, whatever the bytes later turn out to be (the pipeline checks).
 ALLOWED_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif", "image/tiff", "image/bmp")
 URL_TTL_S = 300
+MAX_BODY = 64 * 1024
+# S3 keys are at most this many bytes: a longer id cannot name an image.
+MAX_KEY_BYTES = 1024
+# The status index's key: a cursor is exactly these attributes, all strings.
+_CURSOR_FIELDS = frozenset({"sourceKey", "status", "updatedAt"})
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ +-]+")
 
 
@@ -69,11 +74,35 @@ def image_id(key: str) -> str:
 
 
 def key_of(image: str) -> str:
-    """The source key an id stands for."""
+    """The source key an id stands for (404 for anything that cannot be one)."""
+    if len(image) > MAX_KEY_BYTES * 4 // 3 + 4:
+        raise ApiError(404, "no such image")
     try:
-        return base64.urlsafe_b64decode(image + "=" * (-len(image) % 4)).decode()
+        key = base64.urlsafe_b64decode(image + "=" * (-len(image) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError) as e:
         raise ApiError(404, "no such image") from e
+    if not key or len(key.encode()) > MAX_KEY_BYTES:
+        raise ApiError(404, "no such image")
+    return key
+
+
+def _cursor(raw: str, status: str) -> dict[str, Any]:
+    """The DynamoDB start key a cursor stands for; 400 unless it is one this API made for this listing."""
+    try:
+        plain = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+    except (ValueError, binascii.Error, RecursionError) as e:
+        raise ApiError(400, "cursor is not valid") from e
+    if (
+        not isinstance(plain, dict)
+        or set(plain) != _CURSOR_FIELDS
+        or not all(isinstance(v, str) for v in plain.values())
+    ):
+        raise ApiError(400, "cursor is not valid")
+    if plain["status"] != status:
+        raise ApiError(400, "cursor belongs to another listing")
+    if not plain["sourceKey"] or len(plain["sourceKey"].encode()) > MAX_KEY_BYTES or not plain["updatedAt"]:
+        raise ApiError(400, "cursor is not valid")
+    return {k: TypeSerializer().serialize(v) for k, v in plain.items()}
 
 
 def _json(status: int, body: dict[str, Any]) -> HttpResponse:
@@ -109,15 +138,22 @@ class Api:
         except TransientError as e:
             log.warning("backend unavailable: %s", e)
             return _json(503, {"error": "temporarily unavailable, try again"})
+        except Exception:
+            # A bug, not the client's doing: a 500 with a JSON body (never a dropped connection), and the stack.
+            log.exception("unexpected error answering %s %s", method, path[:200])
+            return _json(500, {"error": "internal error"})
 
     @staticmethod
     def _body(event: HttpEvent) -> dict[str, Any]:
         raw = event.get("body") or ""
-        if event.get("isBase64Encoded"):
-            raw = base64.b64decode(raw).decode("utf-8", "replace")
+        if len(raw) > MAX_BODY:
+            raise ApiError(413, "request body too large")
         try:
+            if event.get("isBase64Encoded"):
+                raw = base64.b64decode(raw, validate=True).decode("utf-8", "replace")
             data = json.loads(raw)
-        except json.JSONDecodeError as e:
+        except (ValueError, binascii.Error, RecursionError) as e:
+            # RecursionError: a few thousand nested brackets fit in any body limit.
             raise ApiError(400, "the body must be JSON") from e
         if not isinstance(data, dict):
             raise ApiError(400, "the body must be a JSON object")
@@ -201,13 +237,7 @@ class Api:
             limit = max(1, min(100, int(query.get("limit", "25"))))
         except ValueError as e:
             raise ApiError(400, "limit must be an integer") from e
-        start = None
-        if query.get("cursor"):
-            try:
-                raw = json.loads(base64.urlsafe_b64decode(query["cursor"] + "=" * (-len(query["cursor"]) % 4)))
-                start = {k: TypeSerializer().serialize(v) for k, v in raw.items()}
-            except (ValueError, binascii.Error, TypeError) as e:
-                raise ApiError(400, "cursor is not valid") from e
+        start = _cursor(query["cursor"], status) if query.get("cursor") else None
         page = self.records.page_by_status(status, limit=limit, start=start)
         items = [
             {

@@ -68,7 +68,13 @@ def make_server(api: Api, host: str = "127.0.0.1", port: int = 8080) -> Threadin
             return True
 
         def _api(self, method: str) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
+            raw_length = (self.headers.get("Content-Length") or "0").strip()
+            if not raw_length.isdigit():
+                # "abc" or "-1": answered, not dropped, and the connection closed (the body cannot be framed).
+                self.close_connection = True
+                self._send(400, {"Content-Type": "application/json"}, b'{"error": "bad Content-Length"}')
+                return
+            length = int(raw_length)
             if length > MAX_BODY:
                 self._send(413, {"Content-Type": "application/json"}, b'{"error": "request body too large"}')
                 return

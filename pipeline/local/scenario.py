@@ -70,6 +70,13 @@ def wait_for_items(
         time.sleep(0.5)
 
 
+# What Pillow reports about a file's own encoding; anything else in `info` is metadata that leaked.
+_FORMAT_INFO = frozenset(
+    {"icc_profile", "jfif", "jfif_version", "jfif_unit", "jfif_density", "dpi", "progressive", "progression"}
+    | {"loop", "background", "duration", "transparency", "lossless", "adobe", "adobe_transform"}
+)
+
+
 def check_rendition(clients: Clients, rend: dict[str, Any], exp: dict[str, Any], check: Check) -> None:
     """Check one stored rendition: content type, format, pixel size, no EXIF, alpha and orientation."""
     name = rend["name"]
@@ -83,8 +90,9 @@ def check_rendition(clients: Clients, rend: dict[str, Any], exp: dict[str, Any],
             check.problems.append(f"{name}: format {img.format}, expected {exp['format']}")
         if list(img.size) != want:
             check.problems.append(f"{name}: {img.size[0]}x{img.size[1]}, expected {want[0]}x{want[1]}")
-        if img.getexif():
-            check.problems.append(f"{name}: rendition carries EXIF")
+        leaked = sorted(k for k in img.info if k not in _FORMAT_INFO)
+        if img.getexif() or leaked:
+            check.problems.append(f"{name}: rendition carries metadata {leaked or ['EXIF']}")
         if exp.get("alpha") and "A" not in img.mode:
             check.problems.append(f"{name}: alpha lost (mode {img.mode})")
         if exp.get("red_top_left"):

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import io
 import json
+import struct
 import sys
 from pathlib import Path
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, TiffImagePlugin
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from tests.images import STORE_FOR_ORIENTATION, jpeg_claiming, marked, png_claiming
+from tests.images import STORE_FOR_ORIENTATION, jpeg_claiming, marked, png_claiming, raw_exif, stored_for
 from tests.images import encode as enc
 
 OUT = Path(__file__).resolve().parent / "corpus"
@@ -109,12 +110,32 @@ def main() -> None:
     add(
         "UPPER.JPG",
         enc(marked(320, 240), "JPEG"),
-        ok("JPEG", {"large": [320, 240], "medium": [320, 240], "thumb": [150, 113]}, key_suffix="UPPER.JPG"),
+        ok("JPEG", {"large": [320, 240], "medium": [320, 240], "thumb": [150, 113]}, key_suffix="UPPER.JPG.jpg"),
     )
     add(
         "noextension",
         enc(marked(320, 240), "JPEG"),
         ok("JPEG", {"large": [320, 240], "medium": [320, 240], "thumb": [150, 113]}, key_suffix="noextension.jpg"),
+    )
+    # Hostile inputs (the imaging core raised other exceptions on these, or got them wrong).
+    noisy = [Image.effect_noise((120, 90), 60 + 10 * i).convert("P") for i in range(4)]
+    buf = io.BytesIO()
+    noisy[0].save(buf, format="GIF", save_all=True, append_images=noisy[1:], duration=100)
+    add("gif-cut-in-second-frame.gif", buf.getvalue()[:16040], fail("corrupt"))
+    bad_exif = raw_exif([(0x0112, 3, 1, struct.pack("<H", 6)), (0x011A, 2, 8, b"abcdefg\x00")])
+    shown = {"large": [400, 300], "medium": [400, 300], "thumb": [150, 113]}
+    for fmt, ext in (("JPEG", "jpg"), ("WEBP", "webp")):
+        add(f"mistyped-exif.{ext}", enc(stored_for(6, marked(400, 300)), fmt, exif=bad_exif), ok(fmt, shown))
+    tags = TiffImagePlugin.ImageFileDirectory_v2()
+    tags[0x0112] = 6
+    add("orientation-6.tiff", enc(stored_for(6, marked(400, 300)), "TIFF", tiffinfo=tags), ok("JPEG", shown))
+    ramp = Image.linear_gradient("L").convert("F")
+    add("float.tiff", enc(ramp, "TIFF"), ok("JPEG", {"large": [256, 256], "medium": [256, 256], "thumb": [150, 150]}))
+    add("huge-16bit.png", enc(Image.new("I;16", (7000, 7000), 1000), "PNG"), fail("too_much_memory"))
+    add(
+        "commented.jpg",
+        enc(marked(320, 240), "JPEG", comment=b"SECRET serial 123"),
+        ok("JPEG", {"large": [320, 240], "medium": [320, 240], "thumb": [150, 113]}),
     )
     small = ok("JPEG", {"large": [320, 240], "medium": [320, 240], "thumb": [150, 113]})
     for name in ("with space.jpg", "plus+sign.jpg", "per%cent 100%.jpg", "ünïcödé 写真 ☃.jpg"):

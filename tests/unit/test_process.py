@@ -218,6 +218,7 @@ def test_delete_before_the_create_is_processed_makes_the_create_stale(env) -> No
 
 def test_object_deleted_after_the_event_is_not_rendered(env) -> None:
     p, store, records, _, _ = env
+    assert records is env[2]
     # GIVEN an event for an object that is gone by the time we read it
     assert p.process(ref("uploads/gone.jpg")) is Outcome.FAILED
     assert records.items["uploads/gone.jpg"]["error"]["code"] == "source_missing"
@@ -236,7 +237,7 @@ def test_failed_newer_version_removes_the_older_renditions(env) -> None:
 
 
 def test_new_version_in_another_format_replaces_the_old_renditions(env) -> None:
-    p, store, records, _, _ = env
+    p, store, _records, _, _ = env
     put(store, "uploads/a/x")
     p.process(ref("uploads/a/x"))
     store.objects[(IN, "uploads/a/x")] = (encode(marked(640, 480), "PNG"), "image/png")
@@ -245,7 +246,7 @@ def test_new_version_in_another_format_replaces_the_old_renditions(env) -> None:
 
 
 def test_localstack_overwrite_with_the_same_sequencer_is_processed(env) -> None:
-    p, store, records, notifier, _ = env
+    p, store, records, _notifier, _ = env
     seq = "0055AED6DCD90281E5"
     put(store, "uploads/a/x.jpg")
     store.etags[(IN, "uploads/a/x.jpg")] = "e1"
