@@ -27,7 +27,7 @@ endif
 PYTEST_ARGS ?=
 
 
-.PHONY: help venv emulators up down e2e compose-tests test unit integration e2e-tests lint audit bench soak typecheck build tf-check tf-local clean
+.PHONY: help venv emulators up down e2e compose-tests test unit integration e2e-tests fuzz lint audit bench soak typecheck build tf-check tf-local clean
 
 help: ## list every target
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -149,8 +149,13 @@ lint: $(VENV)/.installed ## ruff (lint + format check), mypy, and the dependency
 audit: $(VENV)/.installed ## pip-audit of the runtime dependencies (says plainly when it cannot reach its service)
 	scripts/audit.sh
 
-bench: $(VENV)/.installed .venv-$(EMULATOR)/.installed ## our imaging core vs the reference handler, then end to end; writes bench/results.json
+bench: $(VENV)/.installed .venv-$(EMULATOR)/.installed ## imaging vs the reference handler, end to end, and peak memory of the worst input per format
 	$(PY) bench/run.py --backend $(EMULATOR)
+	$(PY) bench/memory.py
+
+FUZZ_S ?= 600
+fuzz: $(VENV)/.installed ## fuzz the imaging core for FUZZ_S seconds (make test runs 60 s); crashers land in tests/data/fuzz/
+	FUZZ_S=$(FUZZ_S) $(PY) -m pytest tests/unit/test_fuzz_imaging.py -q $(PYTEST_ARGS)
 
 SOAK_COUNT ?= 10000
 SOAK_SIZE  ?= 320x240

@@ -22,7 +22,7 @@ data "aws_iam_policy_document" "this" {
   }
 
   statement {
-    sid       = "WriteRenditions"
+    sid = "WriteRenditions"
     # DeleteObject: renditions of a deleted source, or of a version replaced in another format, are removed.
     actions   = ["s3:PutObject", "s3:DeleteObject"]
     resources = ["${aws_s3_bucket.output.arn}/*"]

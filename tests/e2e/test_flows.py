@@ -43,7 +43,7 @@ def test_duplicate_event_and_reupload(fresh_stack) -> None:
         second = wait_for(lambda: (i := ended(records, key)) and i["etag"] != first["etag"] and i, what="re-processing")
     assert second["original"]["height"] == 600
     assert {r["name"]: (r["width"], r["height"]) for r in second["renditions"]}["large"] == (300, 600)
-    body = clients.s3.get_object(Bucket=settings.output_bucket, Key="large/dup/photo.jpg")["Body"].read()
+    body = clients.s3.get_object(Bucket=settings.output_bucket, Key="large/dup/photo.jpg.jpg")["Body"].read()
     with Image.open(io.BytesIO(body)) as im:
         assert im.size == (300, 600)
     notes = read_notifications(audit)

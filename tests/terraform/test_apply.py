@@ -108,7 +108,7 @@ def _describe(
         "dlq": {k: d.get(k) for k in ("MessageRetentionPeriod", "SqsManagedSseEnabled")},
         "notification": [
             {
-                "events": n["Events"],
+                "events": sorted(n["Events"]),
                 "filter": [{r["Name"].lower(): r["Value"]} for r in n["Filter"]["Key"]["FilterRules"]],
                 "to_own_queue": n["QueueArn"] == q["QueueArn"],
             }

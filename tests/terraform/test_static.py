@@ -56,7 +56,7 @@ def test_iam_is_least_privilege() -> None:
     grants = {s["sid"]: (sorted(s["actions"]), s["resources"]) for s in doc["statement"]}
     assert grants == {
         "ReadUploads": (["s3:GetObject", "s3:GetObjectVersion"], ["${aws_s3_bucket.input.arn}/${var.input_prefix}*"]),
-        "WriteRenditions": (["s3:PutObject", "s3:DeleteObject"], ["${aws_s3_bucket.output.arn}/*"]),
+        "WriteRenditions": (["s3:DeleteObject", "s3:PutObject"], ["${aws_s3_bucket.output.arn}/*"]),
         "ImageItems": (
             ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
             ["${aws_dynamodb_table.this.arn}"],
