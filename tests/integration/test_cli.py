@@ -38,7 +38,12 @@ def test_info_status_watch_dlq_and_reconcile(session_stack) -> None:
     assert data["queue_url"] == stack.queue_url and data["endpoint"] == settings.endpoint_url
     assert data["renditions"] == {"large": [800, 600], "medium": [400, 300], "thumb": [150, 150]}
     status = json.loads(cli(settings, "status").stdout)
-    assert set(status) == {"items", "queue", "dlq"} and set(status["items"]) == {"processing", "processed", "failed", "deleted"}
+    assert set(status) == {"items", "queue", "dlq"} and set(status["items"]) == {
+        "processing",
+        "processed",
+        "failed",
+        "deleted",
+    }
     watch = cli(settings, "status", "--watch", "--interval", "0.5", "--duration", "2")
     assert watch.returncode == 0 and watch.stdout.count("progress  [") >= 2 and "dlq" in watch.stdout
     dlq = cli(settings, "dlq", "list")
