@@ -15,15 +15,20 @@ LOCAL_ENV := AWS_ENDPOINT_URL=$(ENDPOINT) AWS_REGION=us-east-1 AWS_DEFAULT_REGIO
              AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
              VISIBILITY_TIMEOUT_S=$${VISIBILITY_TIMEOUT_S:-10} ALARM_INTERVAL_S=$${ALARM_INTERVAL_S:-5} \
              WORKER_WAIT_S=$${WORKER_WAIT_S:-2}
-# Docker mode when EMULATOR=localstack, or when a Docker engine answers and EMULATOR was not chosen.
+# Compose mode only where a Docker engine answers, and then for EMULATOR=localstack or when no EMULATOR was chosen;
+# without an engine every emulator, LocalStack included, runs embedded on 127.0.0.1. (`make help` asks no engine.)
+ifneq ($(filter-out help,$(or $(MAKECMDGOALS),help)),)
 DOCKER_OK := $(shell docker info >/dev/null 2>&1 && echo yes)
-ifeq ($(EMULATOR),localstack)
+endif
+ifeq ($(DOCKER_OK)$(EMULATOR),yeslocalstack)
 MODE := compose
 else ifeq ($(origin EMULATOR)$(DOCKER_OK),fileyes)
 MODE := compose
 else
 MODE := embedded
 endif
+# LocalStack (localstack-core) runs on Python 3.13: a python3.13 on PATH that runs (a pyenv shim may not), else pyenv's.
+PYTHON313 ?= $(or $(shell python3.13 -c 'import sys; print(sys.executable)' 2>/dev/null),$(lastword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13)))
 PYTEST_ARGS ?=
 
 
@@ -31,7 +36,7 @@ PYTEST_ARGS ?=
 
 help: ## list every target
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
-	@echo "  variables: EMULATOR=ministack|moto|localstack  LAMBDA=1 (localstack only)  PORT=4566  PYTEST_ARGS=..."
+	@echo "  variables: EMULATOR=ministack|moto|localstack  LAMBDA=1 (localstack in Docker only)  PORT=4566  PYTEST_ARGS=..."
 
 $(VENV)/.installed: pyproject.toml requirements/dev.txt requirements/runtime.txt
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +53,13 @@ $(VENV)/.installed: pyproject.toml requirements/dev.txt requirements/runtime.txt
 	.venv-checkov/bin/pip install -q -r requirements/checkov.txt
 	touch $@
 
+.venv-localstack/.installed: requirements/localstack.txt requirements/localstack-constraints.txt pipeline/local/localstack.py | $(VENV)/.installed
+	@if [ -z "$(PYTHON313)" ]; then echo "EMULATOR=localstack needs Python 3.13 (pyenv install 3.13, or Debian's python3.13), or set PYTHON313=/path/to/python3.13" >&2; exit 1; fi
+	$(PYTHON313) -m venv .venv-localstack
+	.venv-localstack/bin/pip install -q -r requirements/localstack.txt
+	$(PY) -m pipeline emulator provision --backend localstack --bin-dir .venv-localstack/bin
+	touch $@
+
 .venv-moto/.installed: requirements/moto.txt
 	$(PYTHON) -m venv .venv-moto
 	.venv-moto/bin/pip install -q -r requirements/moto.txt
@@ -55,7 +67,7 @@ $(VENV)/.installed: pyproject.toml requirements/dev.txt requirements/runtime.txt
 
 venv: $(VENV)/.installed ## create the project virtualenv (.venv) with every tool
 
-emulators: .venv-ministack/.installed .venv-moto/.installed ## install both embedded emulators in their own virtualenvs
+emulators: .venv-ministack/.installed .venv-moto/.installed .venv-localstack/.installed ## install the three embedded emulators, each in its own virtualenv
 
 COMPOSE_PROFILE := $(if $(filter moto ministack,$(EMULATOR)),$(EMULATOR),localstack)
 COMPOSE := docker compose -f docker-compose.yml$(if $(LAMBDA), -f docker-compose.lambda.yml)
@@ -74,7 +86,7 @@ else
 endif
 	@echo "make up: stack is up on $(ENDPOINT); next: make e2e"
 else
-	@echo "make up: no Docker engine -> embedded $(EMULATOR) on $(ENDPOINT)$(if $(filter ministack,$(EMULATOR)), (EMULATOR=moto for moto's server))"
+	@echo "make up: no Docker engine -> embedded $(EMULATOR) on $(ENDPOINT)$(if $(filter ministack,$(EMULATOR)), (EMULATOR=moto or EMULATOR=localstack for the others))"
 	@$(MAKE) --no-print-directory .venv-$(EMULATOR)/.installed
 	@mkdir -p $(RUN_DIR) && rm -f $(RUN_DIR)/env
 	$(PY) -m pipeline emulator start --backend $(EMULATOR) --bin-dir .venv-$(EMULATOR)/bin --port $(PORT) \
@@ -104,8 +116,14 @@ e2e: $(VENV)/.installed ## upload samples/ to the running stack and check every 
 compose-tests: ## run the integration + e2e suites in a container on the compose network (after make up, Docker only)
 	$(COMPOSE) --profile $(COMPOSE_PROFILE) --profile tests run --rm --build tests
 
-test: $(VENV)/.installed .venv-ministack/.installed .venv-moto/.installed .venv-checkov/.installed lint ## lint, types, then unit, integration, e2e and terraform tests (tf-check and drift included)
+LOCALSTACK_LEG ?= 1
+test: $(VENV)/.installed .venv-ministack/.installed .venv-moto/.installed .venv-localstack/.installed .venv-checkov/.installed lint ## lint, types, unit, integration, e2e, terraform (on EMULATOR), then integration + e2e again on LocalStack
 	EMULATOR=$(EMULATOR) $(PY) -m pytest $(PYTEST_ARGS)
+ifeq ($(LOCALSTACK_LEG),1)
+ifneq ($(EMULATOR),localstack)
+	EMULATOR=localstack $(PY) -m pytest tests/integration tests/e2e $(LOCALSTACK_PYTEST_ARGS)
+endif
+endif
 
 unit: $(VENV)/.installed ## unit tests only (no network)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
@@ -166,4 +184,4 @@ typecheck: $(VENV)/.installed ## mypy only
 	$(VENV)/bin/mypy
 
 clean: down ## remove virtualenvs, run files and build output
-	rm -rf $(VENV) .venv-ministack .venv-moto .venv-checkov .tfcli $(RUN_DIR) dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-ministack .venv-moto .venv-localstack .venv-checkov .tfcli $(RUN_DIR) dist .pytest_cache .mypy_cache .ruff_cache

@@ -46,6 +46,7 @@ def build_worker(settings: Settings, clients: Any) -> Any:
     from pipeline.adapters.queue import Queue
     from pipeline.handler import build_processor, handle_batch
     from pipeline.local.alarms import DlqAlarm
+    from pipeline.local.emulator import evaluates_alarms
     from pipeline.local.worker import Worker
 
     processor = build_processor(settings, clients)
@@ -54,6 +55,7 @@ def build_worker(settings: Settings, clients: Any) -> Any:
         Queue.by_name(clients.sqs, settings.dlq_name),
         Notifier(clients.sns, settings.alerts_topic_arn),
         clients.cloudwatch,
+        emulator_evaluates=evaluates_alarms(settings.endpoint_url),
     )
     return Worker(
         settings,
@@ -320,6 +322,11 @@ def cmd_emulator(args: argparse.Namespace) -> int:
     """Start or stop the embedded emulator in the background, by pid file."""
     from pipeline.local.emulator import Emulator, stop_process
 
+    if args.action == "provision":
+        from pipeline.local.localstack import provision
+
+        out(f"emulator: {provision(Path(args.bin_dir).parent / 'localstack-lib')} is ready for LocalStack")
+        return 0
     pidfile = Path(args.pidfile)
     if args.action == "stop":
         if not pidfile.exists():
@@ -379,9 +386,9 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--host", default="127.0.0.1")
     a.add_argument("--port", type=int, default=8080)
     a.set_defaults(func=cmd_api)
-    m = sub.add_parser("emulator", help="start or stop the embedded emulator")
-    m.add_argument("action", choices=["start", "stop"])
-    m.add_argument("--backend", default="ministack")
+    m = sub.add_parser("emulator", help="start or stop the embedded emulator (provision: LocalStack's offline parts)")
+    m.add_argument("action", choices=["start", "stop", "provision"])
+    m.add_argument("--backend", default="ministack", choices=["ministack", "moto", "localstack"])
     m.add_argument("--bin-dir", default=".venv-ministack/bin")
     m.add_argument("--port", type=int, default=4566)
     m.add_argument("--pidfile", default=".run/emulator.pid")

@@ -29,7 +29,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def endpoint() -> Iterator[str]:
     """An AWS emulator endpoint: AWS_ENDPOINT_URL if set, LocalStack in a container if Docker answers,
-    otherwise the embedded emulator (EMULATOR=ministack|moto) started on a free 127.0.0.1 port."""
+    otherwise the embedded emulator (EMULATOR=ministack|moto|localstack) started on a free 127.0.0.1 port."""
     given = os.environ.get("AWS_ENDPOINT_URL")
     if given:
         yield given
@@ -46,8 +46,6 @@ def endpoint() -> Iterator[str]:
         log.warning("no container emulator (%s); using the embedded %s instead", why_not, backend)
     from pipeline.local.emulator import Emulator, free_port, stop_process
 
-    if backend == "localstack":
-        backend = "ministack"
     bin_dir = Path(os.environ.get("EMULATOR_BIN_DIR", ROOT / f".venv-{backend}" / "bin"))
     if not bin_dir.exists():
         pytest.fail(f"the {backend} emulator is not installed in {bin_dir}: run `make emulators` (make test does)")

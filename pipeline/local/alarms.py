@@ -20,12 +20,20 @@ class DlqAlarm:
     """Watch DLQ depth; on every state change publish a CloudWatch-alarm-shaped message to the alerts topic."""
 
     def __init__(
-        self, settings: Settings, dlq: Queue, alerts: Notifier, cloudwatch: CloudWatchClient | None = None
+        self,
+        settings: Settings,
+        dlq: Queue,
+        alerts: Notifier,
+        cloudwatch: CloudWatchClient | None = None,
+        *,
+        emulator_evaluates: bool = False,
     ) -> None:
         self.settings = settings
         self.dlq = dlq
         self.alerts = alerts
         self.cloudwatch = cloudwatch
+        # Where the emulator evaluates the real alarm (LocalStack), publishing here too would alert twice.
+        self.emulator_evaluates = emulator_evaluates
         self.state = "INSUFFICIENT_DATA"
 
     def evaluate(self) -> str:
@@ -38,6 +46,9 @@ class DlqAlarm:
         old, self.state = self.state, new
         if old == "INSUFFICIENT_DATA" and new == "OK":
             return new  # the first look at an empty DLQ is not news
+        if self.emulator_evaluates:
+            log.info("DLQ %s -> %s; the emulator's own CloudWatch alarm notifies", old, new, extra={"stage": "alarm"})
+            return new
         reason = f"DLQ {self.settings.dlq_name} holds {count} message(s) (threshold 0)"
         self.alerts.publish(
             self.message(old, new, reason),

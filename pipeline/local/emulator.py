@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("ministack", "moto")
+BACKENDS = ("ministack", "moto", "localstack")
+PROJECT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -33,9 +37,16 @@ class Emulator:
         """The endpoint URL the pipeline talks to."""
         return f"http://{self.host}:{self.port}"
 
-    def command(self) -> tuple[list[str], dict[str, str]]:
+    def command(self, run_dir: Path) -> tuple[list[str], dict[str, str]]:
         """The command line and environment that start this backend bound to host:port only."""
         env = dict(os.environ)
+        if self.backend == "localstack":
+            from pipeline.local import localstack
+
+            lib = localstack.provision(self.bin_dir.parent / "localstack-lib")
+            root = localstack.filesystem_root(run_dir, lib, PROJECT / "localstack" / "init")
+            env.update(localstack.environment(self.host, self.port, root, sys.executable, PROJECT))
+            return [str(self.bin_dir / "python"), "-m", "localstack.runtime.main"], env
         if self.backend == "ministack":
             env.update({"BIND_HOST": self.host, "GATEWAY_PORT": str(self.port), "LOG_LEVEL": "WARNING"})
             return [str(self.bin_dir / "ministack")], env
@@ -47,16 +58,30 @@ class Emulator:
         """Start the server and wait (bounded) until it answers; raises if it does not."""
         if port_open(self.host, self.port):
             raise RuntimeError(f"{self.host}:{self.port} is already in use")
-        cmd, env = self.command()
         log_path.parent.mkdir(parents=True, exist_ok=True)
+        cmd, env = self.command(log_path.parent)
         with log_path.open("ab") as out:
             proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             wait_ready(self.url, timeout_s=timeout_s, proc=proc)
+            if self.backend == "localstack":
+                # Its init hooks (our bootstrap) run once it is ready: wait for them, so that nothing races them.
+                wait_init_hooks(self.url, timeout_s=timeout_s, proc=proc)
         except BaseException:
             stop_process(proc.pid)
             raise
         return proc
+
+
+def evaluates_alarms(url: str | None) -> bool:
+    """Whether the emulator at url evaluates CloudWatch alarms itself (LocalStack does; MiniStack and moto not)."""
+    if not url:
+        return True  # real AWS
+    try:
+        with urllib.request.urlopen(f"{url.rstrip('/')}/_localstack/health", timeout=2) as resp:  # noqa: S310
+            return resp.status == 200 and b'"services"' in resp.read()
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
 
 
 def port_open(host: str, port: int) -> bool:
@@ -91,6 +116,25 @@ def wait_ready(url: str, *, timeout_s: float = 60.0, proc: subprocess.Popen[byte
             last = e
         time.sleep(0.2)
     raise TimeoutError(f"emulator at {url} not ready after {timeout_s}s: {last}")
+
+
+def wait_init_hooks(url: str, *, timeout_s: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+    """Wait until LocalStack reports its READY-stage init scripts done; raise if one failed or time ran out."""
+    deadline = time.monotonic() + timeout_s
+    state: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"LocalStack exited with code {proc.returncode} while its init hooks ran")
+        with contextlib.suppress(urllib.error.URLError, OSError, ValueError):
+            with urllib.request.urlopen(f"{url}/_localstack/init/ready", timeout=2) as resp:  # noqa: S310
+                state = json.loads(resp.read())
+            failed = [s for s in state.get("scripts", []) if isinstance(s, dict) and s.get("state") == "ERROR"]
+            if failed:
+                raise RuntimeError(f"LocalStack init hook failed: {failed} (see the emulator log)")
+            if state.get("completed") is True:
+                return
+        time.sleep(0.3)
+    raise TimeoutError(f"LocalStack init hooks not done after {timeout_s}s: {state}")
 
 
 def stop_process(pid: int, *, timeout_s: float = 10.0) -> bool:

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.domain import Kind, Order, compare
 from pipeline.events import MalformedMessageError, parse_body
@@ -109,3 +111,56 @@ def test_sequencers_of_different_length_compare_as_hex() -> None:
     [short] = parse_body(s3_body("uploads/x.jpg", sequencer="FF"))
     [long] = parse_body(s3_body("uploads/x.jpg", sequencer="0100"))
     assert compare(long.version, short.version) is Order.NEWER  # 0xFF < 0x100, though "FF" > "0100" as text
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=5),
+    max_leaves=25,
+)
+# Near-misses of a real record: each field replaced by any JSON value.
+RECORD_FIELDS = st.fixed_dictionaries(
+    {},
+    optional={
+        "eventSource": st.just("aws:s3") | JSON_VALUES,
+        "eventName": st.sampled_from(["ObjectCreated:Put", "ObjectRemoved:Delete"]) | JSON_VALUES,
+        "s3": st.fixed_dictionaries(
+            {},
+            optional={
+                "bucket": st.fixed_dictionaries({}, optional={"name": st.text(max_size=5) | JSON_VALUES}),
+                "object": st.fixed_dictionaries(
+                    {},
+                    optional={
+                        "key": st.text(max_size=20) | JSON_VALUES,
+                        "size": st.integers() | JSON_VALUES,
+                        "eTag": JSON_VALUES,
+                        "versionId": JSON_VALUES,
+                        "sequencer": JSON_VALUES,
+                    },
+                ),
+            },
+        )
+        | JSON_VALUES,
+    },
+)
+BODIES = (
+    JSON_VALUES.map(json.dumps)
+    | st.lists(RECORD_FIELDS, max_size=12).map(lambda rs: json.dumps({"Records": rs}))
+    | st.lists(RECORD_FIELDS, max_size=3).map(
+        lambda rs: json.dumps({"Type": "Notification", "Message": json.dumps({"Records": rs})})
+    )
+    | st.text(max_size=50)
+)
+
+
+@settings(max_examples=500)
+@given(body=BODIES)
+def test_any_body_parses_or_is_malformed_with_a_reason(body: str) -> None:
+    try:
+        refs = parse_body(body)
+    except MalformedMessageError as e:
+        assert str(e)
+        return
+    for ref in refs:
+        assert isinstance(ref.key, str) and isinstance(ref.bucket, str)
+        assert ref.size is None or ref.size >= 0

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Iterator
 
 import pytest
 
@@ -272,7 +274,26 @@ class Boom(FakeStore):
         raise KeyError("a bug")
 
 
-def test_unexpected_error_is_retried_with_last_error_then_failed_on_the_last_receive(caplog) -> None:
+class Kept(logging.Handler):
+    """Keeps records of one logger, whatever handlers and propagation the package's log setup installed."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def kept() -> Iterator[Kept]:
+    handler = Kept()
+    logging.getLogger("pipeline.process").addHandler(handler)
+    yield handler
+    logging.getLogger("pipeline.process").removeHandler(handler)
+
+
+def test_unexpected_error_is_retried_with_last_error_then_failed_on_the_last_receive(kept: Kept) -> None:
     store, records, notifier, clock = Boom(), FakeRecords(), FakeNotifier(), Clock()
     p = Processor(SETTINGS, store, records, notifier, clock)  # type: ignore[arg-type]
     # GIVEN an error that is neither bad input nor an AWS fault
@@ -282,7 +303,7 @@ def test_unexpected_error_is_retried_with_last_error_then_failed_on_the_last_rec
     # THEN it is logged with its type and stack, and written on the item, which is not left leased
     assert e.value.code == "internal_error" and "KeyError" in item["lastError"]["message"]
     assert item["status"] == "processing" and item["leaseUntil"] == 0 and not notifier.messages
-    assert any("unexpected KeyError" in r.getMessage() and r.exc_info for r in caplog.records)
+    assert any("unexpected KeyError" in r.getMessage() and r.exc_info for r in kept.records)
     # WHEN it happens on the last allowed receive THEN the item ends failed, notified once, and is acknowledged
     assert p.process(ref(), receive_count=SETTINGS.max_receive_count) is Outcome.FAILED
     item = records.items["uploads/a/x.jpg"]

@@ -1,0 +1,52 @@
+"""awslocal (awscli-local) works against whichever embedded emulator is up: the README's everyday commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import uuid
+from pathlib import Path
+
+from pipeline.adapters.records import ImageRecords
+from tests.e2e.helpers import running_worker, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+AWSLOCAL = ROOT / ".venv" / "bin" / "awslocal"
+
+
+def awslocal(endpoint: str, *args: str) -> str:
+    env = {**os.environ, "AWS_ENDPOINT_URL": endpoint, "AWS_DEFAULT_REGION": "us-east-1"}
+    done = subprocess.run([str(AWSLOCAL), *args], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def test_the_readme_commands(fresh_stack, endpoint: str, tmp_path: Path) -> None:
+    settings, clients, stack = fresh_stack
+    records = ImageRecords(clients.dynamodb, settings.table_name)
+    key = f"{settings.input_prefix}cli/{uuid.uuid4().hex}.jpg"
+    # list the buckets
+    assert settings.input_bucket in awslocal(endpoint, "s3", "ls")
+    with running_worker(settings, clients):
+        # copy a photo into uploads/
+        awslocal(endpoint, "s3", "cp", str(ROOT / "samples" / "photo.jpg"), f"s3://{settings.input_bucket}/{key}")
+        wait_for(lambda: (i := records.get(key)) and i.get("status") == "processed", what="the upload")
+    # read its item
+    item = json.loads(
+        awslocal(
+            endpoint,
+            "dynamodb",
+            "get-item",
+            "--table-name",
+            settings.table_name,
+            "--key",
+            json.dumps({"sourceKey": {"S": key}}),
+        )
+    )["Item"]
+    assert item["status"] == {"S": "processed"} and len(item["renditions"]["L"]) == 3
+    # look at the DLQ
+    attrs = json.loads(
+        awslocal(endpoint, "sqs", "get-queue-attributes", "--queue-url", stack.dlq_url, "--attribute-names", "All")
+    )["Attributes"]
+    assert attrs["ApproximateNumberOfMessages"] == "0"
