@@ -96,6 +96,8 @@ class Settings:
     worker_batch_timeout_s: int = 0
     visibility_timeout_s: int = 0
     alarm_interval_s: int = 10
+    # Web origins that may POST uploads to the input bucket (S3 CORS; terraform's `cors_allow_origin`).
+    cors_allow_origins: tuple[str, ...] = ("http://127.0.0.1:*", "http://localhost:*")
     log_level: str = "INFO"
 
     @property
@@ -172,6 +174,11 @@ class Settings:
             worker_batch_timeout_s=_int(e, "WORKER_BATCH_TIMEOUT_S", 0),
             visibility_timeout_s=_int(e, "VISIBILITY_TIMEOUT_S", 0),
             alarm_interval_s=_int(e, "ALARM_INTERVAL_S", 10),
+            cors_allow_origins=tuple(
+                o.strip()
+                for o in e.get("CORS_ALLOW_ORIGINS", "http://127.0.0.1:*,http://localhost:*").split(",")
+                if o.strip()
+            ),
             log_level=e.get("LOG_LEVEL", "INFO"),
         )
 

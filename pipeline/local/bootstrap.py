@@ -195,6 +195,21 @@ def bootstrap(settings: Settings, clients: Clients) -> Stack:
     sqs, sns = clients.sqs, clients.sns
     _bucket(clients, settings, settings.input_bucket, versioned=True)
     _bucket(clients, settings, settings.output_bucket, versioned=False)
+    # Browsers POST uploads straight to the input bucket (as terraform's aws_s3_bucket_cors_configuration allows).
+    # MiniStack and moto ignore CORS; LocalStack and AWS enforce it, so without this the page cannot upload.
+    clients.s3.put_bucket_cors(
+        Bucket=settings.input_bucket,
+        CORSConfiguration={
+            "CORSRules": [
+                {
+                    "AllowedMethods": ["POST"],
+                    "AllowedOrigins": list(settings.cors_allow_origins),
+                    "AllowedHeaders": ["*"],
+                    "MaxAgeSeconds": 300,
+                }
+            ]
+        },
+    )
 
     dlq_url, dlq_arn = _queue(clients, settings.dlq_name, dlq_attributes())
     queue_url, queue_arn = _queue(clients, settings.queue_name, queue_attributes(settings, dlq_arn))

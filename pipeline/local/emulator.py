@@ -74,14 +74,19 @@ class Emulator:
 
 
 def evaluates_alarms(url: str | None) -> bool:
-    """Whether the emulator at url evaluates CloudWatch alarms itself (LocalStack does; MiniStack and moto not)."""
+    """Whether the emulator at url evaluates CloudWatch alarms itself (LocalStack does; MiniStack and moto not).
+
+    MiniStack answers LocalStack's /_localstack/health too, so LocalStack is told by /_localstack/info, which only
+    LocalStack serves.
+    """
     if not url:
         return True  # real AWS
     try:
-        with urllib.request.urlopen(f"{url.rstrip('/')}/_localstack/health", timeout=2) as resp:  # noqa: S310
-            return resp.status == 200 and b'"services"' in resp.read()
+        with urllib.request.urlopen(f"{url.rstrip('/')}/_localstack/info", timeout=2) as resp:  # noqa: S310
+            info = json.loads(resp.read())
     except (urllib.error.URLError, OSError, ValueError):
         return False
+    return isinstance(info, dict) and "version" in info
 
 
 def port_open(host: str, port: int) -> bool:

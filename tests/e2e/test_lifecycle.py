@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 
+import pytest
 from PIL import Image
 
 from pipeline.adapters.queue import Queue
@@ -27,6 +29,11 @@ def outputs(clients, settings) -> set[str]:
 
 
 def test_delete_removes_renditions_and_marks_the_item_deleted(fresh_stack) -> None:
+    if os.environ.get("EMULATOR") == "moto" and not os.environ.get("AWS_ENDPOINT_URL"):
+        pytest.skip(
+            "moto 5.2.5 sends no s3:ObjectRemoved event when a versioned bucket gets a delete marker "
+            "(moto/s3/models.py delete_object notifies only unversioned buckets); tested on MiniStack and LocalStack"
+        )
     settings, clients, stack = fresh_stack
     records = ImageRecords(clients.dynamodb, settings.table_name)
     audit = Queue(clients.sqs, stack.audit_queue_url)

@@ -62,6 +62,13 @@ def test_upload_in_the_browser_and_see_renditions_and_failures(served, tmp_path:
             page = browser.new_page(viewport={"width": 1100, "height": 900})
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
+            # What the browser saw, for the failure message: console lines and requests that failed or were refused.
+            seen: list[str] = []
+            page.on("console", lambda m: seen.append(f"console {m.type}: {m.text}"))
+            page.on("requestfailed", lambda r: seen.append(f"failed {r.method} {r.url[:120]}: {r.failure}"))
+            page.on(
+                "response", lambda r: r.status >= 400 and seen.append(f"{r.status} {r.request.method} {r.url[:120]}")
+            )
             page.goto(url)
             assert page.title() == "imgpipe"
             # WHEN a photo and a bad file are picked
@@ -69,7 +76,11 @@ def test_upload_in_the_browser_and_see_renditions_and_failures(served, tmp_path:
                 "#files", [str(ROOT / "samples" / "photo.jpg"), str(ROOT / "samples" / "alpha.png"), str(bad)]
             )
             # THEN the photo ends processed with its three renditions shown, and the bad one failed with a reason
-            page.wait_for_selector(".card[data-status=processed] img.rendition.thumb", timeout=60_000)
+            try:
+                page.wait_for_selector(".card[data-status=processed] img.rendition.thumb", timeout=60_000)
+            except Exception as e:
+                cards = page.locator(".card").all_inner_texts()
+                raise AssertionError(f"no processed card: {cards}\n" + "\n".join(seen[-20:])) from e
             page.wait_for_function(
                 "document.querySelectorAll('.card[data-status=processed]').length === 2", timeout=60_000
             )

@@ -44,3 +44,10 @@ def test_bootstrap_is_idempotent(session_stack) -> None:
     assert again == stack == describe(settings, clients)
     subs = clients.sns.list_subscriptions_by_topic(TopicArn=stack.results_topic_arn)["Subscriptions"]
     assert len(subs) == 1
+
+
+def test_input_bucket_lets_browsers_post_uploads(session_stack) -> None:
+    # LocalStack and AWS enforce S3 CORS: without it the page's presigned POST is blocked by the browser.
+    settings, clients, _ = session_stack
+    [rule] = clients.s3.get_bucket_cors(Bucket=settings.input_bucket)["CORSRules"]
+    assert rule["AllowedMethods"] == ["POST"] and set(rule["AllowedOrigins"]) == set(settings.cors_allow_origins)
