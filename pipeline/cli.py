@@ -54,7 +54,6 @@ def build_worker(settings: Settings, clients: Any) -> Any:
         settings,
         Queue.by_name(clients.sqs, settings.dlq_name),
         Notifier(clients.sns, settings.alerts_topic_arn),
-        clients.cloudwatch,
         emulator_evaluates=evaluates_alarms(settings.endpoint_url),
     )
     return Worker(

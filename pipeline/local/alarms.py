@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pipeline.adapters.notify import Notifier
 from pipeline.adapters.queue import Queue
 from pipeline.settings import Settings
-
-if TYPE_CHECKING:
-    from mypy_boto3_cloudwatch import CloudWatchClient
 
 log = logging.getLogger(__name__)
 
@@ -24,15 +21,15 @@ class DlqAlarm:
         settings: Settings,
         dlq: Queue,
         alerts: Notifier,
-        cloudwatch: CloudWatchClient | None = None,
         *,
         emulator_evaluates: bool = False,
     ) -> None:
         self.settings = settings
         self.dlq = dlq
         self.alerts = alerts
-        self.cloudwatch = cloudwatch
-        # Where the emulator evaluates the real alarm (LocalStack), publishing here too would alert twice.
+        # Where the emulator evaluates the real alarm (LocalStack), publishing here too would alert twice. Nor is
+        # the real alarm's state set here: SetAlarmState runs the alarm's actions (on AWS, and on MiniStack), so
+        # operators would get a second alert for every one this publishes.
         self.emulator_evaluates = emulator_evaluates
         self.state = "INSUFFICIENT_DATA"
 
@@ -55,15 +52,6 @@ class DlqAlarm:
             subject=f'{new}: "{self.settings.dlq_alarm_name}" in {self.settings.region}',
             attributes={"alarm": self.settings.dlq_alarm_name, "state": new, "environment": self.settings.environment},
         )
-        if self.cloudwatch is not None:
-            try:  # keep the real alarm's state in step, so describe-alarms tells the truth too
-                self.cloudwatch.set_alarm_state(
-                    AlarmName=self.settings.dlq_alarm_name,
-                    StateValue="ALARM" if new == "ALARM" else "OK",
-                    StateReason=reason,
-                )
-            except Exception as e:  # Not every emulator has SetAlarmState; the published message is what counts.
-                log.info("could not set the alarm state: %s", e)
         log.warning("DLQ alarm %s -> %s: %s", old, new, reason, extra={"stage": "alarm", "dlq_depth": count})
         return new
 
