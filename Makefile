@@ -53,10 +53,11 @@ $(VENV)/.installed: pyproject.toml requirements/dev.txt requirements/runtime.txt
 	.venv-checkov/bin/pip install -q -r requirements/checkov.txt
 	touch $@
 
-.venv-localstack/.installed: requirements/localstack.txt requirements/localstack-constraints.txt pipeline/local/localstack.py | $(VENV)/.installed
+.venv-localstack/.installed: requirements/localstack.txt requirements/localstack-constraints.txt localstack/host-executor/imgpipe_localstack/__init__.py | $(VENV)/.installed
 	@if [ -z "$(PYTHON313)" ]; then echo "EMULATOR=localstack needs Python 3.13 (pyenv install 3.13, or Debian's python3.13), or set PYTHON313=/path/to/python3.13" >&2; exit 1; fi
 	$(PYTHON313) -m venv .venv-localstack
 	.venv-localstack/bin/pip install -q -r requirements/localstack.txt
+	.venv-localstack/bin/pip install -q --no-deps ./localstack/host-executor
 	$(PY) -m pipeline emulator provision --backend localstack --bin-dir .venv-localstack/bin
 	touch $@
 
@@ -88,7 +89,7 @@ endif
 else
 	@echo "make up: no Docker engine -> embedded $(EMULATOR) on $(ENDPOINT)$(if $(filter ministack,$(EMULATOR)), (EMULATOR=moto or EMULATOR=localstack for the others))"
 	@$(MAKE) --no-print-directory .venv-$(EMULATOR)/.installed
-	@mkdir -p $(RUN_DIR) && rm -f $(RUN_DIR)/env
+	@mkdir -p $(RUN_DIR) && rm -rf $(RUN_DIR)/env $(RUN_DIR)/tf-local
 	$(PY) -m pipeline emulator start --backend $(EMULATOR) --bin-dir .venv-$(EMULATOR)/bin --port $(PORT) \
 	    --pidfile $(RUN_DIR)/emulator.pid --log $(RUN_DIR)/emulator.log
 	$(LOCAL_ENV) $(PY) -m pipeline bootstrap > $(RUN_DIR)/stack.json
@@ -155,7 +156,8 @@ TF_ZIP_PY := $(if $(filter localstack,$(EMULATOR))$(filter compose,$(MODE)),3.12
 tf-local: $(VENV)/.installed ## apply terraform/ with tflocal to the running emulator (make up first), then run the e2e on it
 	$(PY) scripts/build_zip.py --arch x86_64 --python-version $(TF_ZIP_PY) --out dist/lambda-local.zip
 	$(LOCAL_ENV) LAMBDA_ZIP=$(CURDIR)/dist/lambda-local.zip \
-	  TF_LOCAL_MODE=$(if $(filter ministack localstack,$(EMULATOR)),lambda,worker) TF_LOCAL_DIR=$(CURDIR)/$(RUN_DIR)/tf-local \
+	  TF_LOCAL_MODE=$(if $(filter ministack,$(EMULATOR))$(filter compose,$(MODE)),lambda,worker) TF_LOCAL_DIR=$(CURDIR)/$(RUN_DIR)/tf-local \
+	  TF_LOCAL_HTTP_API=$(if $(filter localstack,$(EMULATOR)),false,true) \
 	  scripts/tf_local.sh
 
 lint: $(VENV)/.installed ## ruff (lint + format check), mypy, and the dependency audit

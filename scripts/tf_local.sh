@@ -3,7 +3,8 @@
 # scenario against the resources terraform made (their names come from `terraform output`; TF_LOCAL_E2E=0 stops
 # after writing them to $TF_LOCAL_DIR/env).
 # Where the emulator runs Lambda functions (MiniStack), the deployed zip itself consumes the queue through the
-# event source mapping; elsewhere (moto) the local worker stands in for the Lambda service.
+# event source mapping; elsewhere (moto, and LocalStack without Docker, which cannot run functions) the local
+# worker stands in for the Lambda service, and the mapping is applied disabled so that it takes no messages.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 endpoint=${AWS_ENDPOINT_URL:?set AWS_ENDPOINT_URL (make tf-local does)}
@@ -25,13 +26,22 @@ export DISABLE_DEPRECATION_NOTICE=1
 export S3_HOSTNAME=${S3_HOSTNAME:-127.0.0.1}  # path-style S3: no wildcard DNS needed
 # The same configuration, copied so that tflocal's provider override and the local state stay out of terraform/.
 mkdir -p "$work"
+# tflocal writes its provider override afresh (and refuses to start if one is there); the state stays, since the
+# emulator keeps what was applied until `make down` (`make up` removes this folder with a fresh emulator).
+rm -f "$work"/localstack_providers_override.tf
 cp "$root"/terraform/*.tf "$root/terraform/.terraform.lock.hcl" "$work/"
 cd "$work"
 "$root/.venv/bin/tflocal" init -input=false -no-color > init.log || { cat init.log >&2; exit 1; }
-"$root/.venv/bin/tflocal" apply -auto-approve -input=false -no-color \
+if ! "$root/.venv/bin/tflocal" apply -auto-approve -input=false -no-color \
   -var "name_prefix=$prefix" -var "lambda_zip_path=$zip" -var "lambda_architecture=${LAMBDA_ARCH:-x86_64}" \
   -var "queue_visibility_timeout_s=${VISIBILITY_TIMEOUT_S:-10}" -var "force_destroy=true" -var "max_concurrency=2" \
-  | tail -n 3
+  -var "event_source_mapping_enabled=$([ "$mode" = lambda ] && echo true || echo false)" \
+  -var "http_api_enabled=${TF_LOCAL_HTTP_API:-true}" > apply.log 2>&1; then
+  grep -A 12 '^Error' apply.log >&2 || tail -n 40 apply.log >&2
+  echo "tf-local: terraform apply failed; the whole output is in $work/apply.log" >&2
+  exit 1
+fi
+tail -n 3 apply.log
 terraform output -json handler_environment > handler_env.json
 cd "$root"
 # The handler's own environment, exactly as terraform gave it to the Lambda, plus the endpoint: written to a file

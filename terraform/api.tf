@@ -59,6 +59,7 @@ resource "aws_lambda_function" "api" {
 }
 
 resource "aws_apigatewayv2_api" "this" {
+  count         = var.http_api_enabled ? 1 : 0
   name          = local.api_function_name
   protocol_type = "HTTP"
 
@@ -71,8 +72,8 @@ resource "aws_apigatewayv2_api" "this" {
 }
 
 resource "aws_apigatewayv2_authorizer" "jwt" {
-  count            = var.api_auth == "jwt" ? 1 : 0
-  api_id           = aws_apigatewayv2_api.this.id
+  count            = var.http_api_enabled && var.api_auth == "jwt" ? 1 : 0
+  api_id           = aws_apigatewayv2_api.this[0].id
   name             = "${local.api_function_name}-jwt"
   authorizer_type  = "JWT"
   identity_sources = ["$request.header.Authorization"]
@@ -84,23 +85,25 @@ resource "aws_apigatewayv2_authorizer" "jwt" {
 }
 
 resource "aws_apigatewayv2_integration" "this" {
-  api_id                 = aws_apigatewayv2_api.this.id
+  count                  = var.http_api_enabled ? 1 : 0
+  api_id                 = aws_apigatewayv2_api.this[0].id
   integration_type       = "AWS_PROXY"
   integration_uri        = aws_lambda_function.api.invoke_arn
   payload_format_version = "2.0"
 }
 
 resource "aws_apigatewayv2_route" "this" {
-  for_each           = toset(local.api_routes)
-  api_id             = aws_apigatewayv2_api.this.id
+  for_each           = var.http_api_enabled ? toset(local.api_routes) : toset([])
+  api_id             = aws_apigatewayv2_api.this[0].id
   route_key          = each.value
-  target             = "integrations/${aws_apigatewayv2_integration.this.id}"
+  target             = "integrations/${aws_apigatewayv2_integration.this[0].id}"
   authorization_type = var.api_auth == "jwt" ? "JWT" : "AWS_IAM"
   authorizer_id      = var.api_auth == "jwt" ? aws_apigatewayv2_authorizer.jwt[0].id : null
 }
 
 resource "aws_apigatewayv2_stage" "this" {
-  api_id      = aws_apigatewayv2_api.this.id
+  count       = var.http_api_enabled ? 1 : 0
+  api_id      = aws_apigatewayv2_api.this[0].id
   name        = "$default"
   auto_deploy = true
 
@@ -119,11 +122,12 @@ resource "aws_apigatewayv2_stage" "this" {
 }
 
 resource "aws_lambda_permission" "api" {
+  count         = var.http_api_enabled ? 1 : 0
   statement_id  = "AllowHttpApi"
   action        = "lambda:InvokeFunction"
   function_name = aws_lambda_function.api.function_name
   principal     = "apigateway.amazonaws.com"
-  source_arn    = "${aws_apigatewayv2_api.this.execution_arn}/*/*"
+  source_arn    = "${aws_apigatewayv2_api.this[0].execution_arn}/*/*"
 }
 
 # Browsers POST uploads straight to the input bucket from the allowed origin.

@@ -61,6 +61,9 @@ resource "aws_lambda_event_source_mapping" "this" {
   batch_size                         = var.batch_size
   maximum_batching_window_in_seconds = var.batching_window_s
   function_response_types            = ["ReportBatchItemFailures"]
+  # Off only where the platform cannot run the function (LocalStack without Docker): there the local worker
+  # consumes the queue instead, and an enabled mapping would take its messages and fail them into the DLQ.
+  enabled = var.event_source_mapping_enabled
 
   scaling_config {
     maximum_concurrency = var.max_concurrency

@@ -70,7 +70,7 @@ output "handler_environment" {
 
 output "api_endpoint" {
   description = "Base URL of the upload API (POST /uploads, GET /images/{id}, GET /images?status=)."
-  value       = aws_apigatewayv2_stage.this.invoke_url
+  value       = var.http_api_enabled ? aws_apigatewayv2_stage.this[0].invoke_url : null
 }
 
 output "api_function_name" {

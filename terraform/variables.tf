@@ -214,3 +214,15 @@ variable "api_throttle_rate" {
   type        = number
   default     = 50
 }
+
+variable "event_source_mapping_enabled" {
+  description = "Whether the queue invokes the function. Leave on; off only where the function cannot run (LocalStack without Docker), so the local worker consumes the queue."
+  type        = bool
+  default     = true
+}
+
+variable "http_api_enabled" {
+  description = "Whether to create the HTTP API in front of the API function. Leave on; off only for LocalStack's community edition, which has no API Gateway v2."
+  type        = bool
+  default     = true
+}

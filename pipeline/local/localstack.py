@@ -111,11 +111,16 @@ def environment(host: str, port: int, root: Path, python: str, project: Path) ->
         "GATEWAY_LISTEN": address,
         "GATEWAY_SERVER": "hypercorn",  # the default server binds 0.0.0.0 whatever GATEWAY_LISTEN says
         "LOCALSTACK_HOST": address,
-        "SQS_ENDPOINT_STRATEGY": "path",  # the default queue URLs use a host name that does not resolve offline
+        # The default queue URLs use a host name that does not resolve offline; "path" URLs (/queue/region/...)
+        # are refused by the terraform AWS provider. "off" gives http://host:port/account/name: both are happy.
+        "SQS_ENDPOINT_STRATEGY": "off",
         "DNS_ADDRESS": "0",
         "DISABLE_EVENTS": "1",
         "SKIP_SSL_CERT_DOWNLOAD": "1",
         "SERVICES": SERVICES,
+        # Our executor (localstack/host-executor): functions deploy and turn Active, as terraform waits for, but
+        # never run; without it each one ends Failed ("Docker not available") and `terraform apply` fails.
+        "LAMBDA_RUNTIME_EXECUTOR": "imgpipe-host",
         "EAGER_SERVICE_LOADING": "0",
         # For the init hook (localstack/init/ready.d): our Python, our package, this endpoint.
         "IMGPIPE_PYTHON": python,

@@ -103,10 +103,13 @@ def test_workflow_uses_only_make_targets_that_exist_and_pinned_actions() -> None
 
 
 def test_make_up_chooses_compose_only_with_docker_or_when_asked() -> None:
-    # Without an engine here, a dry run of `make up` must pick the embedded emulator, and EMULATOR=localstack compose.
+    # Without an engine every emulator runs embedded, LocalStack included; with one (DOCKER_OK=yes stands in for
+    # `docker info` answering) EMULATOR=localstack is the compose stack.
     embedded = run("make", "-n", "up", "EMULATOR=ministack")
-    compose = run("make", "-n", "up", "EMULATOR=localstack")
-    assert "pipeline emulator start" in embedded.stdout
+    assert "pipeline emulator start --backend ministack" in embedded.stdout
+    embedded_ls = run("make", "-n", "up", "EMULATOR=localstack", "DOCKER_OK=")
+    assert "pipeline emulator start --backend localstack" in embedded_ls.stdout and "docker" not in embedded_ls.stdout
+    compose = run("make", "-n", "up", "EMULATOR=localstack", "DOCKER_OK=yes")
     assert "docker compose -f docker-compose.yml --profile localstack up -d --build --wait" in compose.stdout
-    lam = run("make", "-n", "up", "EMULATOR=localstack", "LAMBDA=1")
+    lam = run("make", "-n", "up", "EMULATOR=localstack", "LAMBDA=1", "DOCKER_OK=yes")
     assert "-f docker-compose.lambda.yml" in lam.stdout and "TF_LOCAL_E2E=0" in lam.stdout
