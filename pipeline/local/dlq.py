@@ -13,31 +13,38 @@ log = logging.getLogger(__name__)
 
 
 def peek(dlq: Queue, *, limit: int = 100) -> list[dict[str, Any]]:
-    """Up to `limit` DLQ messages, made visible again at once so that looking does not consume them."""
+    """Up to `limit` DLQ messages, made visible again at the end so that looking does not consume them.
+
+    Messages stay hidden while we look (their visibility timeout), so each receive brings new ones; releasing
+    each batch at once would let the next receive return the same messages and never reach the rest.
+    """
     seen: dict[str, dict[str, Any]] = {}
-    for _ in range(max(1, limit // 10 + 2)):
-        messages = dlq.receive(max_messages=10, wait_s=1)
-        if not messages:
-            break
-        for m in messages:
-            seen.setdefault(
-                m["MessageId"],
-                {
-                    "messageId": m["MessageId"],
-                    "receiveCount": int(m.get("Attributes", {}).get("ApproximateReceiveCount", 0)),
-                    "sentAt": m.get("Attributes", {}).get("SentTimestamp"),
-                    "body": m.get("Body", ""),
-                },
+    handles: list[str] = []
+    try:
+        while len(seen) < limit:
+            messages = dlq.receive(max_messages=min(10, limit - len(seen)), wait_s=1)
+            if not messages:
+                break
+            for m in messages:
+                handles.append(m["ReceiptHandle"])
+                seen.setdefault(
+                    m["MessageId"],
+                    {
+                        "messageId": m["MessageId"],
+                        "receiveCount": int(m.get("Attributes", {}).get("ApproximateReceiveCount", 0)),
+                        "sentAt": m.get("Attributes", {}).get("SentTimestamp"),
+                        "body": m.get("Body", ""),
+                    },
+                )
+    finally:
+        for i in range(0, len(handles), 10):
+            dlq.client.change_message_visibility_batch(
+                QueueUrl=dlq.url,
+                Entries=[
+                    {"Id": str(n), "ReceiptHandle": h, "VisibilityTimeout": 0}
+                    for n, h in enumerate(handles[i : i + 10])
+                ],
             )
-        dlq.client.change_message_visibility_batch(
-            QueueUrl=dlq.url,
-            Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
-                for i, m in enumerate(messages)
-            ],
-        )
-        if len(seen) >= limit:
-            break
     return list(seen.values())[:limit]
 
 

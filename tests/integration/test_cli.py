@@ -68,3 +68,16 @@ def test_upload_wait_prints_how_each_image_ended(fresh_stack) -> None:
     rec = cli(settings, "reconcile")
     report = json.loads(rec.stdout)
     assert rec.returncode == 0 and report["processed"] == 1 and report["failed"] == 1 and report["missing"] == 0
+
+
+def test_dlq_list_says_how_many_it_shows_of_how_many(fresh_stack) -> None:
+    settings, clients, stack = fresh_stack
+    for i in range(13):
+        clients.sqs.send_message(QueueUrl=stack.dlq_url, MessageBody=f"dead {i}")
+    shown = cli(settings, "dlq", "list")
+    assert shown.returncode == 0 and shown.stdout.count('"messageId"') == 10
+    assert f"10 of 13 message(s) in {settings.dlq_name}" in shown.stdout and "--all" in shown.stdout
+    every = cli(settings, "dlq", "list", "--all")
+    bodies = {json.loads(line)["body"] for line in every.stdout.splitlines() if line.startswith("{")}
+    assert bodies == {f"dead {i}" for i in range(13)}
+    assert every.stdout.strip().endswith(f"13 of 13 message(s) in {settings.dlq_name}")
