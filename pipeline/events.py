@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, NotRequired, TypedDict
 from urllib.parse import unquote_plus
 
-from pipeline.domain import Kind, Version
+from pipeline.domain import MAX_KEY_BYTES, Kind, Version
 
 log = logging.getLogger(__name__)
 
@@ -141,10 +141,17 @@ def _record(rec: Any) -> ObjectRef | None:
         raise MalformedMessageError("the object key and bucket name must be strings")
     if size is not None and (isinstance(size, bool) or not isinstance(size, int | str) or not str(size).isdigit()):
         raise MalformedMessageError(f"object size {size!r} is not a whole number")
+    # S3 sends keys form-encoded: spaces as '+', '+' as '%2B'.
+    key = unquote_plus(key)
+    try:
+        size_of_key = len(key.encode("utf-8"))
+    except UnicodeEncodeError as e:  # a lone surrogate: valid JSON, never an S3 key
+        raise MalformedMessageError("the object key is not valid UTF-8") from e
+    if not 0 < size_of_key <= MAX_KEY_BYTES:
+        raise MalformedMessageError(f"an S3 key is 1 to {MAX_KEY_BYTES} bytes, not {size_of_key}")
     return ObjectRef(
         bucket=bucket,
-        # S3 sends keys form-encoded: spaces as '+', '+' as '%2B'.
-        key=unquote_plus(key),
+        key=key,
         size=int(size) if size is not None else None,
         etag=str(obj.get("eTag", "")).strip('"'),
         version_id=str(obj.get("versionId") or "") or None,

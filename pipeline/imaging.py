@@ -13,6 +13,7 @@ from PIL import (  # noqa: F401 - importing a plugin registers its decoder, and 
     BmpImagePlugin,
     GifImagePlugin,
     Image,
+    ImageCms,
     JpegImagePlugin,
     MpoImagePlugin,
     PngImagePlugin,
@@ -49,6 +50,7 @@ REDUCING_GAP = 1.5
 PNG_COMPRESS_LEVEL = 1
 WEBP_METHOD = 2
 _SWAPPING_ORIENTATIONS = {5, 6, 7, 8}
+_SRGB = ImageCms.createProfile("sRGB")
 _EXIF_ORIENTATION = 0x0112
 # The transpose that shows stored pixels upright, per EXIF orientation. Applied from the orientation that
 # inspect() read, never through ImageOps.exif_transpose: that re-parses the EXIF block (a mistyped tag raises
@@ -295,7 +297,22 @@ def _normalise(img: Image.Image, fmt: str) -> Image.Image:
     return img
 
 
-def _encode(img: Image.Image, fmt: str, quality: int, icc: bytes | None) -> bytes:
+def _to_srgb(img: Image.Image, icc: bytes | None) -> Image.Image:
+    """Pixels converted from their embedded profile to sRGB (RGB, RGBA and CMYK); as they are without one.
+
+    A profile that lcms cannot read is treated as absent: a broken tag must not sink a good image.
+    """
+    if not icc or img.mode not in ("RGB", "RGBA", "CMYK"):
+        return img
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        converted = ImageCms.profileToProfile(img, source, _SRGB, outputMode="RGBA" if img.mode == "RGBA" else "RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return img
+    return converted if converted is not None else img
+
+
+def _encode(img: Image.Image, fmt: str, quality: int) -> bytes:
     buf = io.BytesIO()
     params: dict[str, object] = {}
     if fmt == "JPEG":
@@ -304,11 +321,10 @@ def _encode(img: Image.Image, fmt: str, quality: int, icc: bytes | None) -> byte
         params = {"quality": quality, "method": WEBP_METHOD}
     elif fmt == "PNG":
         params = {"compress_level": PNG_COMPRESS_LEVEL}
-    if icc and img.mode in ("RGB", "RGBA"):
-        params["icc_profile"] = icc
     # Renditions are public and sources are not: Pillow's encoders copy what `info` holds (a JPEG comment,
-    # XMP, EXIF, PNG text) unless told otherwise, so the image is encoded from an empty info and only the
-    # parameters above. Nothing else reaches the file.
+    # XMP, EXIF, PNG text, the ICC profile) unless told otherwise, so the image is encoded from an empty info and
+    # only the parameters above. The pixels are sRGB already, which is what an untagged image means on the web,
+    # so no profile is embedded either: a source's profile can carry any text in its tags.
     img.info = {}
     img.save(buf, format=fmt, **params)
     return buf.getvalue()
@@ -347,9 +363,12 @@ def _render(img: Image.Image, info: SourceInfo, renditions: Sequence[Rendition],
     if decoded != img.size:
         # Let libjpeg decode at 1/2, 1/4 or 1/8 scale: far less work and memory than a full decode.
         img.draft("RGB" if img.mode == "CMYK" else img.mode, decoded)
-    icc = img.info.get("icc_profile") if img.mode not in ("CMYK", "LAB") else None
+    icc = img.info.get("icc_profile")
     img.load()
-    current = _normalise(img, fmt)
+    # CMYK goes through its profile to sRGB (Pillow's own CMYK conversion is naive); RGB waits until it is
+    # rendition-sized, where the colour transform costs a fraction of a full-size one.
+    current = _normalise(_to_srgb(img, icc) if img.mode == "CMYK" else img, fmt)
+    pending = icc if current.mode in ("RGB", "RGBA") and img.mode != "CMYK" else None
     for step in () if info.format in _ORIENTED_BY_DECODER else _UPRIGHT[info.orientation]:
         current = current.transpose(step)  # after the reduced decode: cheaper than on the original
     out: list[RenderedImage] = []
@@ -357,6 +376,8 @@ def _render(img: Image.Image, info: SourceInfo, renditions: Sequence[Rendition],
         if current.size != size:
             # Cascade: each rendition is resized from the previous, larger one, never from the original.
             current = current.resize(size, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
+        if pending:
+            current, pending = _to_srgb(current, pending), None
         out.append(
             RenderedImage(
                 name=rendition.name,
@@ -365,7 +386,7 @@ def _render(img: Image.Image, info: SourceInfo, renditions: Sequence[Rendition],
                 format=fmt,
                 content_type=CONTENT_TYPES[fmt],
                 extension=EXTENSIONS[fmt],
-                data=_encode(current, fmt, limits.jpeg_quality, icc),
+                data=_encode(current, fmt, limits.jpeg_quality),
             )
         )
     return out

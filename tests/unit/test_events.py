@@ -94,6 +94,9 @@ def _with(record_changes: dict[str, object]) -> str:
         (json.dumps({"Type": "Notification", "Message": "not json"}), "Message is not JSON"),
         (json.dumps({"Type": "Notification", "Message": "[1]"}), "not a JSON object"),
         (json.dumps({"Records": ["x"]}), "not an S3 event record"),
+        (_with({"key": "uploads/\ud800x"}), "not valid UTF-8"),  # a lone surrogate: JSON allows it, S3 never
+        (_with({"key": ""}), "1 to 1024 bytes"),
+        (_with({"key": "uploads/" + "k" * 1100}), "1 to 1024 bytes"),
     ],
 )
 def test_messages_that_cannot_be_s3_events_say_why(body: str, reason: str) -> None:
@@ -131,7 +134,7 @@ RECORD_FIELDS = st.fixed_dictionaries(
                 "object": st.fixed_dictionaries(
                     {},
                     optional={
-                        "key": st.text(max_size=20) | JSON_VALUES,
+                        "key": st.text(st.characters(), max_size=20) | JSON_VALUES,
                         "size": st.integers() | JSON_VALUES,
                         "eTag": JSON_VALUES,
                         "versionId": JSON_VALUES,
@@ -163,4 +166,5 @@ def test_any_body_parses_or_is_malformed_with_a_reason(body: str) -> None:
         return
     for ref in refs:
         assert isinstance(ref.key, str) and isinstance(ref.bucket, str)
+        assert 0 < len(ref.key.encode("utf-8")) <= 1024
         assert ref.size is None or ref.size >= 0
