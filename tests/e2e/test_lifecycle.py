@@ -82,3 +82,31 @@ def test_overwrite_with_localstacks_repeated_sequencer_is_processed(fresh_stack)
     with Image.open(io.BytesIO(body)) as im:
         assert im.size == (300, 600)
     assert json.loads(json.dumps(item["renditions"]))[0]["etag"]
+
+
+def test_sources_that_used_to_collide_keep_their_own_renditions(fresh_stack) -> None:
+    settings, clients, _stack = fresh_stack
+    records = ImageRecords(clients.dynamodb, settings.table_name)
+    # GIVEN the reported pairs, each source a different size so its renditions can be told apart
+    sources = {
+        "uploads/c/x": encode(marked(300, 200), "JPEG"),
+        "uploads/c/x.jpg": encode(marked(200, 300), "JPEG"),
+        "uploads/y.jpg": encode(marked(310, 210), "PNG"),  # PNG bytes under a .jpg name
+        "uploads/y.jpg.png": encode(marked(210, 310), "PNG"),
+        "uploads//d.jpg": encode(marked(320, 220), "JPEG"),
+        "uploads/d.jpg": encode(marked(220, 320), "JPEG"),
+    }
+    with running_worker(settings, clients):
+        for key, body in sources.items():
+            clients.s3.put_object(Bucket=settings.input_bucket, Key=key, Body=body)
+        items = {k: wait_for(lambda k=k: status_is(records, k, "processed"), what=k) for k in sources}
+    # THEN every source has its own rendition keys, and each large rendition shows that source's size
+    keys = [r["key"] for item in items.values() for r in item["renditions"]]
+    assert len(keys) == len(set(keys)) == 3 * len(sources)
+    for key, item in items.items():
+        with Image.open(io.BytesIO(sources[key])) as src:
+            want = src.size
+        [large] = [r for r in item["renditions"] if r["name"] == "large"]
+        body = clients.s3.get_object(Bucket=settings.output_bucket, Key=large["key"])["Body"].read()
+        with Image.open(io.BytesIO(body)) as im:
+            assert im.size == want, (key, large["key"], im.size)
