@@ -13,6 +13,7 @@ from pipeline.adapters.notify import Notifier
 from pipeline.adapters.records import ImageRecords
 from pipeline.adapters.storage import ObjectStore
 from pipeline.aws import Clients, make_clients, resolve_topic_arns
+from pipeline.errors import TransientError
 from pipeline.events import BatchResponse, MalformedMessageError, SQSEvent, parse_body
 from pipeline.logs import setup_logging
 from pipeline.process import Processor
@@ -36,8 +37,21 @@ def build_processor(settings: Settings, clients: Clients | None = None) -> Proce
 def handle_batch(event: SQSEvent | dict[str, Any], context: Any, processor: Processor) -> BatchResponse:
     """Process every record; report only the ones SQS must deliver again."""
     request_id = str(getattr(context, "aws_request_id", ""))
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    reserve_ms = processor.settings.start_reserve_ms
 
     def record_handler(record: SQSRecord) -> None:
+        if callable(remaining) and remaining() < reserve_ms:
+            # A batch that runs into the timeout loses its whole partial-batch response: all ten come back and
+            # each burns a receive (three such, and good jobs are in the DLQ). Records not started are handed
+            # back now instead, and only they.
+            log.warning(
+                "not started: %s ms left, under the %s ms an image may need; SQS delivers it again",
+                remaining(),
+                reserve_ms,
+                extra={"message_id": record.message_id, "request_id": request_id, "stage": "no_time"},
+            )
+            raise TransientError("not started: too little time left in this invocation", code="no_time")
         try:
             refs = parse_body(record.body)
         except MalformedMessageError as e:
