@@ -21,6 +21,19 @@ data "aws_iam_policy_document" "this" {
     resources = ["${aws_s3_bucket.input.arn}/${var.input_prefix}*"]
   }
 
+  # Without ListBucket S3 answers 403, not 404, for a key that is gone: a deleted upload would be retried into
+  # the DLQ instead of ending as source_missing. Only below the input prefix.
+  statement {
+    sid       = "ListUploads"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.input.arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${var.input_prefix}*"]
+    }
+  }
+
   statement {
     sid = "WriteRenditions"
     # DeleteObject: renditions of a deleted source, or of a version replaced in another format, are removed.

@@ -56,6 +56,7 @@ def test_iam_is_least_privilege() -> None:
     grants = {s["sid"]: (sorted(s["actions"]), s["resources"]) for s in doc["statement"]}
     assert grants == {
         "ReadUploads": (["s3:GetObject", "s3:GetObjectVersion"], ["${aws_s3_bucket.input.arn}/${var.input_prefix}*"]),
+        "ListUploads": (["s3:ListBucket"], ["${aws_s3_bucket.input.arn}"]),
         "WriteRenditions": (["s3:DeleteObject", "s3:PutObject"], ["${aws_s3_bucket.output.arn}/*"]),
         "ImageItems": (
             ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
@@ -72,6 +73,10 @@ def test_iam_is_least_privilege() -> None:
     for actions, resources in grants.values():
         assert not any("*" in a for a in actions)
         assert "*" not in resources
+    # listing (so a missing key is a 404, not a 403) only below the input prefix
+    [listing] = [s for s in doc["statement"] if s["sid"] == "ListUploads"]
+    [cond] = listing["condition"]
+    assert (cond["variable"], cond["values"]) == ("s3:prefix", ["${var.input_prefix}*"])
     # nothing else grants the role anything but AWS's X-Ray write policy
     attachments = [b for (kind, _), b in blocks("resource").items() if kind == "aws_iam_role_policy_attachment"]
     assert {a["policy_arn"] for a in attachments} == {
