@@ -118,7 +118,7 @@ compose-tests: ## run the integration + e2e suites in a container on the compose
 	$(COMPOSE) --profile $(COMPOSE_PROFILE) --profile tests run --rm --build tests
 
 LOCALSTACK_LEG ?= 1
-test: $(VENV)/.installed .venv-ministack/.installed .venv-moto/.installed .venv-localstack/.installed .venv-checkov/.installed lint ## lint, types, unit, integration, e2e, terraform (on EMULATOR), then integration + e2e again on LocalStack
+test: $(VENV)/.installed .venv-ministack/.installed .venv-moto/.installed $(if $(filter 1,$(LOCALSTACK_LEG)),.venv-localstack/.installed) .venv-checkov/.installed lint ## lint, types, unit, integration, e2e, terraform (on EMULATOR), then integration + e2e again on LocalStack
 	EMULATOR=$(EMULATOR) $(PY) -m pytest $(PYTEST_ARGS)
 ifeq ($(LOCALSTACK_LEG),1)
 ifneq ($(EMULATOR),localstack)
