@@ -65,7 +65,7 @@ class ObjectRef:
     etag: str
     version_id: str | None
     sequencer: str
-    event_time: str
+    # (No event time: versions are ordered by sequencer, or by asking S3, never by a clock.)
     kind: Kind = Kind.CREATED
 
     @property
@@ -156,6 +156,5 @@ def _record(rec: Any) -> ObjectRef | None:
         etag=str(obj.get("eTag", "")).strip('"'),
         version_id=str(obj.get("versionId") or "") or None,
         sequencer=str(obj.get("sequencer", "")),
-        event_time=str(rec.get("eventTime", "")),
         kind=kind,
     )

@@ -28,7 +28,7 @@ def ref(
     size: int | None = None,
     kind: Kind = Kind.CREATED,
 ) -> ObjectRef:
-    return ObjectRef(IN, key, size, etag, None, seq, "2026-11-22T10:00:00.000Z", kind)
+    return ObjectRef(IN, key, size, etag, None, seq, kind)
 
 
 class Clock:
