@@ -120,7 +120,7 @@ class Processor:
             elif decision is Decision.REMOVE:
                 if item is not None:
                     return item, decision
-                if self._tombstone(ref, None, notify=False):
+                if self._tombstone(ref, None, notify=False) is not None:
                     lg.info("removed before it was ever processed; recorded", extra={"stage": "remove"})
                     return None, Decision.DONE
             elif decision is Decision.ASK:
@@ -209,16 +209,18 @@ class Processor:
         """The source is gone: remove every rendition it had, then record the item as deleted and notify."""
         # Renditions first: if this fails half-way the item still lists them, and the retry removes the rest.
         self._delete_renditions(_rendition_keys(item))
-        if not self._tombstone(ref, item, notify=True):
+        done = self._tombstone(ref, item, notify=True)
+        if done is None:
             raise TransientError("the item changed while its renditions were removed", code="contention")
         lg.info("source removed; renditions deleted", extra={"stage": "remove"})
-        done = self.records.get(ref.key)
-        if done is not None:
-            self._publish(done, lg)
+        self._publish(done, lg)
         return Outcome.DELETED
 
-    def _tombstone(self, ref: ObjectRef, item: ImageItem | None, *, notify: bool) -> bool:
-        """Record the key as deleted at this event's version (kept until the TTL, so older events stay stale)."""
+    def _tombstone(self, ref: ObjectRef, item: ImageItem | None, *, notify: bool) -> ImageItem | None:
+        """Record the key as deleted at this event's version (kept until the TTL, so older events stay stale).
+
+        Returns the item as written, or None when the item changed since it was read.
+        """
         now = self.clock()
         new: ImageItem = {
             "sourceKey": ref.key,
@@ -239,7 +241,8 @@ class Processor:
             new["versionId"] = ref.version_id
         if notify:
             new["notifyUntil"] = int(now) + self.settings.lease_s
-        return self.records.put_if_unchanged(new, int(item["rev"]) if item and "rev" in item else None)
+        ok = self.records.put_if_unchanged(new, int(item["rev"]) if item and "rev" in item else None)
+        return new if ok else None
 
     def _delete_renditions(self, keys: list[str]) -> None:
         for key in keys:
