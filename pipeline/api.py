@@ -20,6 +20,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from pipeline.adapters.records import STATUSES, ImageRecords, to_item
 from pipeline.aws import Clients, make_clients
+from pipeline.domain import MAX_KEY_BYTES
 from pipeline.errors import TransientError
 from pipeline.logs import setup_logging
 from pipeline.settings import Settings
@@ -33,8 +34,6 @@ log = logging.getLogger(__name__)
 ALLOWED_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif", "image/tiff", "image/bmp")
 URL_TTL_S = 300
 MAX_BODY = 64 * 1024
-# S3 keys are at most this many bytes: a longer id cannot name an image.
-MAX_KEY_BYTES = 1024
 # The status index's key: a cursor is exactly these attributes, all strings.
 _CURSOR_FIELDS = frozenset({"sourceKey", "status", "updatedAt"})
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ +-]+")

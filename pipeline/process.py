@@ -222,26 +222,32 @@ class Processor:
         Returns the item as written, or None when the item changed since it was read.
         """
         now = self.clock()
+        new = self._item(ref, item, Status.DELETED, now)
+        new.update({"etag": "", "attempts": 1, "notified": not notify, "processedAt": _iso(now)})
+        if notify:
+            new["notifyUntil"] = int(now) + self.settings.lease_s
+        return self._write(new, item)
+
+    def _item(self, ref: ObjectRef, item: ImageItem | None, status: Status, now: float) -> ImageItem:
+        """What every whole-item write holds: the key, this event's version, the next revision, the dates, the TTL."""
         new: ImageItem = {
             "sourceKey": ref.key,
             "bucket": ref.bucket,
-            "status": Status.DELETED.value,
+            "status": status.value,
             "version": ref.version.token,
             "sequencer": ref.version.sequencer,
-            "etag": "",
             "rev": (int(item.get("rev", 0)) + 1) if item else 1,
-            "attempts": 1,
-            "notified": not notify,
             "createdAt": item.get("createdAt", _iso(now)) if item else _iso(now),
             "updatedAt": _iso(now),
-            "processedAt": _iso(now),
             "expiresAt": int(now) + self.settings.item_ttl_days * 86400,
         }
         if ref.version_id:
             new["versionId"] = ref.version_id
-        if notify:
-            new["notifyUntil"] = int(now) + self.settings.lease_s
-        ok = self.records.put_if_unchanged(new, int(item["rev"]) if item and "rev" in item else None)
+        return new
+
+    def _write(self, new: ImageItem, read: ImageItem | None) -> ImageItem | None:
+        """Write a whole item if it is still as read (absent, when read is None); the item written, or None."""
+        ok = self.records.put_if_unchanged(new, int(read["rev"]) if read and "rev" in read else None)
         return new if ok else None
 
     def _delete_renditions(self, keys: list[str]) -> None:
@@ -251,35 +257,26 @@ class Processor:
     def _claim(self, ref: ObjectRef, item: ImageItem | None, owner: str, message_id: str) -> ImageItem | None:
         """Write the claim if the item is still as read (absent, when item is None); the new item, or None."""
         now = self.clock()
-        version = ref.version
-        same_version = item is not None and item.get("version") == version.token
-        new: ImageItem = {
-            "sourceKey": ref.key,
-            "bucket": ref.bucket,
-            "status": Status.PROCESSING.value,
-            "version": version.token,
-            "etag": ref.etag,
-            "sequencer": version.sequencer,
-            "owner": owner,
-            "leaseUntil": int(now) + self.settings.lease_s,
-            "attempts": (int(item.get("attempts", 0)) + 1) if (item and same_version) else 1,
-            "rev": (int(item.get("rev", 0)) + 1) if item else 1,
-            "notified": False,
-            "createdAt": item.get("createdAt", _iso(now)) if item else _iso(now),
-            "updatedAt": _iso(now),
-            "expiresAt": int(now) + self.settings.item_ttl_days * 86400,
-        }
-        if ref.version_id:
-            new["versionId"] = ref.version_id
+        same_version = item is not None and item.get("version") == ref.version.token
+        new = self._item(ref, item, Status.PROCESSING, now)
+        new.update(
+            {
+                "etag": ref.etag,
+                "owner": owner,
+                "leaseUntil": int(now) + self.settings.lease_s,
+                "attempts": (int(item.get("attempts", 0)) + 1) if (item and same_version) else 1,
+                "notified": False,
+            }
+        )
         if message_id:
             new["messageId"] = message_id
         if item and same_version and "lastError" in item:
             new["lastError"] = item["lastError"]
-        if item and _rendition_keys(item):
+        replaced = _rendition_keys(item) if item else []
+        if replaced:
             # The renditions of the version being replaced: removed once the new one has its own, or fails.
-            new["staleRenditions"] = _rendition_keys(item)
-        ok = self.records.put_if_unchanged(new, int(item["rev"]) if item and "rev" in item else None)
-        return new if ok else None
+            new["staleRenditions"] = replaced
+        return self._write(new, item)
 
     def _render(self, ref: ObjectRef) -> RenderResult:
         limits = self.limits

@@ -20,6 +20,8 @@ class Rendition:
 
 
 DEFAULT_RENDITIONS = "large:800x600,medium:400x300,thumb:150x150"
+# Local pages only: terraform's `cors_allow_origin` names the real site.
+DEFAULT_CORS_ALLOW_ORIGINS = "http://127.0.0.1:*,http://localhost:*"
 # Resident memory of a process that has loaded the handler and built its clients (measured: bench/memory.py).
 BASELINE_MB = 90
 
@@ -100,7 +102,7 @@ class Settings:
     visibility_timeout_s: int = 0
     alarm_interval_s: int = 10
     # Web origins that may POST uploads to the input bucket (S3 CORS; terraform's `cors_allow_origin`).
-    cors_allow_origins: tuple[str, ...] = ("http://127.0.0.1:*", "http://localhost:*")
+    cors_allow_origins: tuple[str, ...] = tuple(DEFAULT_CORS_ALLOW_ORIGINS.split(","))
     log_level: str = "INFO"
 
     @property
@@ -184,9 +186,7 @@ class Settings:
             visibility_timeout_s=_int(e, "VISIBILITY_TIMEOUT_S", 0),
             alarm_interval_s=_int(e, "ALARM_INTERVAL_S", 10),
             cors_allow_origins=tuple(
-                o.strip()
-                for o in e.get("CORS_ALLOW_ORIGINS", "http://127.0.0.1:*,http://localhost:*").split(",")
-                if o.strip()
+                o.strip() for o in e.get("CORS_ALLOW_ORIGINS", DEFAULT_CORS_ALLOW_ORIGINS).split(",") if o.strip()
             ),
             log_level=e.get("LOG_LEVEL", "INFO"),
         )
