@@ -32,7 +32,7 @@ PYTHON313 ?= $(or $(shell python3.13 -c 'import sys; print(sys.executable)' 2>/d
 PYTEST_ARGS ?=
 
 
-.PHONY: help venv emulators up down e2e compose-tests test unit integration e2e-tests fuzz lint audit bench soak typecheck build tf-check tf-local clean
+.PHONY: help venv emulators up down e2e compose-tests test unit integration e2e-tests fuzz lint audit bench soak typecheck build tf-check tf-lock tf-local clean
 
 help: ## list every target
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -118,7 +118,7 @@ compose-tests: ## run the integration + e2e suites in a container on the compose
 	$(COMPOSE) --profile $(COMPOSE_PROFILE) --profile tests run --rm --build tests
 
 LOCALSTACK_LEG ?= 1
-test: $(VENV)/.installed .venv-ministack/.installed .venv-moto/.installed $(if $(filter 1,$(LOCALSTACK_LEG)),.venv-localstack/.installed) .venv-checkov/.installed lint ## lint, types, unit, integration, e2e, terraform (on EMULATOR), then integration + e2e again on LocalStack
+test: $(VENV)/.installed .venv-ministack/.installed .venv-moto/.installed tests/iam/node_modules/.installed $(if $(filter 1,$(LOCALSTACK_LEG)),.venv-localstack/.installed) .venv-checkov/.installed lint ## lint, types, unit, integration, e2e, terraform (on EMULATOR), then integration + e2e again on LocalStack
 	EMULATOR=$(EMULATOR) $(PY) -m pytest $(PYTEST_ARGS)
 ifeq ($(LOCALSTACK_LEG),1)
 ifneq ($(EMULATOR),localstack)
@@ -143,11 +143,20 @@ HOST_PY    := $(shell $(PYTHON) -c 'import sys; print(f"{sys.version_info[0]}.{s
 build: $(VENV)/.installed ## build dist/lambda.zip: the package + manylinux wheels (ARCH=arm64|x86_64, PY_TARGET=3.12)
 	$(PY) scripts/build_zip.py --arch $(ARCH) --python-version $(PY_TARGET) --out $(ZIP)
 
-tf-check: $(VENV)/.installed .venv-checkov/.installed ## terraform fmt -check, init -backend=false, validate, checkov
+TF_LOCK_PLATFORMS := linux_amd64 linux_arm64 darwin_amd64 darwin_arm64 windows_amd64
+tf-lock: ## recompute terraform/.terraform.lock.hcl for every platform (needs registry.terraform.io; CI checks it)
+	terraform -chdir=terraform providers lock $(addprefix -platform=,$(TF_LOCK_PLATFORMS))
+
+tests/iam/node_modules/.installed: tests/iam/package.json tests/iam/package-lock.json
+	cd tests/iam && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+tf-check: $(VENV)/.installed .venv-checkov/.installed ## terraform fmt -check, init -backend=false, validate, terraform test (mock provider), checkov
 	@cfg=$$(scripts/tf-cli-config.sh $(CURDIR)/.tfcli/terraformrc) && export TF_CLI_CONFIG_FILE=$$cfg && \
 	  terraform -chdir=terraform fmt -check -recursive && \
 	  terraform -chdir=terraform init -backend=false -input=false -no-color >/dev/null && \
-	  terraform -chdir=terraform validate -no-color
+	  terraform -chdir=terraform validate -no-color && \
+	  terraform -chdir=terraform test -no-color
 	.venv-checkov/bin/checkov -d terraform --framework terraform --quiet --compact --skip-download
 
 # MiniStack runs functions on its own Python, so its zip carries wheels for this machine's Python; LocalStack runs
@@ -186,4 +195,4 @@ typecheck: $(VENV)/.installed ## mypy only
 	$(VENV)/bin/mypy
 
 clean: down ## remove virtualenvs, run files and build output
-	rm -rf $(VENV) .venv-ministack .venv-moto .venv-localstack .venv-checkov .tfcli $(RUN_DIR) dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-ministack .venv-moto .venv-localstack .venv-checkov tests/iam/node_modules .tfcli $(RUN_DIR) dist .pytest_cache .mypy_cache .ruff_cache

@@ -5,6 +5,8 @@
 # Where the emulator runs Lambda functions (MiniStack), the deployed zip itself consumes the queue through the
 # event source mapping; elsewhere (moto, and LocalStack without Docker, which cannot run functions) the local
 # worker stands in for the Lambda service, and the mapping is applied disabled so that it takes no messages.
+# A short function timeout (TF_LOCAL_TIMEOUT_S, 5 s) keeps the DLQ path quick: the visibility timeout follows it
+# (6 x timeout), as the configuration's precondition demands of every deployment.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 endpoint=${AWS_ENDPOINT_URL:?set AWS_ENDPOINT_URL (make tf-local does)}
@@ -34,7 +36,7 @@ cd "$work"
 "$root/.venv/bin/tflocal" init -input=false -no-color > init.log || { cat init.log >&2; exit 1; }
 if ! "$root/.venv/bin/tflocal" apply -auto-approve -input=false -no-color \
   -var "name_prefix=$prefix" -var "lambda_zip_path=$zip" -var "lambda_architecture=${LAMBDA_ARCH:-x86_64}" \
-  -var "queue_visibility_timeout_s=${VISIBILITY_TIMEOUT_S:-10}" -var "force_destroy=true" -var "max_concurrency=2" \
+  -var "lambda_timeout_s=${TF_LOCAL_TIMEOUT_S:-5}" -var "force_destroy=true" -var "deletion_protection=false" -var "max_concurrency=2" \
   -var "event_source_mapping_enabled=$([ "$mode" = lambda ] && echo true || echo false)" \
   -var "http_api_enabled=${TF_LOCAL_HTTP_API:-true}" > apply.log 2>&1; then
   grep -A 12 '^Error' apply.log >&2 || tail -n 40 apply.log >&2

@@ -56,6 +56,14 @@ resource "aws_lambda_function" "api" {
   }
 
   depends_on = [aws_cloudwatch_log_group.api, aws_iam_role_policy.api]
+
+  lifecycle {
+    precondition {
+      # A JWT authorizer without an issuer fails at apply; without an audience it would accept any client's token.
+      condition     = var.api_auth != "jwt" || (var.jwt_issuer != null && length(var.jwt_audience) > 0)
+      error_message = "api_auth = \"jwt\" needs jwt_issuer and at least one jwt_audience."
+    }
+  }
 }
 
 resource "aws_apigatewayv2_api" "this" {

@@ -42,7 +42,7 @@ resource "aws_lambda_function" "this" {
       HANDLER_TIMEOUT_S       = tostring(var.lambda_timeout_s)
       VISIBILITY_TIMEOUT_S    = tostring(local.visibility_s)
       MAX_RECEIVE_COUNT       = tostring(var.max_receive_count)
-      ITEM_TTL_DAYS           = tostring(var.item_ttl_days)
+      ITEM_TTL_DAYS           = tostring(var.retention_days)
       LOG_LEVEL               = var.log_level
       POWERTOOLS_SERVICE_NAME = "imgpipe"
     }
@@ -67,5 +67,24 @@ resource "aws_lambda_event_source_mapping" "this" {
 
   scaling_config {
     maximum_concurrency = var.max_concurrency
+  }
+
+  # What plans cleanly and then fails at apply time, or breaks at run time.
+  lifecycle {
+    precondition {
+      # AWS advises 6x the function timeout plus the batching window; less, and a message still being worked on
+      # is delivered again, and a slow batch burns receives towards the DLQ. (Below the timeout AWS refuses it.)
+      condition     = local.visibility_s >= 6 * var.lambda_timeout_s + var.batching_window_s
+      error_message = "The queue's visibility timeout must be at least 6 x lambda_timeout_s + batching_window_s."
+    }
+    precondition {
+      condition     = var.batch_size <= 10 || var.batching_window_s >= 1
+      error_message = "batch_size over 10 needs batching_window_s of at least 1 (AWS refuses it otherwise)."
+    }
+    precondition {
+      # Throttled invocations hand their messages back with a receive burnt: healthy jobs reach the DLQ.
+      condition     = var.reserved_concurrency == -1 || var.reserved_concurrency >= var.max_concurrency
+      error_message = "reserved_concurrency must be -1 or at least max_concurrency; less, and throttles send good jobs to the DLQ."
+    }
   }
 }

@@ -17,21 +17,17 @@ resource "aws_iam_role" "this" {
 data "aws_iam_policy_document" "this" {
   statement {
     sid       = "ReadUploads"
-    actions   = ["s3:GetObject", "s3:GetObjectVersion"]
+    actions   = ["s3:GetObject"]
     resources = ["${aws_s3_bucket.input.arn}/${var.input_prefix}*"]
   }
 
   # Without ListBucket S3 answers 403, not 404, for a key that is gone: a deleted upload would be retried into
-  # the DLQ instead of ending as source_missing. Only below the input prefix.
+  # the DLQ instead of ending as source_missing. No s3:prefix condition: the check S3 makes for a missing key
+  # carries no prefix, so a prefix-scoped grant still answers 403 (tests/terraform/test_permissions.py).
   statement {
     sid       = "ListUploads"
     actions   = ["s3:ListBucket"]
     resources = [aws_s3_bucket.input.arn]
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = ["${var.input_prefix}*"]
-    }
   }
 
   statement {
@@ -47,21 +43,40 @@ data "aws_iam_policy_document" "this" {
     resources = [aws_dynamodb_table.this.arn]
   }
 
+  # Results only: operator alerts come from the alarms, never from the handler.
   statement {
     sid       = "PublishResults"
     actions   = ["sns:Publish"]
-    resources = [aws_sns_topic.results.arn, aws_sns_topic.alerts.arn]
+    resources = [aws_sns_topic.results.arn]
+  }
+
+  # The key only through the services that encrypt with it, never directly.
+  statement {
+    sid       = "EncryptedTable"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.this.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["dynamodb.${var.region}.amazonaws.com"]
+    }
   }
 
   statement {
-    sid       = "EncryptedTableAndTopics"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    sid       = "EncryptedTopic"
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
     resources = [aws_kms_key.this.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["sns.${var.region}.amazonaws.com"]
+    }
   }
 
+  # What the event source mapping does as this role (AWS's list for SQS mappings); visibility is never changed.
   statement {
     sid       = "ConsumeJobs"
-    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
+    actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
     resources = [aws_sqs_queue.this.arn]
   }
 
@@ -89,13 +104,13 @@ resource "aws_iam_role" "api" {
   assume_role_policy = data.aws_iam_policy_document.assume.json
 }
 
-# The API signs URLs: a presigned POST carries the signer's right to put under the input prefix, a presigned
-# GET its right to read renditions. It reads items and lists them through the status index; nothing else.
+# The API signs URLs: a presigned POST carries the signer's right to put where it signs (web/ under the input
+# prefix), a presigned GET its right to read renditions. It reads items and lists them through the status index.
 data "aws_iam_policy_document" "api" {
   statement {
     sid       = "PresignUploads"
     actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.input.arn}/${var.input_prefix}*"]
+    resources = ["${aws_s3_bucket.input.arn}/${var.input_prefix}web/*"]
   }
 
   statement {
@@ -114,6 +129,11 @@ data "aws_iam_policy_document" "api" {
     sid       = "EncryptedTable"
     actions   = ["kms:Decrypt"]
     resources = [aws_kms_key.this.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["dynamodb.${var.region}.amazonaws.com"]
+    }
   }
 
   statement {

@@ -15,13 +15,14 @@ data "aws_iam_policy_document" "kms" {
     }
   }
 
+  # CloudWatch publishes alarm notifications to the encrypted alerts topic: without this, alarms fire silently.
   statement {
-    sid       = "AlarmsAndNotificationsUseTheKey"
+    sid       = "AlarmsUseTheKey"
     actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
     resources = ["*"]
     principals {
       type        = "Service"
-      identifiers = ["cloudwatch.amazonaws.com", "sns.amazonaws.com"]
+      identifiers = ["cloudwatch.amazonaws.com"]
     }
     condition {
       test     = "StringEquals"

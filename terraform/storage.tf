@@ -6,6 +6,13 @@ resource "aws_s3_bucket" "input" {
   # checkov:skip=CKV_AWS_145: SSE-S3 (AES-256) at rest; SSE-KMS would put a KMS call and quota on every upload burst.
   bucket        = local.input_bucket
   force_destroy = var.force_destroy
+
+  lifecycle {
+    precondition {
+      condition     = !(var.deletion_protection && var.force_destroy)
+      error_message = "force_destroy empties the buckets on destroy: set deletion_protection = false first (never in production)."
+    }
+  }
 }
 
 resource "aws_s3_bucket" "output" {
@@ -77,7 +84,7 @@ resource "aws_s3_bucket_lifecycle_configuration" "input" {
       prefix = var.input_prefix
     }
     expiration {
-      days = var.input_expiration_days
+      days = var.retention_days
     }
     noncurrent_version_expiration {
       noncurrent_days = 7
@@ -99,17 +106,14 @@ resource "aws_s3_bucket_lifecycle_configuration" "input" {
 resource "aws_s3_bucket_lifecycle_configuration" "output" {
   bucket = aws_s3_bucket.output.id
 
+  # Renditions die with their original (same retention_days as the originals and the items), and never move to
+  # an archive class: the API serves them with presigned GETs, which an archived object answers with 403.
   rule {
-    id     = "tier-renditions"
+    id     = "expire-renditions"
     status = "Enabled"
     filter {}
-    transition {
-      days          = 30
-      storage_class = "STANDARD_IA"
-    }
-    transition {
-      days          = 90
-      storage_class = "GLACIER"
+    expiration {
+      days = var.retention_days
     }
     abort_incomplete_multipart_upload {
       days_after_initiation = 1

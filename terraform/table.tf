@@ -1,7 +1,8 @@
 resource "aws_dynamodb_table" "this" {
-  name         = local.table_name
-  billing_mode = "PAY_PER_REQUEST"
-  hash_key     = "sourceKey"
+  name                        = local.table_name
+  billing_mode                = "PAY_PER_REQUEST"
+  deletion_protection_enabled = var.deletion_protection
+  hash_key                    = "sourceKey"
 
   attribute {
     name = "sourceKey"

@@ -13,6 +13,12 @@ variable "name_prefix" {
     condition     = can(regex("^[a-z0-9][a-z0-9-]{1,30}$", var.name_prefix))
     error_message = "name_prefix must be 2-31 lower-case letters, digits or dashes."
   }
+
+  # Bucket names start with it, and S3 refuses these prefixes at apply time (plan would pass).
+  validation {
+    condition     = !startswith(var.name_prefix, "xn--") && !startswith(var.name_prefix, "sthree-") && !startswith(var.name_prefix, "amzn-s3-demo-")
+    error_message = "name_prefix must not start with xn--, sthree- or amzn-s3-demo- (S3 reserves them for bucket names)."
+  }
 }
 
 variable "environment" {
@@ -42,6 +48,12 @@ variable "bucket_name_suffix" {
   description = "Suffix that makes bucket names globally unique; empty means the account id."
   type        = string
   default     = ""
+
+  # Bucket names end with it: S3 refuses these endings, and characters outside [a-z0-9-], at apply time.
+  validation {
+    condition     = can(regex("^[a-z0-9-]{0,32}$", var.bucket_name_suffix)) && !endswith(var.bucket_name_suffix, "-s3alias") && !endswith(var.bucket_name_suffix, "--ol-s3") && !endswith(var.bucket_name_suffix, "--x-s3") && !endswith(var.bucket_name_suffix, "-")
+    error_message = "bucket_name_suffix must be at most 32 of [a-z0-9-], not end with a dash, -s3alias, --ol-s3 or --x-s3."
+  }
 }
 
 variable "force_destroy" {
@@ -50,10 +62,21 @@ variable "force_destroy" {
   default     = false
 }
 
-variable "input_expiration_days" {
-  description = "Days after which original uploads expire from the input bucket."
+variable "retention_days" {
+  description = "Days an image lives: its original, its renditions and its item expire together after this many days."
   type        = number
-  default     = 30
+  default     = 90
+
+  validation {
+    condition     = var.retention_days >= 1 && var.retention_days <= 3650 && floor(var.retention_days) == var.retention_days
+    error_message = "retention_days must be a whole number of days between 1 and 3650."
+  }
+}
+
+variable "deletion_protection" {
+  description = "Protect the table from deletion and refuse force_destroy of the buckets (on for production)."
+  type        = bool
+  default     = true
 }
 
 variable "lambda_zip_path" {
@@ -83,22 +106,32 @@ variable "lambda_memory_mb" {
   description = "Lambda memory in MB (also buys CPU)."
   type        = number
   default     = 512
+
+  validation {
+    condition     = var.lambda_memory_mb >= 128 && var.lambda_memory_mb <= 10240
+    error_message = "lambda_memory_mb must be between 128 and 10240."
+  }
 }
 
 variable "lambda_timeout_s" {
-  description = "Lambda timeout in seconds; the queue's visibility timeout is six times this."
+  description = "Lambda timeout in seconds; the queue's visibility timeout is six times this plus the batching window."
   type        = number
   default     = 60
+
+  validation {
+    condition     = var.lambda_timeout_s >= 1 && var.lambda_timeout_s <= 900
+    error_message = "lambda_timeout_s must be between 1 and 900."
+  }
 }
 
 variable "queue_visibility_timeout_s" {
-  description = "Override of the job queue's visibility timeout (null: 6 x lambda_timeout_s, as AWS advises)."
+  description = "Override of the job queue's visibility timeout (null: 6 x lambda_timeout_s + batching_window_s, as AWS advises; never less)."
   type        = number
   default     = null
 }
 
 variable "reserved_concurrency" {
-  description = "Reserved concurrent executions of the function (-1: unreserved)."
+  description = "Reserved concurrent executions of the function (-1: unreserved; else at least max_concurrency)."
   type        = number
   default     = -1
 }
@@ -115,21 +148,36 @@ variable "max_concurrency" {
 }
 
 variable "batch_size" {
-  description = "SQS messages per invocation."
+  description = "SQS messages per invocation (over 10 needs a batching window)."
   type        = number
   default     = 10
+
+  validation {
+    condition     = var.batch_size >= 1 && var.batch_size <= 10000
+    error_message = "batch_size must be between 1 and 10000."
+  }
 }
 
 variable "batching_window_s" {
-  description = "Seconds the event source mapping may wait to fill a batch."
+  description = "Seconds the event source mapping may wait to fill a batch (0: none, AWS's default; it adds to the visibility timeout)."
   type        = number
-  default     = 1
+  default     = 0
+
+  validation {
+    condition     = var.batching_window_s >= 0 && var.batching_window_s <= 300
+    error_message = "batching_window_s must be between 0 and 300."
+  }
 }
 
 variable "max_receive_count" {
   description = "Receives before a message moves to the dead-letter queue."
   type        = number
   default     = 3
+
+  validation {
+    condition     = var.max_receive_count >= 1 && var.max_receive_count <= 1000
+    error_message = "max_receive_count must be between 1 and 1000."
+  }
 }
 
 variable "renditions" {
@@ -148,12 +196,6 @@ variable "max_pixels" {
   description = "Largest accepted image in pixels (checked from the header, before decoding)."
   type        = number
   default     = 50000000
-}
-
-variable "item_ttl_days" {
-  description = "Days after which DynamoDB items expire (TTL on expiresAt)."
-  type        = number
-  default     = 90
 }
 
 variable "log_retention_days" {
@@ -195,6 +237,11 @@ variable "jwt_issuer" {
   description = "OIDC issuer URL for api_auth = jwt (for example a Cognito user pool's issuer)."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.jwt_issuer == null || startswith(coalesce(var.jwt_issuer, "-"), "https://")
+    error_message = "jwt_issuer must be an https:// URL."
+  }
 }
 
 variable "jwt_audience" {

@@ -4,74 +4,15 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
-import sys
 import uuid
-from collections.abc import Iterator
 from typing import Any
-
-import pytest
 
 from pipeline.aws import Clients, make_clients
 from pipeline.local.bootstrap import bootstrap
-from pipeline.local.emulator import Emulator, free_port, stop_process
 from pipeline.settings import Settings
 from tests.e2e.helpers import wait_for
 from tests.images import encode, marked
-from tests.terraform.tf import ROOT, cli_config, tflocal_apply
-
-
-@pytest.fixture(scope="module")
-def ministack() -> Iterator[str]:
-    """A MiniStack of its own: it runs Lambda functions (Python, no Docker), so the deployed zip can run."""
-    bin_dir = ROOT / ".venv-ministack" / "bin"
-    if not bin_dir.exists():
-        pytest.fail("MiniStack is not installed: run `make emulators` (make test does)")
-    emu = Emulator("ministack", bin_dir, port=free_port())
-    proc = emu.start(ROOT / ".run" / "test-emulator" / f"tf-ministack-{emu.port}.log")
-    try:
-        yield emu.url
-    finally:
-        stop_process(proc.pid)
-
-
-@pytest.fixture(scope="module")
-def applied(ministack: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    cfg, why = cli_config()
-    if cfg is None:
-        pytest.skip(f"the terraform tests need terraform and its provider mirror: {why}")
-    tmp = tmp_path_factory.mktemp("tf")
-    zip_path = tmp / "lambda.zip"
-    host_py = f"{sys.version_info[0]}.{sys.version_info[1]}"  # the emulator runs functions on this Python
-    subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "build_zip.py"),
-            "--arch",
-            "x86_64",
-            "--python-version",
-            host_py,
-            "--out",
-            str(zip_path),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
-    prefix = f"tf{uuid.uuid4().hex[:8]}"
-    outputs = tflocal_apply(
-        tmp / "work",
-        ministack,
-        cfg,
-        {
-            "name_prefix": prefix,
-            "lambda_zip_path": str(zip_path),
-            "lambda_architecture": "x86_64",
-            "force_destroy": "true",
-            "max_concurrency": "2",
-        },
-    )
-    return {"endpoint": ministack, "outputs": outputs}
+from tests.terraform.conftest import Applied
 
 
 def _describe(
@@ -155,9 +96,9 @@ def _describe(
     }
 
 
-def test_no_drift_between_terraform_and_bootstrap(applied: dict[str, Any]) -> None:
-    out = applied["outputs"]
-    settings = Settings.from_env({"AWS_ENDPOINT_URL": applied["endpoint"], "NAME_PREFIX": f"bs{uuid.uuid4().hex[:8]}"})
+def test_no_drift_between_terraform_and_bootstrap(applied: Applied) -> None:
+    out = applied.outputs
+    settings = Settings.from_env({"AWS_ENDPOINT_URL": applied.endpoint, "NAME_PREFIX": f"bs{uuid.uuid4().hex[:8]}"})
     clients = make_clients(settings)
     stack = bootstrap(settings, clients)
     from_terraform = _describe(
@@ -188,10 +129,10 @@ def test_no_drift_between_terraform_and_bootstrap(applied: dict[str, Any]) -> No
     assert from_terraform["notification"][0]["filter"] == [{"prefix": "uploads/"}]
 
 
-def test_the_deployed_zip_processes_an_upload(applied: dict[str, Any]) -> None:
+def test_the_deployed_zip_processes_an_upload(applied: Applied) -> None:
     # GIVEN the stack terraform made, whose queue the emulator's Lambda service consumes with the deployed zip
-    out = applied["outputs"]
-    env = {**out["handler_environment"], "AWS_ENDPOINT_URL": applied["endpoint"]}
+    out = applied.outputs
+    env = {**out["handler_environment"], "AWS_ENDPOINT_URL": applied.endpoint}
     settings = Settings.from_env(env)
     clients = make_clients(settings)
     key = "uploads/lambda/zip test.jpg"
@@ -216,16 +157,16 @@ def test_the_deployed_zip_processes_an_upload(applied: dict[str, Any]) -> None:
     assert sizes == {"large": (800, 600), "medium": (400, 300), "thumb": (150, 113)}
 
 
-def test_the_deployed_api_function_answers(applied: dict[str, Any]) -> None:
+def test_the_deployed_api_function_answers(applied: Applied) -> None:
     # The emulator's API Gateway host names need wildcard DNS, so call the API function as API Gateway would.
     import boto3
 
     from pipeline.local.api_server import to_event
 
-    out = applied["outputs"]
+    out = applied.outputs
     lam = boto3.client(
         "lambda",
-        endpoint_url=applied["endpoint"],
+        endpoint_url=applied.endpoint,
         region_name="us-east-1",
         aws_access_key_id="test",
         aws_secret_access_key="test",

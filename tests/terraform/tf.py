@@ -63,14 +63,8 @@ def cli_config() -> tuple[str | None, str]:
     return proc.stdout.strip(), ""
 
 
-def tflocal_apply(
-    workdir: Path, endpoint: str, cli_cfg: str, variables: dict[str, str], timeout: float = 600
-) -> dict[str, Any]:
-    """Copy terraform/ to workdir, `tflocal init && tflocal apply` it to the emulator; returns the outputs."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    for f in [*TF_DIR.glob("*.tf"), TF_DIR / ".terraform.lock.hcl"]:
-        shutil.copy(f, workdir / f.name)
-    env = {
+def _tflocal_env(endpoint: str, cli_cfg: str) -> dict[str, str]:
+    return {
         **os.environ,
         "TF_CLI_CONFIG_FILE": cli_cfg,
         "AWS_ENDPOINT_URL": endpoint,
@@ -80,15 +74,62 @@ def tflocal_apply(
         "S3_HOSTNAME": "127.0.0.1",
         "DISABLE_DEPRECATION_NOTICE": "1",
     }
+
+
+def _tflocal(workdir: Path, env: dict[str, str], args: list[str], timeout: float) -> None:
     tflocal = str(ROOT / ".venv" / "bin" / "tflocal")
+    proc = subprocess.run(
+        [tflocal, *args], cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if proc.returncode != 0:
+        raise AssertionError(f"tflocal {args[0]} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+
+
+def tflocal_apply(
+    workdir: Path, endpoint: str, cli_cfg: str, variables: dict[str, str], timeout: float = 600
+) -> dict[str, Any]:
+    """Copy terraform/ to workdir, `tflocal init && tflocal apply` it to the emulator; returns the outputs."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    for f in [*TF_DIR.glob("*.tf"), TF_DIR / ".terraform.lock.hcl"]:
+        shutil.copy(f, workdir / f.name)
+    env = _tflocal_env(endpoint, cli_cfg)
     args = [f"-var={k}={v}" for k, v in variables.items()]
-    for cmd in (["init", "-input=false", "-no-color"], ["apply", "-auto-approve", "-input=false", "-no-color", *args]):
-        proc = subprocess.run(
-            [tflocal, *cmd], cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout, check=False
-        )
-        if proc.returncode != 0:
-            raise AssertionError(f"tflocal {cmd[0]} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    _tflocal(workdir, env, ["init", "-input=false", "-no-color"], timeout)
+    _tflocal(workdir, env, ["apply", "-auto-approve", "-input=false", "-no-color", *args], timeout)
     out = subprocess.run(
         ["terraform", "output", "-json"], cwd=workdir, env=env, capture_output=True, text=True, check=True
     )
     return {k: v["value"] for k, v in json.loads(out.stdout).items()}
+
+
+def tflocal_plan(
+    workdir: Path, endpoint: str, cli_cfg: str, variables: dict[str, str], timeout: float = 300
+) -> dict[str, Any]:
+    """`terraform show -json` of a plan of workdir's configuration against its applied state (nothing applied)."""
+    env = _tflocal_env(endpoint, cli_cfg)
+    args = [f"-var={k}={v}" for k, v in variables.items()]
+    _tflocal(
+        workdir,
+        env,
+        ["plan", "-refresh=false", "-input=false", "-no-color", "-lock=false", "-out=tfplan", *args],
+        timeout,
+    )
+    out = subprocess.run(
+        ["terraform", "show", "-json", "tfplan"], cwd=workdir, env=env, capture_output=True, text=True, check=True
+    )
+    plan: dict[str, Any] = json.loads(out.stdout)
+    return plan
+
+
+def tflocal_reapply(
+    workdir: Path, endpoint: str, cli_cfg: str, variables: dict[str, str], timeout: float = 300
+) -> dict[str, Any]:
+    """Apply workdir's (changed) configuration over its state, refreshing nothing; `terraform show -json` after."""
+    env = _tflocal_env(endpoint, cli_cfg)
+    args = [f"-var={k}={v}" for k, v in variables.items()]
+    _tflocal(workdir, env, ["apply", "-auto-approve", "-refresh=false", "-input=false", "-no-color", *args], timeout)
+    out = subprocess.run(
+        ["terraform", "show", "-json"], cwd=workdir, env=env, capture_output=True, text=True, check=True
+    )
+    state: dict[str, Any] = json.loads(out.stdout)
+    return state

@@ -1,0 +1,150 @@
+# What plans cleanly on defaults and what AWS would refuse (or what would break at run time) refused at plan time.
+# Offline: a mock provider stands in for AWS. Run by `make tf-check` (terraform test).
+
+mock_provider "aws" {
+  mock_data "aws_caller_identity" {
+    defaults = { account_id = "123456789012" }
+  }
+  mock_data "aws_partition" {
+    defaults = { partition = "aws" }
+  }
+  mock_data "aws_iam_policy_document" {
+    defaults = { json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}" }
+  }
+}
+
+variables {
+  lambda_zip_path = "tests/placeholder.zip"
+}
+
+run "defaults_plan" {
+  command = plan
+  assert {
+    condition     = aws_sqs_queue.this.visibility_timeout_seconds == 6 * var.lambda_timeout_s + var.batching_window_s
+    error_message = "the visibility timeout follows the function timeout and the batching window"
+  }
+  assert {
+    condition     = aws_dynamodb_table.this.deletion_protection_enabled
+    error_message = "the table is protected by default"
+  }
+}
+
+run "one_retention_for_originals_renditions_and_items" {
+  command = plan
+  variables { retention_days = 30 }
+  assert {
+    condition     = one([for r in aws_s3_bucket_lifecycle_configuration.output.rule : r.expiration[0].days]) == var.retention_days
+    error_message = "renditions expire with their originals"
+  }
+  assert {
+    condition     = alltrue([for r in aws_s3_bucket_lifecycle_configuration.output.rule : length(r.transition) == 0])
+    error_message = "no rendition moves to a class a presigned GET cannot read"
+  }
+  assert {
+    condition     = one([for r in aws_s3_bucket_lifecycle_configuration.input.rule : r.expiration[0].days if length(r.expiration) > 0]) == var.retention_days
+    error_message = "originals expire after retention_days"
+  }
+  assert {
+    condition     = aws_lambda_function.this.environment[0].variables.ITEM_TTL_DAYS == tostring(var.retention_days)
+    error_message = "items expire with their originals and renditions"
+  }
+}
+
+run "unprotected_only_on_request" {
+  command = plan
+  variables {
+    deletion_protection = false
+    force_destroy       = true
+  }
+  assert {
+    condition     = !aws_dynamodb_table.this.deletion_protection_enabled
+    error_message = "deletion_protection = false turns the table's protection off"
+  }
+}
+
+run "visibility_below_six_timeouts" {
+  command = plan
+  variables { queue_visibility_timeout_s = 10 }
+  expect_failures = [aws_lambda_event_source_mapping.this]
+}
+
+run "visibility_without_the_batching_window" {
+  command = plan
+  variables {
+    batching_window_s          = 5
+    queue_visibility_timeout_s = 360
+  }
+  expect_failures = [aws_lambda_event_source_mapping.this]
+}
+
+run "large_batches_need_a_window" {
+  command = plan
+  variables { batch_size = 100 }
+  expect_failures = [aws_lambda_event_source_mapping.this]
+}
+
+run "reserved_concurrency_below_mapping_maximum" {
+  command = plan
+  variables {
+    reserved_concurrency = 5
+    max_concurrency      = 20
+  }
+  expect_failures = [aws_lambda_event_source_mapping.this]
+}
+
+run "jwt_without_audience" {
+  command = plan
+  variables {
+    api_auth   = "jwt"
+    jwt_issuer = "https://issuer.example.com"
+  }
+  expect_failures = [aws_lambda_function.api]
+}
+
+run "jwt_without_issuer" {
+  command = plan
+  variables {
+    api_auth     = "jwt"
+    jwt_audience = ["client"]
+  }
+  expect_failures = [aws_lambda_function.api]
+}
+
+run "jwt_with_issuer_and_audience" {
+  command = plan
+  variables {
+    api_auth     = "jwt"
+    jwt_issuer   = "https://issuer.example.com"
+    jwt_audience = ["client"]
+  }
+}
+
+run "name_prefix_xn" {
+  command = plan
+  variables { name_prefix = "xn--images" }
+  expect_failures = [var.name_prefix]
+}
+
+run "name_prefix_sthree" {
+  command = plan
+  variables { name_prefix = "sthree-images" }
+  expect_failures = [var.name_prefix]
+}
+
+run "bucket_suffix_s3alias" {
+  command = plan
+  variables { bucket_name_suffix = "team-s3alias" }
+  expect_failures = [var.bucket_name_suffix]
+}
+
+run "force_destroy_while_protected" {
+  command = plan
+  variables { force_destroy = true }
+  expect_failures = [aws_s3_bucket.input]
+}
+
+run "retention_zero" {
+  command = plan
+  variables { retention_days = 0 }
+  expect_failures = [var.retention_days]
+}
