@@ -29,6 +29,9 @@ MODE := embedded
 endif
 # LocalStack (localstack-core) runs on Python 3.13: a python3.13 on PATH that runs (a pyenv shim may not), else pyenv's.
 PYTHON313 ?= $(or $(shell python3.13 -c 'import sys; print(sys.executable)' 2>/dev/null),$(lastword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13)))
+# MiniStack runs Lambda functions on its own Python: on 3.12, the Lambda runtime's, it runs the real zip
+# (make build's x86_64 wheels). Else the host's Python, and a zip built for it.
+PYTHON312 ?= $(or $(shell python3.12 -c 'import sys; print(sys.executable)' 2>/dev/null),$(lastword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12)),$(PYTHON))
 PYTEST_ARGS ?=
 
 
@@ -44,7 +47,7 @@ $(VENV)/.installed: pyproject.toml requirements/dev.txt requirements/runtime.txt
 	touch $@
 
 .venv-ministack/.installed: requirements/ministack.txt
-	$(PYTHON) -m venv .venv-ministack
+	$(PYTHON312) -m venv .venv-ministack
 	.venv-ministack/bin/pip install -q -r requirements/ministack.txt
 	touch $@
 
@@ -93,8 +96,12 @@ else
 	$(PY) -m pipeline emulator start --backend $(EMULATOR) --bin-dir .venv-$(EMULATOR)/bin --port $(PORT) \
 	    --pidfile $(RUN_DIR)/emulator.pid --log $(RUN_DIR)/emulator.log
 	$(LOCAL_ENV) $(PY) -m pipeline bootstrap > $(RUN_DIR)/stack.json
-	$(LOCAL_ENV) nohup $(PY) -m pipeline worker > $(RUN_DIR)/worker.log 2>&1 & echo $$! > $(RUN_DIR)/worker.pid
-	$(LOCAL_ENV) nohup $(PY) -m pipeline api --port $(API_PORT) > $(RUN_DIR)/api.log 2>&1 & echo $$! > $(RUN_DIR)/api.pid
+	@if [ -f $(RUN_DIR)/worker.pid ] && kill -0 $$(cat $(RUN_DIR)/worker.pid) 2>/dev/null; then \
+	  echo "make up: the worker is already running (pid $$(cat $(RUN_DIR)/worker.pid))"; \
+	else $(LOCAL_ENV) nohup $(PY) -m pipeline worker > $(RUN_DIR)/worker.log 2>&1 & echo $$! > $(RUN_DIR)/worker.pid; fi
+	@if [ -f $(RUN_DIR)/api.pid ] && kill -0 $$(cat $(RUN_DIR)/api.pid) 2>/dev/null; then \
+	  echo "make up: the API is already running (pid $$(cat $(RUN_DIR)/api.pid))"; \
+	else $(LOCAL_ENV) nohup $(PY) -m pipeline api --port $(API_PORT) > $(RUN_DIR)/api.log 2>&1 & echo $$! > $(RUN_DIR)/api.pid; fi
 	@echo "make up: worker pid $$(cat $(RUN_DIR)/worker.pid), page and API on http://127.0.0.1:$(API_PORT)/, logs in $(RUN_DIR)/; next: make e2e"
 endif
 
@@ -159,9 +166,10 @@ tf-check: $(VENV)/.installed .venv-checkov/.installed ## terraform fmt -check, i
 	  terraform -chdir=terraform test -no-color
 	.venv-checkov/bin/checkov -d terraform --framework terraform --quiet --compact --skip-download
 
-# MiniStack runs functions on its own Python, so its zip carries wheels for this machine's Python; LocalStack runs
-# them in the real python3.12 image. The code is the same as in dist/lambda.zip, only the wheels' ABI differs.
-TF_ZIP_PY := $(if $(filter localstack,$(EMULATOR))$(filter compose,$(MODE)),3.12,$(HOST_PY))
+# MiniStack runs functions on its own Python (3.12 where there is one: then this is make build's x86_64 zip);
+# LocalStack runs them in the real python3.12 image. The code is always the same, only the wheels' ABI could differ.
+MINISTACK_PY = $(shell .venv-ministack/bin/python -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")' 2>/dev/null || echo $(HOST_PY))
+TF_ZIP_PY = $(if $(filter localstack,$(EMULATOR))$(filter compose,$(MODE)),3.12,$(MINISTACK_PY))
 tf-local: $(VENV)/.installed ## apply terraform/ with tflocal to the running emulator (make up first), then run the e2e on it
 	$(PY) scripts/build_zip.py --arch x86_64 --python-version $(TF_ZIP_PY) --out dist/lambda-local.zip
 	$(LOCAL_ENV) LAMBDA_ZIP=$(CURDIR)/dist/lambda-local.zip \
@@ -181,6 +189,7 @@ audit: $(VENV)/.installed ## pip-audit of the runtime dependencies (says plainly
 bench: $(VENV)/.installed .venv-$(EMULATOR)/.installed ## imaging vs the reference handler, end to end, and peak memory of the worst input per format
 	$(PY) bench/run.py --backend $(EMULATOR)
 	$(PY) bench/memory.py
+	$(PY) bench/cold_start.py --python $(PYTHON312)
 
 FUZZ_S ?= 600
 fuzz: $(VENV)/.installed ## fuzz the imaging core for FUZZ_S seconds (make test runs 60 s); crashers land in tests/data/fuzz/

@@ -15,10 +15,9 @@ import re
 import uuid
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
+from urllib.parse import quote
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-
-from pipeline.adapters.records import STATUSES, ImageRecords, to_item
+from pipeline.adapters.records import STATUSES, ImageRecords
 from pipeline.aws import Clients, make_clients
 from pipeline.domain import MAX_KEY_BYTES
 from pipeline.errors import TransientError
@@ -85,7 +84,7 @@ def key_of(image: str) -> str:
     return key
 
 
-def _cursor(raw: str, status: str) -> dict[str, Any]:
+def _cursor(raw: str, status: str) -> dict[str, str]:
     """The DynamoDB start key a cursor stands for; 400 unless it is one this API made for this listing."""
     try:
         plain = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
@@ -101,7 +100,7 @@ def _cursor(raw: str, status: str) -> dict[str, Any]:
         raise ApiError(400, "cursor belongs to another listing")
     if not plain["sourceKey"] or len(plain["sourceKey"].encode()) > MAX_KEY_BYTES or not plain["updatedAt"]:
         raise ApiError(400, "cursor is not valid")
-    return {k: TypeSerializer().serialize(v) for k, v in plain.items()}
+    return {str(k): str(v) for k, v in plain.items()}
 
 
 def _json(status: int, body: dict[str, Any]) -> HttpResponse:
@@ -193,6 +192,15 @@ class Api:
             },
         )
 
+    def _rendition_url(self, bucket: str, key: str) -> str:
+        """The CDN's URL for a rendition when one fronts the output bucket, else a short-lived presigned GET."""
+        if self.settings.cdn_base_url:
+            return f"{self.settings.cdn_base_url}/{quote(key)}"
+        url: str = self.s3.generate_presigned_url(
+            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=URL_TTL_S
+        )
+        return url
+
     def get_image(self, image: str) -> HttpResponse:
         """One image's status, metadata and rendition URLs."""
         key = key_of(image)
@@ -202,15 +210,7 @@ class Api:
         if item is None:
             # Uploaded a moment ago, or not at all: the client keeps polling for a while.
             return _json(404, {"id": image, "key": key, "status": "pending", "error": "not processed yet"})
-        renditions = [
-            {
-                **r,
-                "url": self.s3.generate_presigned_url(
-                    "get_object", Params={"Bucket": r["bucket"], "Key": r["key"]}, ExpiresIn=URL_TTL_S
-                ),
-            }
-            for r in item.get("renditions", [])
-        ]
+        renditions = [{**r, "url": self._rendition_url(r["bucket"], r["key"])} for r in item.get("renditions", [])]
         return _json(
             200,
             {
@@ -246,12 +246,11 @@ class Api:
                 "error": i.get("error"),
                 "updatedAt": i.get("updatedAt"),
             }
-            for i in (to_item(raw) for raw in page["items"])
+            for i in page["items"]
         ]
         cursor = None
         if page["next"]:
-            plain = {k: TypeDeserializer().deserialize(v) for k, v in page["next"].items()}
-            cursor = base64.urlsafe_b64encode(json.dumps(plain, default=str).encode()).decode().rstrip("=")
+            cursor = base64.urlsafe_b64encode(json.dumps(page["next"]).encode()).decode().rstrip("=")
         return _json(200, {"items": items, "cursor": cursor})
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import mimetypes
+import os
 import signal
 import sys
 import time
@@ -301,7 +303,12 @@ def cmd_api(args: argparse.Namespace) -> int:
     from pipeline.local.api_server import make_server
 
     settings, clients = _env()
-    server = make_server(build_api(settings, clients), args.host, args.port)
+    try:
+        server = make_server(build_api(settings, clients), args.host, args.port)
+    except OSError as e:
+        if e.errno != errno.EADDRINUSE:
+            raise
+        raise UsageError(f"port {args.port} is taken by another program: use another one, make up API_PORT=8081") from e
 
     def stop(signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt
@@ -317,9 +324,19 @@ def cmd_api(args: argparse.Namespace) -> int:
     return 0
 
 
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
 def cmd_emulator(args: argparse.Namespace) -> int:
     """Start or stop the embedded emulator in the background, by pid file."""
-    from pipeline.local.emulator import Emulator, stop_process
+    from pipeline.local.emulator import Emulator, EmulatorError, PortTakenError, port_open, stop_process
 
     if args.action == "provision":
         from pipeline.local.localstack import provision
@@ -337,7 +354,18 @@ def cmd_emulator(args: argparse.Namespace) -> int:
         out(f"emulator: stopped pid {pid}" if stopped else f"emulator: pid {pid} was not running")
         return 0
     emu = Emulator(args.backend, Path(args.bin_dir), port=args.port)
-    proc = emu.start(Path(args.log), timeout_s=args.timeout)
+    if pidfile.exists() and _alive(int(pidfile.read_text().strip() or 0)) and port_open(emu.host, emu.port):
+        # `make up` on a running stack: say so and succeed.
+        out(f"emulator: already running (pid {pidfile.read_text().strip()}) on {emu.url}; `make down` stops it")
+        return 0
+    try:
+        proc = emu.start(Path(args.log), timeout_s=args.timeout)
+    except PortTakenError as e:
+        raise UsageError(
+            f"port {args.port} is taken by another program ({e}): stop it, or use another port: make up PORT=4567"
+        ) from e
+    except EmulatorError as e:
+        raise UsageError(f"the {args.backend} emulator did not start: {e}; its log is {args.log}") from e
     pidfile.parent.mkdir(parents=True, exist_ok=True)
     pidfile.write_text(str(proc.pid))
     out(f"emulator: {args.backend} (pid {proc.pid}) listening on {emu.url}; log {args.log}")
@@ -347,6 +375,7 @@ def cmd_emulator(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     """The command-line parser."""
     p = argparse.ArgumentParser(prog="pipeline", description=__doc__)
+    p.add_argument("--debug", action="store_true", help="show the traceback of an expected failure too")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("bootstrap", help="create every resource (idempotent)").set_defaults(func=cmd_bootstrap)
     w = sub.add_parser("worker", help="consume the job queue like Lambda's event source mapping")
@@ -397,8 +426,78 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+class UsageError(Exception):
+    """An expected failure, said in one line with what to do (no traceback unless --debug)."""
+
+
+_MISSING = {
+    "ResourceNotFoundException",
+    "NoSuchBucket",
+    "AWS.SimpleQueueService.NonExistentQueue",
+    "QueueDoesNotExist",
+    "NotFound",
+    "NotFoundException",
+}
+_REFUSED = {
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "AccessDenied",
+    "AccessDeniedException",
+    "SignatureDoesNotMatch",
+}
+
+
+def explain(error: BaseException) -> str | None:
+    """One line saying what is wrong and what to do, for the failures a user can expect; None for real bugs."""
+    # The adapters wrap AWS's errors in ours (`raise ... from e`): the cause says what happened.
+    seen: BaseException | None = error
+    while seen is not None:
+        line = _explain_one(seen)
+        if line is not None:
+            return line
+        seen = seen.__cause__
+    return None
+
+
+def _explain_one(error: BaseException) -> str | None:
+    from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
+    from botocore.exceptions import ConnectionError as BotoConnectionError
+
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    if isinstance(error, UsageError):
+        return str(error)
+    if isinstance(error, BotoConnectionError):
+        if endpoint:
+            return f"nothing answers at {endpoint}: start the local stack with `make up` (or fix AWS_ENDPOINT_URL)"
+        return f"cannot reach AWS ({error}): check the network and AWS_REGION"
+    if isinstance(error, NoCredentialsError):
+        return "no AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+    if isinstance(error, NoRegionError):
+        return "no AWS region: set AWS_REGION (for example AWS_REGION=eu-west-1)"
+    if isinstance(error, ClientError):
+        code = str(error.response.get("Error", {}).get("Code", ""))
+        op = error.operation_name
+        if code in _MISSING:
+            return (
+                f"{op}: a resource does not exist ({code}): create the stack with `make up` (or `pipeline bootstrap`),"
+                " or check NAME_PREFIX and AWS_REGION"
+            )
+        if code in _REFUSED:
+            return f"{op}: AWS refused the credentials ({code}): check AWS_PROFILE, the keys and AWS_REGION"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run one command."""
+    """Run one command; expected failures end in one line on stderr and exit code 2 (--debug: the traceback)."""
     args = parser().parse_args(argv)
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+    except Exception as e:
+        line = explain(e)
+        if line is None or args.debug:
+            raise
+        sys.stderr.write(f"pipeline {args.command}: {line}\n")
+        return 2
     return code

@@ -9,6 +9,7 @@ from typing import Any, NotRequired, TypedDict
 from urllib.parse import unquote_plus
 
 from pipeline.domain import MAX_KEY_BYTES, Kind, Version
+from pipeline.errors import PipelineError
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +79,10 @@ class ObjectRef:
 MAX_RECORDS = 10
 
 
-class MalformedMessageError(ValueError):
-    """The SQS body is neither an S3 event nor a test event: only an operator can sort it out."""
+class MalformedMessageError(PipelineError):
+    """The SQS body is neither an S3 event nor a test event: only an operator can sort it out (it goes to the DLQ)."""
+
+    code = "malformed"
 
 
 def _unwrap_sns(body: dict[str, Any]) -> dict[str, Any]:

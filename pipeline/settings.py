@@ -66,6 +66,9 @@ class Settings:
     # Where a browser reaches S3 for presigned URLs, when that differs from endpoint_url (compose: aws:4566
     # inside the network, localhost:4566 outside). Unset in AWS, where both are the real S3.
     public_endpoint_url: str | None = None
+    # Where renditions are served from when a CDN fronts the output bucket (terraform's cdn_enabled): the API then
+    # hands out {cdn_base_url}/{key} instead of presigned S3 GETs.
+    cdn_base_url: str = ""
     environment: str = "local"
     name_prefix: str = "imgpipe"
     input_bucket: str = "imgpipe-input"
@@ -155,6 +158,7 @@ class Settings:
             region=e.get("AWS_REGION") or e.get("AWS_DEFAULT_REGION") or "us-east-1",
             endpoint_url=e.get("AWS_ENDPOINT_URL") or None,
             public_endpoint_url=e.get("PUBLIC_ENDPOINT_URL") or None,
+            cdn_base_url=e.get("CDN_BASE_URL", "").rstrip("/"),
             environment=e.get("ENVIRONMENT", "local"),
             name_prefix=prefix,
             input_bucket=name("INPUT_BUCKET", "input"),

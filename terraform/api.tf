@@ -5,13 +5,6 @@ locals {
   api_routes        = ["POST /uploads", "GET /images/{id}", "GET /images"]
 }
 
-resource "aws_cloudwatch_log_group" "api" {
-  # checkov:skip=CKV_AWS_158: the logs hold keys and statuses, never image content; CloudWatch encrypts them at rest.
-  # checkov:skip=CKV_AWS_338: operational logs; retention is the log_retention_days variable (30 days by default).
-  name              = "/aws/lambda/${local.api_function_name}"
-  retention_in_days = var.log_retention_days
-}
-
 resource "aws_cloudwatch_log_group" "api_access" {
   # checkov:skip=CKV_AWS_158: access logs hold request ids, routes and statuses only; encrypted at rest by CloudWatch.
   # checkov:skip=CKV_AWS_338: operational logs; retention is the log_retention_days variable (30 days by default).
@@ -19,51 +12,59 @@ resource "aws_cloudwatch_log_group" "api_access" {
   retention_in_days = var.log_retention_days
 }
 
-resource "aws_lambda_function" "api" {
-  # checkov:skip=CKV_AWS_117: the function only calls AWS APIs; a VPC would add NAT cost and protect nothing.
-  # checkov:skip=CKV_AWS_116: called synchronously by API Gateway, which returns its errors to the caller.
-  # checkov:skip=CKV_AWS_272: code signing needs a signing profile outside this stack; the zip hash is pinned.
-  # checkov:skip=CKV_AWS_173: the environment holds only resource names and limits, no secrets.
-  # checkov:skip=CKV_AWS_115: the stage's throttling bounds its concurrency (api_throttle_rate).
-  function_name    = local.api_function_name
-  description      = "imgpipe: presigned uploads and image status"
-  role             = aws_iam_role.api.arn
-  filename         = var.lambda_zip_path
-  source_code_hash = filebase64sha256(var.lambda_zip_path)
-  handler          = "pipeline.api.handler"
-  runtime          = var.lambda_runtime
-  architectures    = [var.lambda_architecture]
-  memory_size      = 256
-  timeout          = 10
+module "api" {
+  source = "./modules/function"
 
-  environment {
-    variables = {
-      ENVIRONMENT             = var.environment
-      NAME_PREFIX             = var.name_prefix
-      INPUT_BUCKET            = aws_s3_bucket.input.bucket
-      OUTPUT_BUCKET           = aws_s3_bucket.output.bucket
-      INPUT_PREFIX            = var.input_prefix
-      TABLE_NAME              = aws_dynamodb_table.this.name
-      STATUS_INDEX            = local.status_index
-      MAX_BYTES               = tostring(var.max_bytes)
-      LOG_LEVEL               = var.log_level
-      POWERTOOLS_SERVICE_NAME = "imgpipe-api"
-    }
+  name               = local.api_function_name
+  description        = "imgpipe: presigned uploads and image status"
+  handler            = "pipeline.api.handler"
+  zip_path           = var.lambda_zip_path
+  runtime            = var.lambda_runtime
+  architecture       = var.lambda_architecture
+  memory_mb          = 256
+  timeout_s          = 10
+  policy_json        = data.aws_iam_policy_document.api.json
+  log_retention_days = var.log_retention_days
+  partition          = data.aws_partition.current.partition
+
+  environment = {
+    ENVIRONMENT             = var.environment
+    NAME_PREFIX             = var.name_prefix
+    INPUT_BUCKET            = aws_s3_bucket.input.bucket
+    OUTPUT_BUCKET           = aws_s3_bucket.output.bucket
+    INPUT_PREFIX            = var.input_prefix
+    TABLE_NAME              = aws_dynamodb_table.this.name
+    STATUS_INDEX            = local.status_index
+    MAX_BYTES               = tostring(var.max_bytes)
+    CDN_BASE_URL            = var.cdn_enabled ? "https://${aws_cloudfront_distribution.renditions[0].domain_name}" : ""
+    LOG_LEVEL               = var.log_level
+    POWERTOOLS_SERVICE_NAME = "imgpipe-api"
   }
+}
 
-  tracing_config {
-    mode = "Active"
-  }
+moved {
+  from = aws_lambda_function.api
+  to   = module.api.aws_lambda_function.this
+}
 
-  depends_on = [aws_cloudwatch_log_group.api, aws_iam_role_policy.api]
+moved {
+  from = aws_cloudwatch_log_group.api
+  to   = module.api.aws_cloudwatch_log_group.this
+}
 
-  lifecycle {
-    precondition {
-      # A JWT authorizer without an issuer fails at apply; without an audience it would accept any client's token.
-      condition     = var.api_auth != "jwt" || (var.jwt_issuer != null && length(var.jwt_audience) > 0)
-      error_message = "api_auth = \"jwt\" needs jwt_issuer and at least one jwt_audience."
-    }
-  }
+moved {
+  from = aws_iam_role.api
+  to   = module.api.aws_iam_role.this
+}
+
+moved {
+  from = aws_iam_role_policy.api
+  to   = module.api.aws_iam_role_policy.this
+}
+
+moved {
+  from = aws_iam_role_policy_attachment.api_xray
+  to   = module.api.aws_iam_role_policy_attachment.xray
 }
 
 resource "aws_apigatewayv2_api" "this" {
@@ -90,13 +91,21 @@ resource "aws_apigatewayv2_authorizer" "jwt" {
     issuer   = var.jwt_issuer
     audience = var.jwt_audience
   }
+
+  lifecycle {
+    precondition {
+      # Without an issuer the authorizer fails at apply; without an audience it would accept any client's token.
+      condition     = var.jwt_issuer != null && length(var.jwt_audience) > 0
+      error_message = "api_auth = \"jwt\" needs jwt_issuer and at least one jwt_audience."
+    }
+  }
 }
 
 resource "aws_apigatewayv2_integration" "this" {
   count                  = var.http_api_enabled ? 1 : 0
   api_id                 = aws_apigatewayv2_api.this[0].id
   integration_type       = "AWS_PROXY"
-  integration_uri        = aws_lambda_function.api.invoke_arn
+  integration_uri        = module.api.invoke_arn
   payload_format_version = "2.0"
 }
 
@@ -133,7 +142,7 @@ resource "aws_lambda_permission" "api" {
   count         = var.http_api_enabled ? 1 : 0
   statement_id  = "AllowHttpApi"
   action        = "lambda:InvokeFunction"
-  function_name = aws_lambda_function.api.function_name
+  function_name = module.api.function_name
   principal     = "apigateway.amazonaws.com"
   source_arn    = "${aws_apigatewayv2_api.this[0].execution_arn}/*/*"
 }

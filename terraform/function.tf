@@ -1,63 +1,73 @@
-resource "aws_cloudwatch_log_group" "this" {
-  # checkov:skip=CKV_AWS_158: the logs hold keys, sizes and reasons, never image content; CloudWatch encrypts them at rest.
-  # checkov:skip=CKV_AWS_338: operational logs; retention is the log_retention_days variable (30 days by default).
-  name              = "/aws/lambda/${local.function_name}"
-  retention_in_days = var.log_retention_days
+# The image processor: the module makes its log group, role (with the policy in iam.tf), X-Ray and the function.
+module "processor" {
+  source = "./modules/function"
+
+  name                 = local.function_name
+  description          = "imgpipe: renditions for images uploaded under ${var.input_prefix}"
+  handler              = "pipeline.handler.lambda_handler"
+  zip_path             = var.lambda_zip_path
+  runtime              = var.lambda_runtime
+  architecture         = var.lambda_architecture
+  memory_mb            = var.lambda_memory_mb
+  timeout_s            = var.lambda_timeout_s
+  reserved_concurrency = var.reserved_concurrency
+  policy_json          = data.aws_iam_policy_document.this.json
+  log_retention_days   = var.log_retention_days
+  partition            = data.aws_partition.current.partition
+
+  # The same names Settings.from_env() reads locally.
+  environment = {
+    ENVIRONMENT             = var.environment
+    NAME_PREFIX             = var.name_prefix
+    INPUT_BUCKET            = aws_s3_bucket.input.bucket
+    OUTPUT_BUCKET           = aws_s3_bucket.output.bucket
+    INPUT_PREFIX            = var.input_prefix
+    TABLE_NAME              = aws_dynamodb_table.this.name
+    STATUS_INDEX            = local.status_index
+    QUEUE_NAME              = aws_sqs_queue.this.name
+    DLQ_NAME                = aws_sqs_queue.dlq.name
+    RESULTS_TOPIC_ARN       = aws_sns_topic.results.arn
+    ALERTS_TOPIC_ARN        = aws_sns_topic.alerts.arn
+    RENDITIONS              = var.renditions
+    MAX_BYTES               = tostring(var.max_bytes)
+    MAX_PIXELS              = tostring(var.max_pixels)
+    HANDLER_TIMEOUT_S       = tostring(var.lambda_timeout_s)
+    VISIBILITY_TIMEOUT_S    = tostring(local.visibility_s)
+    MAX_RECEIVE_COUNT       = tostring(var.max_receive_count)
+    ITEM_TTL_DAYS           = tostring(var.retention_days)
+    LOG_LEVEL               = var.log_level
+    POWERTOOLS_SERVICE_NAME = "imgpipe"
+  }
 }
 
-resource "aws_lambda_function" "this" {
-  # checkov:skip=CKV_AWS_117: the function only calls AWS APIs; a VPC would add NAT cost and protect nothing.
-  # checkov:skip=CKV_AWS_116: the function is fed by SQS, whose redrive policy is the dead-letter queue.
-  # checkov:skip=CKV_AWS_272: code signing needs a signing profile outside this stack; the zip hash is pinned.
-  # checkov:skip=CKV_AWS_173: the environment holds only resource names and limits, no secrets.
-  function_name                  = local.function_name
-  description                    = "imgpipe: renditions for images uploaded under ${var.input_prefix}"
-  role                           = aws_iam_role.this.arn
-  filename                       = var.lambda_zip_path
-  source_code_hash               = filebase64sha256(var.lambda_zip_path)
-  handler                        = "pipeline.handler.lambda_handler"
-  runtime                        = var.lambda_runtime
-  architectures                  = [var.lambda_architecture]
-  memory_size                    = var.lambda_memory_mb
-  timeout                        = var.lambda_timeout_s
-  reserved_concurrent_executions = var.reserved_concurrency
+moved {
+  from = aws_lambda_function.this
+  to   = module.processor.aws_lambda_function.this
+}
 
-  environment {
-    # The same names Settings.from_env() reads locally.
-    variables = {
-      ENVIRONMENT             = var.environment
-      NAME_PREFIX             = var.name_prefix
-      INPUT_BUCKET            = aws_s3_bucket.input.bucket
-      OUTPUT_BUCKET           = aws_s3_bucket.output.bucket
-      INPUT_PREFIX            = var.input_prefix
-      TABLE_NAME              = aws_dynamodb_table.this.name
-      STATUS_INDEX            = local.status_index
-      QUEUE_NAME              = aws_sqs_queue.this.name
-      DLQ_NAME                = aws_sqs_queue.dlq.name
-      RESULTS_TOPIC_ARN       = aws_sns_topic.results.arn
-      ALERTS_TOPIC_ARN        = aws_sns_topic.alerts.arn
-      RENDITIONS              = var.renditions
-      MAX_BYTES               = tostring(var.max_bytes)
-      MAX_PIXELS              = tostring(var.max_pixels)
-      HANDLER_TIMEOUT_S       = tostring(var.lambda_timeout_s)
-      VISIBILITY_TIMEOUT_S    = tostring(local.visibility_s)
-      MAX_RECEIVE_COUNT       = tostring(var.max_receive_count)
-      ITEM_TTL_DAYS           = tostring(var.retention_days)
-      LOG_LEVEL               = var.log_level
-      POWERTOOLS_SERVICE_NAME = "imgpipe"
-    }
-  }
+moved {
+  from = aws_cloudwatch_log_group.this
+  to   = module.processor.aws_cloudwatch_log_group.this
+}
 
-  tracing_config {
-    mode = "Active"
-  }
+moved {
+  from = aws_iam_role.this
+  to   = module.processor.aws_iam_role.this
+}
 
-  depends_on = [aws_cloudwatch_log_group.this, aws_iam_role_policy.this]
+moved {
+  from = aws_iam_role_policy.this
+  to   = module.processor.aws_iam_role_policy.this
+}
+
+moved {
+  from = aws_iam_role_policy_attachment.xray
+  to   = module.processor.aws_iam_role_policy_attachment.xray
 }
 
 resource "aws_lambda_event_source_mapping" "this" {
   event_source_arn                   = aws_sqs_queue.this.arn
-  function_name                      = aws_lambda_function.this.arn
+  function_name                      = module.processor.arn
   batch_size                         = var.batch_size
   maximum_batching_window_in_seconds = var.batching_window_s
   function_response_types            = ["ReportBatchItemFailures"]

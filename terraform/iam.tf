@@ -1,19 +1,7 @@
-data "aws_iam_policy_document" "assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["lambda.amazonaws.com"]
-    }
-  }
-}
+# The two functions' policies: exactly the calls each makes, on exactly its resources (proven by
+# tests/terraform/test_permissions.py). The roles themselves are made by modules/function.
 
-resource "aws_iam_role" "this" {
-  name               = "${local.function_name}-role"
-  assume_role_policy = data.aws_iam_policy_document.assume.json
-}
-
-# Least privilege: exactly the calls the handler makes, on exactly its resources.
+# The processor.
 data "aws_iam_policy_document" "this" {
   statement {
     sid       = "ReadUploads"
@@ -83,25 +71,8 @@ data "aws_iam_policy_document" "this" {
   statement {
     sid       = "Logs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.this.arn}:*"]
+    resources = ["${module.processor.log_group_arn}:*"]
   }
-}
-
-resource "aws_iam_role_policy" "this" {
-  name   = "${local.function_name}-policy"
-  role   = aws_iam_role.this.id
-  policy = data.aws_iam_policy_document.this.json
-}
-
-# X-Ray segments cannot be scoped to a resource; AWS's managed policy is the narrow way to allow them.
-resource "aws_iam_role_policy_attachment" "xray" {
-  role       = aws_iam_role.this.name
-  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/AWSXRayDaemonWriteAccess"
-}
-
-resource "aws_iam_role" "api" {
-  name               = "${local.api_function_name}-role"
-  assume_role_policy = data.aws_iam_policy_document.assume.json
 }
 
 # The API signs URLs: a presigned POST carries the signer's right to put where it signs (web/ under the input
@@ -113,10 +84,14 @@ data "aws_iam_policy_document" "api" {
     resources = ["${aws_s3_bucket.input.arn}/${var.input_prefix}web/*"]
   }
 
-  statement {
-    sid       = "PresignRenditions"
-    actions   = ["s3:GetObject"]
-    resources = ["${aws_s3_bucket.output.arn}/*"]
+  # Only without the CDN: with it, the API hands out CloudFront URLs and signs no reads.
+  dynamic "statement" {
+    for_each = var.cdn_enabled ? [] : [1]
+    content {
+      sid       = "PresignRenditions"
+      actions   = ["s3:GetObject"]
+      resources = ["${aws_s3_bucket.output.arn}/*"]
+    }
   }
 
   statement {
@@ -139,17 +114,8 @@ data "aws_iam_policy_document" "api" {
   statement {
     sid       = "Logs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.api.arn}:*"]
+    resources = ["${module.api.log_group_arn}:*"]
   }
 }
 
-resource "aws_iam_role_policy" "api" {
-  name   = "${local.api_function_name}-policy"
-  role   = aws_iam_role.api.id
-  policy = data.aws_iam_policy_document.api.json
-}
 
-resource "aws_iam_role_policy_attachment" "api_xray" {
-  role       = aws_iam_role.api.name
-  policy_arn = "arn:${data.aws_partition.current.partition}:iam::aws:policy/AWSXRayDaemonWriteAccess"
-}

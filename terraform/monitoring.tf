@@ -23,7 +23,7 @@ resource "aws_cloudwatch_metric_alarm" "errors" {
   alarm_description   = "The image handler raised errors (whole invocations failed)"
   namespace           = "AWS/Lambda"
   metric_name         = "Errors"
-  dimensions          = { FunctionName = aws_lambda_function.this.function_name }
+  dimensions          = { FunctionName = module.processor.function_name }
   statistic           = "Sum"
   period              = 300
   evaluation_periods  = 1
@@ -39,7 +39,7 @@ resource "aws_cloudwatch_metric_alarm" "throttles" {
   alarm_description   = "The image handler is being throttled"
   namespace           = "AWS/Lambda"
   metric_name         = "Throttles"
-  dimensions          = { FunctionName = aws_lambda_function.this.function_name }
+  dimensions          = { FunctionName = module.processor.function_name }
   statistic           = "Sum"
   period              = 300
   evaluation_periods  = 1
@@ -72,7 +72,7 @@ resource "aws_cloudwatch_metric_alarm" "duration" {
   alarm_description   = "The image handler's slowest invocations are within 20% of its timeout"
   namespace           = "AWS/Lambda"
   metric_name         = "Duration"
-  dimensions          = { FunctionName = aws_lambda_function.this.function_name }
+  dimensions          = { FunctionName = module.processor.function_name }
   statistic           = "Maximum"
   period              = 300
   evaluation_periods  = 1
@@ -88,7 +88,7 @@ resource "aws_cloudwatch_metric_alarm" "api_errors" {
   alarm_description   = "The upload API's function failed invocations"
   namespace           = "AWS/Lambda"
   metric_name         = "Errors"
-  dimensions          = { FunctionName = aws_lambda_function.api.function_name }
+  dimensions          = { FunctionName = module.api.function_name }
   statistic           = "Sum"
   period              = 300
   evaluation_periods  = 1
@@ -141,9 +141,9 @@ resource "aws_cloudwatch_dashboard" "this" {
           stat   = "Sum"
           period = 60
           metrics = [
-            ["AWS/Lambda", "Invocations", "FunctionName", aws_lambda_function.this.function_name],
-            ["AWS/Lambda", "Errors", "FunctionName", aws_lambda_function.this.function_name],
-            ["AWS/Lambda", "Throttles", "FunctionName", aws_lambda_function.this.function_name],
+            ["AWS/Lambda", "Invocations", "FunctionName", module.processor.function_name],
+            ["AWS/Lambda", "Errors", "FunctionName", module.processor.function_name],
+            ["AWS/Lambda", "Throttles", "FunctionName", module.processor.function_name],
           ]
         }
       },
@@ -154,7 +154,7 @@ resource "aws_cloudwatch_dashboard" "this" {
           region  = var.region
           stat    = "p95"
           period  = 60
-          metrics = [["AWS/Lambda", "Duration", "FunctionName", aws_lambda_function.this.function_name]]
+          metrics = [["AWS/Lambda", "Duration", "FunctionName", module.processor.function_name]]
         }
       },
       {

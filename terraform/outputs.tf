@@ -55,7 +55,7 @@ output "alerts_topic_arn" {
 
 output "function_name" {
   description = "Name of the image handler function."
-  value       = aws_lambda_function.this.function_name
+  value       = module.processor.function_name
 }
 
 output "dlq_alarm_name" {
@@ -65,7 +65,7 @@ output "dlq_alarm_name" {
 
 output "handler_environment" {
   description = "The environment the handler runs with: export it to run the CLI against this stack."
-  value       = aws_lambda_function.this.environment[0].variables
+  value       = module.processor.environment
 }
 
 output "api_endpoint" {
@@ -75,5 +75,10 @@ output "api_endpoint" {
 
 output "api_function_name" {
   description = "Name of the upload API's function."
-  value       = aws_lambda_function.api.function_name
+  value       = module.api.function_name
+}
+
+output "cdn_domain_name" {
+  description = "CloudFront domain that serves the renditions (null without cdn_enabled)."
+  value       = var.cdn_enabled ? aws_cloudfront_distribution.renditions[0].domain_name : null
 }

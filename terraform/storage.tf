@@ -121,7 +121,7 @@ resource "aws_s3_bucket_lifecycle_configuration" "output" {
   }
 }
 
-data "aws_iam_policy_document" "tls_only" {
+data "aws_iam_policy_document" "bucket" {
   for_each = { input = aws_s3_bucket.input.arn, output = aws_s3_bucket.output.arn }
 
   statement {
@@ -139,17 +139,36 @@ data "aws_iam_policy_document" "tls_only" {
       values   = ["false"]
     }
   }
+
+  # CloudFront (this distribution only) reads renditions through origin access control.
+  dynamic "statement" {
+    for_each = each.key == "output" && var.cdn_enabled ? [1] : []
+    content {
+      sid       = "CloudFrontReadsRenditions"
+      actions   = ["s3:GetObject"]
+      resources = ["${each.value}/*"]
+      principals {
+        type        = "Service"
+        identifiers = ["cloudfront.amazonaws.com"]
+      }
+      condition {
+        test     = "StringEquals"
+        variable = "AWS:SourceArn"
+        values   = [aws_cloudfront_distribution.renditions[0].arn]
+      }
+    }
+  }
 }
 
 resource "aws_s3_bucket_policy" "input" {
   bucket     = aws_s3_bucket.input.id
-  policy     = data.aws_iam_policy_document.tls_only["input"].json
+  policy     = data.aws_iam_policy_document.bucket["input"].json
   depends_on = [aws_s3_bucket_public_access_block.input]
 }
 
 resource "aws_s3_bucket_policy" "output" {
   bucket     = aws_s3_bucket.output.id
-  policy     = data.aws_iam_policy_document.tls_only["output"].json
+  policy     = data.aws_iam_policy_document.bucket["output"].json
   depends_on = [aws_s3_bucket_public_access_block.output]
 }
 

@@ -273,3 +273,20 @@ variable "http_api_enabled" {
   type        = bool
   default     = true
 }
+
+variable "cdn_enabled" {
+  description = "Serve renditions through CloudFront with origin access control; the API then returns CDN URLs instead of presigned S3 GETs."
+  type        = bool
+  default     = false
+}
+
+variable "cdn_price_class" {
+  description = "CloudFront price class (which edge locations serve the renditions)."
+  type        = string
+  default     = "PriceClass_100"
+
+  validation {
+    condition     = contains(["PriceClass_100", "PriceClass_200", "PriceClass_All"], var.cdn_price_class)
+    error_message = "cdn_price_class must be PriceClass_100, PriceClass_200 or PriceClass_All."
+  }
+}

@@ -103,12 +103,9 @@ class FakeRecords:
         current["rev"] = current.get("rev", 0) + 1
         return True
 
-    def page_by_status(self, status: str, *, limit: int, start: dict[str, Any] | None = None) -> dict[str, Any]:
-        from boto3.dynamodb.types import TypeSerializer
-
+    def page_by_status(self, status: str, *, limit: int, start: dict[str, str] | None = None) -> dict[str, Any]:
         rows = sorted((i for i in self.items.values() if i.get("status") == status), key=lambda i: i["sourceKey"])
-        ser = TypeSerializer()
-        return {"items": [{k: ser.serialize(v) for k, v in i.items()} for i in rows[:limit]], "next": None}
+        return {"items": [dict(i) for i in rows[:limit]], "next": None}
 
 
 class FakeNotifier:

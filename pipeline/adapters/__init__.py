@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectionClosedError,
-    EndpointConnectionError,
-    ReadTimeoutError,
-)
+from botocore.exceptions import ClientError, HTTPClientError, IncompleteReadError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from pipeline.errors import TransientError
 
-CONNECTION_ERRORS = (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError, BotoCoreError)
+# The network failing (no connection, timeouts, a connection or a body cut short): retrying may help. Not all
+# of botocore's errors: ParamValidationError, NoCredentialsError, NoRegionError and the like are programming or
+# configuration errors, which no retry fixes; they surface as unexpected errors, logged with their traceback.
+CONNECTION_ERRORS = (BotoConnectionError, HTTPClientError, IncompleteReadError)
 
 
 def error_code(err: ClientError) -> str:

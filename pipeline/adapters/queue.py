@@ -77,7 +77,3 @@ class Queue:
             "in_flight": int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0)),
             "delayed": int(attrs.get("ApproximateNumberOfMessagesDelayed", 0)),
         }
-
-    def purge(self) -> None:
-        """Drop every message (tests and operators only)."""
-        self.client.purge_queue(QueueUrl=self.url)

@@ -204,18 +204,6 @@ class ImageRecords:
             ExpressionAttributeValues=_attrs({":t": True, ":one": 1, ":version": version, ":status": status}),
         )
 
-    def by_status(self, status: str, *, limit: int = 100) -> Iterator[ImageItem]:
-        """Items with a status, newest first, through the status index."""
-        seen, start = 0, None
-        while seen < limit:
-            page = self.page_by_status(status, limit=min(100, limit - seen), start=start)
-            for raw in page["items"]:
-                seen += 1
-                yield to_item(raw)
-            if not page["next"]:
-                return
-            start = page["next"]
-
     def _query_status(self, status: str, **extra: Any) -> dict[str, Any]:
         """One Query of the status index for one status (extra: Limit, Select, ExclusiveStartKey, ...)."""
         try:
@@ -231,13 +219,17 @@ class ImageRecords:
             raise transient("dynamodb query", e) from e
         return dict(resp)
 
-    def page_by_status(self, status: str, *, limit: int, start: dict[str, Any] | None = None) -> dict[str, Any]:
-        """One page of raw items with a status, newest first: {"items": [...], "next": key or None}."""
+    def page_by_status(self, status: str, *, limit: int, start: dict[str, str] | None = None) -> dict[str, Any]:
+        """One page of items with a status, newest first: {"items": [...], "next": plain start key or None}."""
         extra: dict[str, Any] = {"ScanIndexForward": False, "Limit": limit}
         if start:
-            extra["ExclusiveStartKey"] = start
+            extra["ExclusiveStartKey"] = {k: _ser.serialize(v) for k, v in start.items()}
         resp = self._query_status(status, **extra)
-        return {"items": [dict(i) for i in resp.get("Items", [])], "next": resp.get("LastEvaluatedKey")}
+        last = resp.get("LastEvaluatedKey")
+        return {
+            "items": [to_item(dict(i)) for i in resp.get("Items", [])],
+            "next": {k: str(_de.deserialize(v)) for k, v in last.items()} if last else None,
+        }
 
     def count_by_status(self) -> dict[str, int]:
         """How many items have each status (a Select=COUNT query per status on the index)."""

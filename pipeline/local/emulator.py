@@ -23,6 +23,14 @@ BACKENDS = ("ministack", "moto", "localstack")
 PROJECT = Path(__file__).resolve().parents[2]
 
 
+class EmulatorError(RuntimeError):
+    """An emulator could not be started: the port is taken, or it exited or failed before it was ready."""
+
+
+class PortTakenError(EmulatorError):
+    """Something already answers on the emulator's port."""
+
+
 @dataclass(frozen=True)
 class Emulator:
     """One emulator backend, run from its own virtualenv's bin folder."""
@@ -57,7 +65,7 @@ class Emulator:
     def start(self, log_path: Path, *, timeout_s: float = 60.0) -> subprocess.Popen[bytes]:
         """Start the server and wait (bounded) until it answers; raises if it does not."""
         if port_open(self.host, self.port):
-            raise RuntimeError(f"{self.host}:{self.port} is already in use")
+            raise PortTakenError(f"{self.host}:{self.port} is already in use")
         log_path.parent.mkdir(parents=True, exist_ok=True)
         cmd, env = self.command(log_path.parent)
         with log_path.open("ab") as out:
@@ -109,7 +117,7 @@ def wait_ready(url: str, *, timeout_s: float = 60.0, proc: subprocess.Popen[byte
     last: Exception | None = None
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"emulator exited with code {proc.returncode} before it was ready")
+            raise EmulatorError(f"emulator exited with code {proc.returncode} before it was ready")
         try:
             # An SQS ListQueues answers on every backend once its routes are up.
             req = urllib.request.Request(f"{url}/?Action=ListQueues", method="GET")  # noqa: S310 - local URL
@@ -129,13 +137,13 @@ def wait_init_hooks(url: str, *, timeout_s: float, proc: subprocess.Popen[bytes]
     state: dict[str, Any] = {}
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"LocalStack exited with code {proc.returncode} while its init hooks ran")
+            raise EmulatorError(f"LocalStack exited with code {proc.returncode} while its init hooks ran")
         with contextlib.suppress(urllib.error.URLError, OSError, ValueError):
             with urllib.request.urlopen(f"{url}/_localstack/init/ready", timeout=2) as resp:  # noqa: S310
                 state = json.loads(resp.read())
             failed = [s for s in state.get("scripts", []) if isinstance(s, dict) and s.get("state") == "ERROR"]
             if failed:
-                raise RuntimeError(f"LocalStack init hook failed: {failed} (see the emulator log)")
+                raise EmulatorError(f"LocalStack init hook failed: {failed} (see the emulator log)")
             if state.get("completed") is True:
                 return
         time.sleep(0.3)

@@ -147,6 +147,29 @@ def run(
     run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     prefix = f"{settings.input_prefix}e2e-{run_id}/"
     manifest = load_manifest(samples)
+    keys = _upload(settings, clients, samples, manifest, prefix)
+    poison_body = f"poison message {run_id}: not an S3 event"
+    if poison:
+        Queue(clients.sqs, stack.queue_url).send(poison_body)
+    log.info("uploaded %d samples under %s", len(keys), prefix)
+    items = wait_for_items(records, list(keys.values()), timeout_s)
+    checks = [_check_item(clients, rel, exp, items[keys[rel]]) for rel, exp in manifest.items()]
+    audit = drain_audit(Queue(clients.sqs, stack.audit_queue_url), prefix, len(keys), timeout_s=60)
+    for check in checks:
+        notes = audit.get(keys[check.name], [])
+        if len(notes) != 1:
+            check.problems.append(f"{len(notes)} notifications, expected 1")
+        elif notes[0]["message"].get("status") != check.actual.split(":")[0]:
+            check.problems.append("notification status differs from the item")
+    if poison:
+        checks.append(_check_dlq(settings, clients, stack.dlq_url, poison_body, prefix))
+    return checks
+
+
+def _upload(
+    settings: Settings, clients: Clients, samples: Path, manifest: dict[str, dict[str, Any]], prefix: str
+) -> dict[str, str]:
+    """Upload every sample under prefix; returns sample name -> key."""
     keys = {}
     for rel in manifest:
         key = prefix + rel
@@ -158,42 +181,28 @@ def run(
             Body=(samples / rel).read_bytes(),
             ContentType="application/octet-stream",
         )
-    poison_body = f"poison message {run_id}: not an S3 event"
-    if poison:
-        Queue(clients.sqs, stack.queue_url).send(poison_body)
-    log.info("uploaded %d samples under %s", len(keys), prefix)
-    items = wait_for_items(records, list(keys.values()), timeout_s)
-    checks: list[Check] = []
-    for rel, exp in manifest.items():
-        item = items[keys[rel]]
-        check = Check(rel, exp["expect"] if exp["expect"] == "processed" else f"failed:{exp['code']}")
-        checks.append(check)
-        if item is None:
-            check.problems.append("no item")
-            continue
-        status = str(item.get("status"))
-        check.actual = status if status != "failed" else f"failed:{item.get('error', {}).get('code')}"
-        if check.actual != check.expected:
-            check.problems.append(f"ended {check.actual}, expected {check.expected}")
-            continue
-        if status == "processed":
-            rends = item.get("renditions", [])
-            if sorted(r["name"] for r in rends) != sorted(exp["sizes"]):
-                check.problems.append(f"renditions {[r['name'] for r in rends]}")
-            for rend in rends:
-                check_rendition(clients, dict(rend), exp, check)
-        elif not item.get("error", {}).get("message"):
-            check.problems.append("failed without a reason")
-    audit = drain_audit(Queue(clients.sqs, stack.audit_queue_url), prefix, len(keys), timeout_s=60)
-    for check in checks:
-        notes = audit.get(keys[check.name], [])
-        if len(notes) != 1:
-            check.problems.append(f"{len(notes)} notifications, expected 1")
-        elif notes[0]["message"].get("status") != check.actual.split(":")[0]:
-            check.problems.append("notification status differs from the item")
-    if poison:
-        checks.append(_check_dlq(settings, clients, stack.dlq_url, poison_body, prefix))
-    return checks
+    return keys
+
+
+def _check_item(clients: Clients, rel: str, exp: dict[str, Any], item: Any) -> Check:
+    """One sample's item against its expectation: status, reason, and each rendition's pixels."""
+    check = Check(rel, exp["expect"] if exp["expect"] == "processed" else f"failed:{exp['code']}")
+    if item is None:
+        check.problems.append("no item")
+        return check
+    status = str(item.get("status"))
+    check.actual = status if status != "failed" else f"failed:{item.get('error', {}).get('code')}"
+    if check.actual != check.expected:
+        check.problems.append(f"ended {check.actual}, expected {check.expected}")
+    elif status == "processed":
+        rends = item.get("renditions", [])
+        if sorted(r["name"] for r in rends) != sorted(exp["sizes"]):
+            check.problems.append(f"renditions {[r['name'] for r in rends]}")
+        for rend in rends:
+            check_rendition(clients, dict(rend), exp, check)
+    elif not item.get("error", {}).get("message"):
+        check.problems.append("failed without a reason")
+    return check
 
 
 def _check_dlq(settings: Settings, clients: Clients, dlq_url: str, poison_body: str, prefix: str) -> Check:

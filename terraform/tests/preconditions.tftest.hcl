@@ -45,7 +45,7 @@ run "one_retention_for_originals_renditions_and_items" {
     error_message = "originals expire after retention_days"
   }
   assert {
-    condition     = aws_lambda_function.this.environment[0].variables.ITEM_TTL_DAYS == tostring(var.retention_days)
+    condition     = module.processor.environment.ITEM_TTL_DAYS == tostring(var.retention_days)
     error_message = "items expire with their originals and renditions"
   }
 }
@@ -98,7 +98,7 @@ run "jwt_without_audience" {
     api_auth   = "jwt"
     jwt_issuer = "https://issuer.example.com"
   }
-  expect_failures = [aws_lambda_function.api]
+  expect_failures = [aws_apigatewayv2_authorizer.jwt]
 }
 
 run "jwt_without_issuer" {
@@ -107,7 +107,7 @@ run "jwt_without_issuer" {
     api_auth     = "jwt"
     jwt_audience = ["client"]
   }
-  expect_failures = [aws_lambda_function.api]
+  expect_failures = [aws_apigatewayv2_authorizer.jwt]
 }
 
 run "jwt_with_issuer_and_audience" {
@@ -147,4 +147,17 @@ run "retention_zero" {
   command = plan
   variables { retention_days = 0 }
   expect_failures = [var.retention_days]
+}
+
+run "cdn_serves_renditions" {
+  command = plan
+  variables { cdn_enabled = true }
+  assert {
+    condition     = startswith(module.api.environment.CDN_BASE_URL, "https://")
+    error_message = "with the CDN on, the API hands out CDN URLs"
+  }
+  assert {
+    condition     = aws_cloudfront_origin_access_control.renditions[0].signing_behavior == "always"
+    error_message = "CloudFront signs every request to the private bucket"
+  }
 }

@@ -27,6 +27,18 @@ class Applied:
     outputs: dict[str, Any]
 
 
+def ministack_python() -> str:
+    """MAJOR.MINOR of the Python MiniStack runs on (and runs Lambda functions on)."""
+    proc = subprocess.run(
+        [str(ROOT / ".venv-ministack" / "bin" / "python"), "-c", "import sys; print(*sys.version_info[:2], sep='.')"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    return proc.stdout.strip()
+
+
 @pytest.fixture(scope="session")
 def ministack() -> Iterator[str]:
     """A MiniStack of its own: it runs Lambda functions (Python, no Docker), so the deployed zip can run."""
@@ -49,7 +61,7 @@ def applied(ministack: str, tmp_path_factory: pytest.TempPathFactory) -> Applied
         pytest.skip(f"the terraform tests need terraform and its provider mirror: {why}")
     tmp = tmp_path_factory.mktemp("tf")
     zip_path = tmp / "lambda.zip"
-    host_py = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    # The zip for the Python MiniStack runs functions on: 3.12 (the Lambda runtime's) makes it make build's zip.
     subprocess.run(
         [
             sys.executable,
@@ -57,7 +69,7 @@ def applied(ministack: str, tmp_path_factory: pytest.TempPathFactory) -> Applied
             "--arch",
             "x86_64",
             "--python-version",
-            host_py,
+            ministack_python(),
             "--out",
             str(zip_path),
         ],
@@ -71,6 +83,7 @@ def applied(ministack: str, tmp_path_factory: pytest.TempPathFactory) -> Applied
         "lambda_architecture": "x86_64",
         "force_destroy": "true",
         "deletion_protection": "false",
+        "cdn_enabled": "true",  # as terraform.tfvars.example: the permission tests then cover the CDN's path too
         "max_concurrency": "2",
     }
     workdir = tmp / "work"

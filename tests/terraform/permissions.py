@@ -14,7 +14,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,33 +71,31 @@ class Stack:
     def __init__(self, shown: dict[str, Any], account: str, region: str) -> None:
         self.account = account
         self.region = region
-        self.resources: dict[tuple[str, str], dict[str, Any]] = {}
+        # address (module.api.aws_lambda_function.this, aws_s3_bucket.input, ...) -> (type, values)
+        self.resources: dict[str, tuple[str, dict[str, Any]]] = {}
         # A plan's planned values, or a state's values: both `terraform show -json`.
         values = shown.get("planned_values") or shown["values"]
         for r in _resources(values["root_module"]):
-            if r.get("mode", "managed") != "managed":
-                continue
-            index = r.get("index")
-            name = r["name"] if index in (None, 0) else f"{r['name']}[{index}]"
-            self.resources[(r["type"], name)] = r.get("values") or {}
+            if r.get("mode", "managed") == "managed":
+                self.resources[r["address"]] = (r["type"], r.get("values") or {})
 
     def of_type(self, kind: str) -> list[dict[str, Any]]:
         """Every planned resource of one type."""
-        return [v for (t, _), v in self.resources.items() if t == kind]
+        return [v for t, v in self.resources.values() if t == kind]
 
-    def get(self, kind: str, name: str) -> dict[str, Any]:
-        """One planned resource."""
-        return self.resources[(kind, name)]
+    def get(self, address: str) -> dict[str, Any]:
+        """One planned resource, by its address."""
+        return self.resources[address][1]
 
     def role_principal(self, function: str) -> str:
         """The session ARN a function's calls carry: its role, assumed by Lambda."""
-        fn = self.get("aws_lambda_function", function)
+        fn = self.get(function)
         role = fn["role"].rsplit("/", 1)[-1]
         return f"arn:aws:sts::{self.account}:assumed-role/{role}/{fn['function_name']}"
 
     def identity_policies(self, function: str) -> list[dict[str, Any]]:
         """The inline policies of a function's role (the X-Ray managed policy grants nothing the code calls)."""
-        role = self.get("aws_lambda_function", function)["role"].rsplit("/", 1)[-1]
+        role = self.get(function)["role"].rsplit("/", 1)[-1]
         return [
             {"name": p["name"], "policy": json.loads(p["policy"])}
             for p in self.of_type("aws_iam_role_policy")
@@ -153,44 +151,67 @@ def _resources(module: dict[str, Any]) -> Iterable[dict[str, Any]]:
 
 def requests_for(call: Call, principal: str, stack: Stack) -> list[Request]:
     """The IAM requests AWS authorizes for one recorded call; an unmapped call is an error, not a pass."""
-    p, op, region, account = call.params, call.operation, stack.region, stack.account
-    why = f"{call.service}.{op}"
+    mapper = _MAPPERS.get(call.service)
+    out = mapper(call, principal, stack) if mapper else None
+    if out is None:
+        raise AssertionError(
+            f"no IAM mapping for {call.service}.{call.operation}: add it to tests/terraform/permissions.py"
+        )
+    return out
+
+
+def _s3(call: Call, principal: str, stack: Stack) -> list[Request] | None:
+    p, op, why = call.params, call.operation, f"s3.{call.operation}"
     https = {"aws:SecureTransport": "true"}  # the client factory talks to AWS over https only
-    if call.service == "s3":
-        bucket = f"arn:aws:s3:::{p['Bucket']}"
-        obj = f"{bucket}/{p.get('Key', '')}"
-        if op in ("GetObject", "HeadObject"):
-            action = "s3:GetObjectVersion" if p.get("VersionId") else "s3:GetObject"
-            out = [Request(principal, action, obj, https, why)]
-            if call.status == 404:
-                # S3 answers 404 rather than 403 only to a caller who may list the bucket (no s3:prefix then).
-                out.append(Request(principal, "s3:ListBucket", bucket, https, f"{why} of a missing key"))
-            return out
-        if op in ("PutObject", "DeleteObject"):
-            return [Request(principal, f"s3:{op}", obj, https, why)]
-        if op == "ListObjectsV2":
-            return [Request(principal, "s3:ListBucket", bucket, {**https, "s3:prefix": p.get("Prefix", "")}, why)]
-    if call.service == "dynamodb":
-        table = f"arn:aws:dynamodb:{region}:{account}:table/{p['TableName']}"
-        if p.get("IndexName"):
-            table = f"{table}/index/{p['IndexName']}"
-        out = [Request(principal, f"dynamodb:{op}", table, {}, why)]
-        key = stack.table_key(p["TableName"])
-        if key:
-            via = {"kms:ViaService": f"dynamodb.{region}.amazonaws.com", "kms:CallerAccount": account}
-            out.append(Request(principal, "kms:Decrypt", key, via, f"{why} on a table under a CMK"))
+    bucket = f"arn:aws:s3:::{p['Bucket']}"
+    obj = f"{bucket}/{p.get('Key', '')}"
+    if op in ("GetObject", "HeadObject"):
+        action = "s3:GetObjectVersion" if p.get("VersionId") else "s3:GetObject"
+        out = [Request(principal, action, obj, https, why)]
+        if call.status == 404:
+            # S3 answers 404 rather than 403 only to a caller who may list the bucket (no s3:prefix then).
+            out.append(Request(principal, "s3:ListBucket", bucket, https, f"{why} of a missing key"))
         return out
-    if call.service == "sns" and op == "Publish":
-        out = [Request(principal, "sns:Publish", p["TopicArn"], {}, why)]
-        key = stack.topic_key(p["TopicArn"])
-        if key:
-            via = {"kms:ViaService": f"sns.{region}.amazonaws.com", "kms:CallerAccount": account}
-            out += [
-                Request(principal, "kms:GenerateDataKey", key, via, f"{why} to an encrypted topic"),
-                Request(principal, "kms:Decrypt", key, via, f"{why} to an encrypted topic"),
-            ]
-        return out
-    raise AssertionError(f"no IAM mapping for {call.service}.{op}: add it to tests/terraform/permissions.py")
+    if op in ("PutObject", "DeleteObject"):
+        return [Request(principal, f"s3:{op}", obj, https, why)]
+    if op == "ListObjectsV2":
+        return [Request(principal, "s3:ListBucket", bucket, {**https, "s3:prefix": p.get("Prefix", "")}, why)]
+    return None
+
+
+def _dynamodb(call: Call, principal: str, stack: Stack) -> list[Request]:
+    p, why = call.params, f"dynamodb.{call.operation}"
+    table = f"arn:aws:dynamodb:{stack.region}:{stack.account}:table/{p['TableName']}"
+    if p.get("IndexName"):
+        table = f"{table}/index/{p['IndexName']}"
+    out = [Request(principal, f"dynamodb:{call.operation}", table, {}, why)]
+    key = stack.table_key(p["TableName"])
+    if key:
+        via = {"kms:ViaService": f"dynamodb.{stack.region}.amazonaws.com", "kms:CallerAccount": stack.account}
+        out.append(Request(principal, "kms:Decrypt", key, via, f"{why} on a table under a CMK"))
+    return out
+
+
+def _sns(call: Call, principal: str, stack: Stack) -> list[Request] | None:
+    if call.operation != "Publish":
+        return None
+    topic, why = call.params["TopicArn"], "sns.Publish"
+    out = [Request(principal, "sns:Publish", topic, {}, why)]
+    key = stack.topic_key(topic)
+    if key:
+        via = {"kms:ViaService": f"sns.{stack.region}.amazonaws.com", "kms:CallerAccount": stack.account}
+        out += [
+            Request(principal, a, key, via, f"{why} to an encrypted topic")
+            for a in ("kms:GenerateDataKey", "kms:Decrypt")
+        ]
+    return out
+
+
+_MAPPERS: dict[str, Callable[[Call, str, Stack], list[Request] | None]] = {
+    "s3": _s3,
+    "dynamodb": _dynamodb,
+    "sns": _sns,
+}
 
 
 def presigned(principal: str, action: str, bucket: str, key: str, why: str) -> Request:
@@ -200,39 +221,62 @@ def presigned(principal: str, action: str, bucket: str, key: str, why: str) -> R
 
 def platform_requests(stack: Stack) -> list[Request]:
     """What AWS itself does for this stack, with the identities it does it as."""
-    out: list[Request] = []
-    account, region = stack.account, stack.region
-    functions = {f["arn"]: name for (t, name), f in stack.resources.items() if t == "aws_lambda_function"}
+    return [
+        *_event_source_mappings(stack),
+        *_function_logs(stack),
+        *_bucket_notifications(stack),
+        *_cdn_reads(stack),
+        *_alarm_notifications(stack),
+    ]
+
+
+def _event_source_mappings(stack: Stack) -> Iterator[Request]:
+    functions = {f["arn"]: address for address, (t, f) in stack.resources.items() if t == "aws_lambda_function"}
     for esm in stack.of_type("aws_lambda_event_source_mapping"):
         target = functions.get(esm["function_name"]) or next(
             n for a, n in functions.items() if esm["function_name"] in (a, a.rsplit(":", 1)[-1])
         )
         role = stack.role_principal(target)
         for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"):
-            out.append(Request(role, action, esm["event_source_arn"], {}, "the event source mapping polls the queue"))
-    for (kind, name), fn in stack.resources.items():
-        if kind != "aws_lambda_function":
-            continue
-        role = stack.role_principal(name)
-        group = f"arn:aws:logs:{region}:{account}:log-group:/aws/lambda/{fn['function_name']}"
-        for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
-            out.append(Request(role, action, f"{group}:log-stream:2026/12/01/[$LATEST]0", {}, "Lambda writes logs"))
+            yield Request(role, action, esm["event_source_arn"], {}, "the event source mapping polls the queue")
+
+
+def _function_logs(stack: Stack) -> Iterator[Request]:
+    for address, (kind, fn) in stack.resources.items():
+        if kind == "aws_lambda_function":
+            role = stack.role_principal(address)
+            group = f"arn:aws:logs:{stack.region}:{stack.account}:log-group:/aws/lambda/{fn['function_name']}"
+            for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
+                yield Request(role, action, f"{group}:log-stream:2026/12/01/[$LATEST]0", {}, "Lambda writes logs")
+
+
+def _bucket_notifications(stack: Stack) -> Iterator[Request]:
     for n in stack.of_type("aws_s3_bucket_notification"):
-        bucket = f"arn:aws:s3:::{n['bucket']}"
+        ctx = {"aws:SourceArn": f"arn:aws:s3:::{n['bucket']}", "aws:SourceAccount": stack.account}
         for q in n.get("queue") or []:
-            ctx = {"aws:SourceArn": bucket, "aws:SourceAccount": account}
-            out.append(Request("s3.amazonaws.com", "sqs:SendMessage", q["queue_arn"], ctx, "S3 sends its events"))
+            yield Request("s3.amazonaws.com", "sqs:SendMessage", q["queue_arn"], ctx, "S3 sends its events")
+
+
+def _cdn_reads(stack: Stack) -> Iterator[Request]:
+    buckets = {b["bucket_regional_domain_name"]: b["bucket"] for b in stack.of_type("aws_s3_bucket")}
+    for dist in stack.of_type("aws_cloudfront_distribution"):
+        ctx = {"aws:SourceArn": dist["arn"], "aws:SourceAccount": stack.account, "aws:SecureTransport": "true"}
+        for origin in dist.get("origin") or []:
+            if origin["domain_name"] in buckets:
+                obj = f"arn:aws:s3:::{buckets[origin['domain_name']]}/large/web/x/a.jpg.jpg"
+                yield Request("cloudfront.amazonaws.com", "s3:GetObject", obj, ctx, "the CDN reads a rendition")
+
+
+def _alarm_notifications(stack: Stack) -> Iterator[Request]:
     for alarm in stack.of_type("aws_cloudwatch_metric_alarm"):
-        alarm_arn = f"arn:aws:cloudwatch:{region}:{account}:alarm:{alarm['alarm_name']}"
-        ctx = {"aws:SourceArn": alarm_arn, "aws:SourceAccount": account}
+        alarm_arn = f"arn:aws:cloudwatch:{stack.region}:{stack.account}:alarm:{alarm['alarm_name']}"
+        ctx = {"aws:SourceArn": alarm_arn, "aws:SourceAccount": stack.account}
+        why = f"alarm {alarm['alarm_name']} notifies"
         for topic in {*(alarm.get("alarm_actions") or []), *(alarm.get("ok_actions") or [])}:
-            why = f"alarm {alarm['alarm_name']} notifies"
-            out.append(Request("cloudwatch.amazonaws.com", "sns:Publish", topic, ctx, why))
+            yield Request("cloudwatch.amazonaws.com", "sns:Publish", topic, ctx, why)
             key = stack.topic_key(topic)
-            if key:
-                for action in ("kms:GenerateDataKey", "kms:Decrypt"):
-                    out.append(Request("cloudwatch.amazonaws.com", action, key, ctx, f"{why} an encrypted topic"))
-    return out
+            for action in ("kms:GenerateDataKey", "kms:Decrypt") if key else ():
+                yield Request("cloudwatch.amazonaws.com", action, str(key), ctx, f"{why} an encrypted topic")
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,15 @@ import json
 import uuid
 from typing import Any
 
+import pytest
+
 from pipeline.aws import Clients, make_clients
 from pipeline.local.bootstrap import bootstrap
 from pipeline.settings import Settings
 from tests.e2e.helpers import wait_for
 from tests.images import encode, marked
 from tests.terraform.conftest import Applied
+from tests.terraform.tf import blocks
 
 
 def _describe(
@@ -185,3 +188,24 @@ def test_the_deployed_api_function_answers(applied: Applied) -> None:
     refused = call("POST", "/uploads", {"filename": "a.exe", "contentType": "application/x-msdownload", "size": 1})
     assert refused["statusCode"] == 415
     assert out["api_endpoint"]
+
+
+def test_the_deployed_zip_is_the_lambda_runtime_artifact(applied: Applied) -> None:
+    # The zip that processed an upload above is make build's x86_64 artifact only where MiniStack (which runs
+    # functions on its own Python) runs on the runtime's Python: its compiled wheels then match python3.12.
+    import zipfile
+
+    from tests.terraform.conftest import ministack_python
+
+    runtime = blocks("variable")[("lambda_runtime",)]["default"]
+    version = ministack_python()
+    if f"python{version}" != runtime:
+        pytest.skip(f"MiniStack runs on Python {version}, not {runtime}: install Python 3.12 (make emulators uses it)")
+    with zipfile.ZipFile(applied.variables["lambda_zip_path"]) as z:
+        names = z.namelist()
+    tag = version.replace(".", "")
+    assert any(n.startswith("PIL/_imaging.cpython-" + tag) for n in names), "the zip carries CPython 3.12 wheels"
+    assert "pipeline/handler.py" in names and not any(n.startswith("pipeline/local/") for n in names)
+    # The SDK is bundled on purpose: the client factory uses botocore >= 1.36 options that older runtime SDKs
+    # refuse (bench/cold_start.py; README, Performance).
+    assert "boto3/__init__.py" in names and "botocore/config.py" in names

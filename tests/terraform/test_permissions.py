@@ -47,7 +47,8 @@ from tests.terraform.tf import tflocal_plan, tflocal_reapply
 
 ACCOUNT = "000000000000"  # MiniStack's account: the ARNs in the plan carry it
 REGION = "us-east-1"
-PROCESSOR, API = "this", "api"  # the aws_lambda_function resource names
+# The two functions' addresses (modules/function makes each).
+PROCESSOR, API = "module.processor.aws_lambda_function.this", "module.api.aws_lambda_function.this"
 
 
 def _needs_node() -> None:
@@ -111,9 +112,7 @@ def exercised(applied: Applied, plan: dict[str, Any]) -> Iterator[Exercised]:
         "lambda", endpoint_url=applied.endpoint, region_name=REGION, aws_access_key_id="t", aws_secret_access_key="t"
     )
     # The deployed function would race this process for the queue's messages: its mapping is paused meanwhile.
-    [mapping] = lam.list_event_source_mappings(FunctionName=stack.get("aws_lambda_function", PROCESSOR)["arn"])[
-        "EventSourceMappings"
-    ]
+    [mapping] = lam.list_event_source_mappings(FunctionName=stack.get(PROCESSOR)["arn"])["EventSourceMappings"]
     lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
     try:
         yield _exercise(applied, stack)
@@ -124,7 +123,7 @@ def exercised(applied: Applied, plan: dict[str, Any]) -> Iterator[Exercised]:
 def _exercise(applied: Applied, stack: Stack) -> Exercised:
     calls: list[tuple[str, Call]] = []
     env = {
-        **stack.get("aws_lambda_function", PROCESSOR)["environment"][0]["variables"],
+        **stack.get(PROCESSOR)["environment"][0]["variables"],
         "AWS_ENDPOINT_URL": applied.endpoint,
     }
     settings = Settings.from_env(env)
@@ -153,7 +152,7 @@ def _exercise(applied: Applied, stack: Stack) -> Exercised:
     calls += [(PROCESSOR, c) for c in recorder.calls]
 
     api_env = {
-        **stack.get("aws_lambda_function", API)["environment"][0]["variables"],
+        **stack.get(API)["environment"][0]["variables"],
         "AWS_ENDPOINT_URL": applied.endpoint,
     }
     api_settings = Settings.from_env(api_env)
@@ -174,12 +173,17 @@ def _exercise(applied: Applied, stack: Stack) -> Exercised:
     upload = call("POST", "/uploads", {"filename": "p.png", "contentType": "image/png", "size": 100})
     handed.append((API, "s3:PutObject", api_settings.input_bucket, upload["upload"]["fields"]["key"]))
     image = call("GET", f"/images/{_image_id(f'uploads/perm-{run}/a.png')}")
+    cdn = api_settings.cdn_base_url
     for rendition in image["renditions"]:
         parts = urlsplit(rendition["url"])
+        if cdn:
+            # Served by CloudFront: the request S3 authorizes is the distribution's (a platform request).
+            assert rendition["url"].startswith(cdn + "/") and "X-Amz-Signature" not in rendition["url"], rendition
+            continue
         assert dict(parse_qsl(parts.query)).get("X-Amz-Signature"), rendition
         bucket_name, _, key = parts.path.lstrip("/").partition("/")
         handed.append((API, "s3:GetObject", bucket_name, _unquote(key)))
-    assert len(handed) >= 2
+    assert image["renditions"]
     listed = call("GET", "/images?status=processed")
     assert listed["items"], listed
     calls += [(API, c) for c in api_recorder.calls]
@@ -228,13 +232,28 @@ def violations(stack: Stack, exercised: Exercised) -> list[str]:
 
 def _must_be_denied(stack: Stack, principals: dict[str, str], identities: dict[str, list[dict[str, Any]]]) -> list[str]:
     """What least privilege means here, asked of the simulator: each must be refused."""
-    inp = stack.get("aws_s3_bucket", "input")["bucket"]
-    outp = stack.get("aws_s3_bucket", "output")["bucket"]
-    queue = stack.get("aws_sqs_queue", "this")["arn"]
-    alerts = stack.get("aws_sns_topic", "alerts")["arn"]
-    key = stack.get("aws_kms_key", "this")["arn"]
+    inp = stack.get("aws_s3_bucket.input")["bucket"]
+    outp = stack.get("aws_s3_bucket.output")["bucket"]
+    queue = stack.get("aws_sqs_queue.this")["arn"]
+    alerts = stack.get("aws_sns_topic.alerts")["arn"]
+    key = stack.get("aws_kms_key.this")["arn"]
     proc, api = principals[PROCESSOR], principals[API]
+    other_cdn = f"arn:aws:cloudfront::{ACCOUNT}:distribution/EOTHERDISTRIBUTION"
     probes = [
+        Request(
+            "cloudfront.amazonaws.com",
+            "s3:GetObject",
+            f"arn:aws:s3:::{outp}/large/x.jpg",
+            {"aws:SourceArn": other_cdn, "aws:SourceAccount": ACCOUNT, "aws:SecureTransport": "true"},
+            "another distribution reading renditions",
+        ),
+        Request(
+            "cloudfront.amazonaws.com",
+            "s3:GetObject",
+            f"arn:aws:s3:::{inp}/uploads/x.jpg",
+            {"aws:SourceArn": other_cdn, "aws:SourceAccount": ACCOUNT, "aws:SecureTransport": "true"},
+            "the CDN reading originals",
+        ),
         Request(
             "s3.amazonaws.com",
             "sqs:SendMessage",
@@ -354,6 +373,12 @@ MUTATIONS = {
         r'identifiers\s*=\s*\["cloudwatch\.amazonaws\.com"\]',
         'identifiers = ["events.amazonaws.com"]',
         "notifies",
+    ),
+    "cdn_reads_with_any_distribution": (
+        "storage.tf",
+        r"values\s*=\s*\[aws_cloudfront_distribution\.renditions\[0\]\.arn\]",
+        'values = ["*"]',
+        "the CDN reads a rendition",
     ),
     "unused_grant_added": (
         "iam.tf",

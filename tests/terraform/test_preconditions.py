@@ -42,7 +42,7 @@ MUTATIONS = {
     ),
     "jwt_guard_removed": (
         "api.tf",
-        r'var\.api_auth != "jwt" \|\| \(var\.jwt_issuer != null && length\(var\.jwt_audience\) > 0\)',
+        r"var\.jwt_issuer != null && length\(var\.jwt_audience\) > 0",
         "true",
     ),
     "name_prefix_guard_removed": ("variables.tf", r'!startswith\(var\.name_prefix, "xn--"\) && ', ""),
@@ -64,6 +64,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, s
     for f in [*TF_DIR.glob("*.tf"), TF_DIR / ".terraform.lock.hcl"]:
         shutil.copy(f, work / f.name)
     shutil.copytree(TF_DIR / "tests", work / "tests")
+    shutil.copytree(TF_DIR / "modules", work / "modules")
     env = {**os.environ, "TF_CLI_CONFIG_FILE": cfg}
     subprocess.run(
         ["terraform", "init", "-backend=false", "-input=false", "-no-color"],

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from tests.terraform.tf import ROOT, TF_DIR, blocks, cli_config
+from tests.terraform.tf import FUNCTION_MODULE, ROOT, TF_DIR, blocks, cli_config
 
 SETTINGS_SRC = (ROOT / "pipeline" / "settings.py").read_text()
 
@@ -60,10 +60,11 @@ def test_iam_grants_name_their_actions_and_resources() -> None:
             assert st.get("sid"), st
             assert not any("*" in a for a in st["actions"]), st
             assert "*" not in st["resources"], st
-    attachments = [b for (kind, _), b in blocks("resource").items() if kind == "aws_iam_role_policy_attachment"]
-    assert {a["policy_arn"] for a in attachments} == {
-        "arn:${data.aws_partition.current.partition}:iam::aws:policy/AWSXRayDaemonWriteAccess"
-    }
+    resources = blocks("resource", FUNCTION_MODULE)
+    attachments = [b for (kind, _), b in resources.items() if kind == "aws_iam_role_policy_attachment"]
+    assert {a["policy_arn"] for a in attachments} == {"arn:${var.partition}:iam::aws:policy/AWSXRayDaemonWriteAccess"}
+    assert resources[("aws_iam_role_policy", "this")]["policy"] == "${var.policy_json}"
+    assert not any(kind.startswith("aws_iam") for (kind, _) in blocks("resource")), "roles only in modules/function"
 
 
 def test_the_api_is_never_open() -> None:
@@ -74,14 +75,16 @@ def test_the_api_is_never_open() -> None:
 
 
 def test_lambda_environment_uses_the_names_settings_reads() -> None:
-    fn = blocks("resource")[("aws_lambda_function", "this")]
-    env = fn["environment"][0]["variables"]
-    for name in env:
-        if name.startswith("POWERTOOLS_"):
-            continue
-        assert f'"{name}"' in SETTINGS_SRC, f"{name} is not read by Settings.from_env()"
-    assert fn["handler"] == "pipeline.handler.lambda_handler"
-    assert fn["source_code_hash"] == "${filebase64sha256(var.lambda_zip_path)}"
+    modules = blocks("module")
+    for name, handler in (("processor", "pipeline.handler.lambda_handler"), ("api", "pipeline.api.handler")):
+        mod = modules[(name,)]
+        assert mod["source"] == "./modules/function" and mod["handler"] == handler
+        assert mod["zip_path"] == "${var.lambda_zip_path}", "both functions deploy the one zip"
+        for var in mod["environment"]:
+            if not var.startswith("POWERTOOLS_"):
+                assert f'"{var}"' in SETTINGS_SRC, f"{name}: {var} is not read by Settings.from_env()"
+    fn = blocks("resource", FUNCTION_MODULE)[("aws_lambda_function", "this")]
+    assert fn["source_code_hash"] == "${filebase64sha256(var.zip_path)}"
 
 
 def test_queue_dlq_and_mapping_numbers() -> None:

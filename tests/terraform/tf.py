@@ -28,17 +28,20 @@ def unquote(value: Any) -> Any:
     return value
 
 
-def load(name: str) -> dict[str, Any]:
+FUNCTION_MODULE = TF_DIR / "modules" / "function"
+
+
+def load(name: str, directory: Path = TF_DIR) -> dict[str, Any]:
     """One .tf file as plain data."""
-    with (TF_DIR / name).open() as f:
+    with (directory / name).open() as f:
         return unquote(hcl2.load(f))  # type: ignore[no-any-return]
 
 
-def blocks(kind: str) -> dict[tuple[str, ...], dict[str, Any]]:
-    """Every block of a kind across terraform/*.tf: ('aws_x', 'name') -> body (variables/outputs: (name,))."""
+def blocks(kind: str, directory: Path = TF_DIR) -> dict[tuple[str, ...], dict[str, Any]]:
+    """Every block of a kind across a module's *.tf: ('aws_x', 'name') -> body (variables/outputs/modules: (name,))."""
     out: dict[tuple[str, ...], dict[str, Any]] = {}
-    for path in sorted(TF_DIR.glob("*.tf")):
-        for entry in load(path.name).get(kind, []):
+    for path in sorted(directory.glob("*.tf")):
+        for entry in load(path.name, directory).get(kind, []):
             for k1, v1 in entry.items():
                 if kind in ("resource", "data"):
                     for k2, body in v1.items():
@@ -92,6 +95,7 @@ def tflocal_apply(
     workdir.mkdir(parents=True, exist_ok=True)
     for f in [*TF_DIR.glob("*.tf"), TF_DIR / ".terraform.lock.hcl"]:
         shutil.copy(f, workdir / f.name)
+    shutil.copytree(TF_DIR / "modules", workdir / "modules", dirs_exist_ok=True)
     env = _tflocal_env(endpoint, cli_cfg)
     args = [f"-var={k}={v}" for k, v in variables.items()]
     _tflocal(workdir, env, ["init", "-input=false", "-no-color"], timeout)

@@ -55,6 +55,24 @@ def test_presigned_post_is_limited_to_the_type_and_size(api) -> None:
     assert key_of(out["id"]) == out["key"]
 
 
+def test_with_a_cdn_rendition_urls_are_the_cdns_and_unsigned() -> None:
+    # GIVEN an API whose output bucket is fronted by CloudFront (terraform's cdn_enabled sets CDN_BASE_URL)
+    settings = Settings.from_env({"NAME_PREFIX": "unit", "CDN_BASE_URL": "https://d111.cloudfront.net/"})
+    records = FakeRecords()
+    key = "uploads/web/x/a photo#1.jpg"
+    records.items[key] = {
+        "sourceKey": key,
+        "status": "processed",
+        "renditions": [{"name": "thumb", "bucket": "out", "key": "thumb/web/x/a photo#1.jpg.jpg"}],
+    }
+    a = Api(settings, boto3.client("s3", region_name="us-east-1"), records)  # type: ignore[arg-type]
+    # WHEN an image is asked for
+    code, out = call(a, "GET", f"/images/{image_id(key)}")
+    # THEN its rendition URL is the CDN's, path-quoted, with no S3 signature in it
+    assert code == 200
+    assert out["renditions"][0]["url"] == "https://d111.cloudfront.net/thumb/web/x/a%20photo%231.jpg.jpg"
+
+
 @pytest.mark.parametrize(
     ("body", "status"),
     [

@@ -1,0 +1,123 @@
+"""Every failure a user can expect from the CLI is one line saying what to do, with a non-zero exit."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pipeline.local.emulator import free_port
+from tests.conftest import ROOT
+
+
+def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", *args],
+        cwd=ROOT,
+        env={**base, "LOG_LEVEL": "WARNING", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def one_line(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def held_port() -> Iterator[int]:
+    """A port another program holds."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        yield s.getsockname()[1]
+
+
+def test_no_stack_running() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    line = one_line(run({"AWS_ENDPOINT_URL": url, "AWS_REGION": "us-east-1"}, "status"))
+    assert f"nothing answers at {url}" in line and "make up" in line
+    # and the e2e command the Makefile runs
+    assert "make up" in one_line(run({"AWS_ENDPOINT_URL": url}, "e2e", "--samples", "samples"))
+
+
+def test_debug_shows_the_traceback() -> None:
+    proc = run({"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}, "--debug", "status")
+    assert proc.returncode != 0 and "Traceback" in proc.stderr and "EndpointConnectionError" in proc.stderr
+
+
+def test_missing_credentials(tmp_path: Path) -> None:
+    env = {
+        "AWS_REGION": "eu-west-1",
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    line = one_line(run(env, "status"))
+    assert "no AWS credentials" in line and "AWS_PROFILE" in line
+
+
+def test_a_resource_that_does_not_exist(endpoint: str) -> None:
+    line = one_line(run({"AWS_ENDPOINT_URL": endpoint, "NAME_PREFIX": "no-such-stack"}, "status"))
+    assert "does not exist" in line and "make up" in line and "NAME_PREFIX" in line
+
+
+def test_emulator_port_taken_by_another_program(held_port: int, tmp_path: Path) -> None:
+    proc = run(
+        {},
+        "emulator",
+        "start",
+        "--backend",
+        "moto",
+        "--bin-dir",
+        str(ROOT / ".venv-moto" / "bin"),
+        "--port",
+        str(held_port),
+        "--pidfile",
+        str(tmp_path / "emu.pid"),
+        "--log",
+        str(tmp_path / "emu.log"),
+    )
+    line = one_line(proc)
+    assert f"port {held_port} is taken" in line and "PORT=" in line
+    assert not (tmp_path / "emu.pid").exists()
+
+
+def test_emulator_already_running_says_so_and_succeeds(held_port: int, tmp_path: Path) -> None:
+    # GIVEN a pid file whose process is alive and a server answering on the port (make up ran before)
+    pidfile = tmp_path / "emu.pid"
+    pidfile.write_text(str(os.getpid()))
+    proc = run(
+        {},
+        "emulator",
+        "start",
+        "--backend",
+        "moto",
+        "--bin-dir",
+        str(ROOT / ".venv-moto" / "bin"),
+        "--port",
+        str(held_port),
+        "--pidfile",
+        str(pidfile),
+        "--log",
+        str(tmp_path / "emu.log"),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "already running" in proc.stdout and "make down" in proc.stdout
+
+
+def test_api_port_taken(held_port: int, endpoint: str) -> None:
+    line = one_line(run({"AWS_ENDPOINT_URL": endpoint}, "api", "--port", str(held_port)))
+    assert f"port {held_port} is taken" in line and "API_PORT" in line
