@@ -15,6 +15,8 @@ from pipeline.local.bootstrap import Stack, bootstrap
 from pipeline.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
+# What the fresh_stack and session_stack fixtures give a test.
+StackFixture = tuple[Settings, Clients, Stack]
 log = logging.getLogger(__name__)
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.awsrequest import AWSResponse
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.exceptions import ConnectionClosedError
 
 
@@ -95,4 +95,6 @@ class Faults:
         else:
             status, body = _SNS_THROTTLE
         ctype = "application/x-amz-json-1.0" if event_name.startswith("before-send.dynamodb") else "text/xml"
-        return AWSResponse(request.url, status, {"Content-Type": ctype}, _Raw(body))
+        headers = HTTPHeaders()
+        headers["Content-Type"] = ctype
+        return AWSResponse(request.url, status, headers, _Raw(body))

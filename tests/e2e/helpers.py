@@ -6,7 +6,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
@@ -18,7 +18,9 @@ from pipeline.local.worker import Worker
 T = TypeVar("T")
 
 
-def wait_for(fn: Callable[[], T], *, timeout: float = 30, every: float = 0.3, what: str = "condition") -> T:
+def wait_for(
+    fn: Callable[[], T | Literal[False] | None], *, timeout: float = 30, every: float = 0.3, what: str = "condition"
+) -> T:
     """Call fn until it returns something truthy, at most `timeout` seconds; fail the test otherwise."""
     retrying = Retrying(
         stop=stop_after_delay(timeout),

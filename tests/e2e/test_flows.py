@@ -9,19 +9,20 @@ from typing import Any
 from PIL import Image
 
 from pipeline.adapters.queue import Queue
-from pipeline.adapters.records import ImageRecords
+from pipeline.adapters.records import ImageItem, ImageRecords
 from pipeline.local.dlq import peek, redrive
 from pipeline.local.emulator import evaluates_alarms
+from tests.conftest import StackFixture
 from tests.e2e.helpers import read_notifications, running_worker, s3_event, wait_for
 from tests.images import encode, marked
 
 
-def ended(records: ImageRecords, key: str):
+def ended(records: ImageRecords, key: str) -> ImageItem | None:
     item = records.get(key)
     return item if item and item.get("status") in ("processed", "failed") and item.get("notified") else None
 
 
-def test_duplicate_event_and_reupload(fresh_stack) -> None:
+def test_duplicate_event_and_reupload(fresh_stack: StackFixture) -> None:
     settings, clients, stack = fresh_stack
     records = ImageRecords(clients.dynamodb, settings.table_name)
     audit = Queue(clients.sqs, stack.audit_queue_url)
@@ -52,7 +53,7 @@ def test_duplicate_event_and_reupload(fresh_stack) -> None:
     assert len(notes) == 1 and notes[0]["message"]["original"]["height"] == 600
 
 
-def test_partial_batch_failure_poison_to_dlq_alarm_and_redrive(fresh_stack) -> None:
+def test_partial_batch_failure_poison_to_dlq_alarm_and_redrive(fresh_stack: StackFixture) -> None:
     settings, clients, stack = fresh_stack
     records = ImageRecords(clients.dynamodb, settings.table_name)
     alerts = Queue(clients.sqs, clients.sqs.create_queue(QueueName=f"{settings.name_prefix}-alerts-sub")["QueueUrl"])
@@ -96,7 +97,7 @@ def test_partial_batch_failure_poison_to_dlq_alarm_and_redrive(fresh_stack) -> N
     assert dlq.depth()["visible"] == 0
 
 
-def test_two_workers_and_duplicate_events_give_one_result_each(fresh_stack) -> None:
+def test_two_workers_and_duplicate_events_give_one_result_each(fresh_stack: StackFixture) -> None:
     settings, clients, stack = fresh_stack
     settings = settings.with_(worker_batch_size=2)  # small batches spread the events over both workers
     records = ImageRecords(clients.dynamodb, settings.table_name)

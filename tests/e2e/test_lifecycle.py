@@ -5,30 +5,34 @@ from __future__ import annotations
 import io
 import json
 import os
+from functools import partial
 
 import pytest
 from PIL import Image
 
 from pipeline.adapters.queue import Queue
-from pipeline.adapters.records import ImageRecords
+from pipeline.adapters.records import ImageItem, ImageRecords
+from pipeline.aws import Clients
+from pipeline.settings import Settings
+from tests.conftest import StackFixture
 from tests.e2e.helpers import read_notifications, running_worker, s3_event, wait_for
 from tests.images import encode, marked
 
 LOCALSTACK_SEQUENCER = "0055AED6DCD90281E5"  # LocalStack puts this one on every S3 event
 
 
-def status_is(records: ImageRecords, key: str, status: str, etag: str | None = None):
+def status_is(records: ImageRecords, key: str, status: str, etag: str | None = None) -> ImageItem | None:
     item = records.get(key)
     ok = item and item.get("status") == status and item.get("notified") and (etag is None or item["etag"] == etag)
     return item if ok else None
 
 
-def outputs(clients, settings) -> set[str]:
+def outputs(clients: Clients, settings: Settings) -> set[str]:
     resp = clients.s3.list_objects_v2(Bucket=settings.output_bucket)
     return {o["Key"] for o in resp.get("Contents", [])}
 
 
-def test_delete_removes_renditions_and_marks_the_item_deleted(fresh_stack) -> None:
+def test_delete_removes_renditions_and_marks_the_item_deleted(fresh_stack: StackFixture) -> None:
     if os.environ.get("EMULATOR") == "moto" and not os.environ.get("AWS_ENDPOINT_URL"):
         pytest.skip(
             "moto 5.2.5 sends no s3:ObjectRemoved event when a versioned bucket gets a delete marker "
@@ -57,7 +61,7 @@ def test_delete_removes_renditions_and_marks_the_item_deleted(fresh_stack) -> No
     ]
 
 
-def test_overwrite_with_localstacks_repeated_sequencer_is_processed(fresh_stack) -> None:
+def test_overwrite_with_localstacks_repeated_sequencer_is_processed(fresh_stack: StackFixture) -> None:
     settings, clients, stack = fresh_stack
     # GIVEN S3 events as LocalStack sends them: one fixed sequencer on every event (we send them ourselves)
     clients.s3.put_bucket_notification_configuration(Bucket=settings.input_bucket, NotificationConfiguration={})
@@ -84,7 +88,7 @@ def test_overwrite_with_localstacks_repeated_sequencer_is_processed(fresh_stack)
     assert json.loads(json.dumps(item["renditions"]))[0]["etag"]
 
 
-def test_sources_that_used_to_collide_keep_their_own_renditions(fresh_stack) -> None:
+def test_sources_that_used_to_collide_keep_their_own_renditions(fresh_stack: StackFixture) -> None:
     settings, clients, _stack = fresh_stack
     records = ImageRecords(clients.dynamodb, settings.table_name)
     # GIVEN the reported pairs, each source a different size so its renditions can be told apart
@@ -99,7 +103,7 @@ def test_sources_that_used_to_collide_keep_their_own_renditions(fresh_stack) -> 
     with running_worker(settings, clients):
         for key, body in sources.items():
             clients.s3.put_object(Bucket=settings.input_bucket, Key=key, Body=body)
-        items = {k: wait_for(lambda k=k: status_is(records, k, "processed"), what=k) for k in sources}
+        items = {k: wait_for(partial(status_is, records, k, "processed"), what=k) for k in sources}
     # THEN every source has its own rendition keys, and each large rendition shows that source's size
     keys = [r["key"] for item in items.values() for r in item["renditions"]]
     assert len(keys) == len(set(keys)) == 3 * len(sources)

@@ -9,19 +9,21 @@ import signal
 import subprocess
 import sys
 import uuid
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pipeline.adapters.queue import Queue
-from pipeline.adapters.records import ImageRecords
+from pipeline.adapters.records import ImageItem, ImageRecords
 from pipeline.aws import make_clients
-from pipeline.local.bootstrap import bootstrap
+from pipeline.local.bootstrap import Stack, bootstrap
 from pipeline.local.dlq import peek, redrive
 from pipeline.local.emulator import Emulator, free_port, port_open, stop_process
 from pipeline.local.scenario import Check, check_rendition
-from tests.conftest import ROOT, make_settings
+from pipeline.settings import Settings
+from tests.conftest import ROOT, StackFixture, make_settings
 from tests.e2e.helpers import read_notifications, running_worker, s3_event, wait_for
 from tests.faults import Faults
 from tests.images import encode, marked
@@ -29,7 +31,7 @@ from tests.images import encode, marked
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"
 
 
-def ended(records: ImageRecords, key: str):
+def ended(records: ImageRecords, key: str) -> ImageItem | None:
     item = records.get(key)
     return item if item and item.get("status") in ("processed", "failed") and item.get("notified") else None
 
@@ -55,7 +57,7 @@ def _ended_as(clients: Any, item: Any, exp: dict[str, Any]) -> list[str]:
 
 
 @pytest.mark.stack(max_bytes=1_000_000)
-def test_bad_input_corpus_each_ends_once_without_retries(fresh_stack) -> None:
+def test_bad_input_corpus_each_ends_once_without_retries(fresh_stack: StackFixture) -> None:
     settings, clients, stack = fresh_stack
     records = ImageRecords(clients.dynamodb, settings.table_name)
     expected = json.loads((CORPUS / "expected.json").read_text())
@@ -79,7 +81,7 @@ def test_bad_input_corpus_each_ends_once_without_retries(fresh_stack) -> None:
         gone = base + "deleted-before-processing.jpg"
         queue.send(s3_event(settings.input_bucket, gone, "d41d8cd98f00b204e9800998ecf8427e", "0A"))
         queue.send(s3_event(settings.input_bucket, "elsewhere/x.jpg", "abc", "0A"))
-        items = {k: wait_for(lambda k=k: ended(records, k), timeout=90, what=k) for k in [*uploads, gone]}
+        items = {k: wait_for(partial(ended, records, k), timeout=90, what=k) for k in [*uploads, gone]}
         wait_for(lambda: queue.depth() == {"visible": 0, "in_flight": 0, "delayed": 0}, what="queue drained")
         assert worker.stats.retried == 0, "a bad input must never be retried"
     problems = [
@@ -94,7 +96,7 @@ def test_bad_input_corpus_each_ends_once_without_retries(fresh_stack) -> None:
     assert all(n["attributes"]["status"]["Value"] in ("processed", "failed") for n in notes)
 
 
-def test_transient_faults_are_retried_then_dead_lettered_then_redriven(fresh_stack) -> None:
+def test_transient_faults_are_retried_then_dead_lettered_then_redriven(fresh_stack: StackFixture) -> None:
     settings, clients, stack = fresh_stack
     records = ImageRecords(clients.dynamodb, settings.table_name)
     faults = Faults()
@@ -115,7 +117,7 @@ def test_transient_faults_are_retried_then_dead_lettered_then_redriven(fresh_sta
         for key in [*keys, stuck]:
             uploader.put_object(Bucket=settings.input_bucket, Key=key, Body=encode(marked(640, 480), "JPEG"))
         for key in keys:
-            assert wait_for(lambda k=key: ended(records, k), timeout=60, what=key)["status"] == "processed"
+            assert wait_for(partial(ended, records, key), timeout=60, what=key)["status"] == "processed"
         dlq = Queue(clients.sqs, stack.dlq_url)
         landed = wait_for(lambda: peek(dlq), timeout=40, what="the stuck image in the DLQ")
         assert len(landed) == 1 and "stuck.jpg" in landed[0]["body"]
@@ -131,7 +133,7 @@ def test_transient_faults_are_retried_then_dead_lettered_then_redriven(fresh_sta
     assert sorted(n["message"]["key"] for n in notes) == sorted([*keys, stuck])
 
 
-def test_publish_failing_after_processed_is_retried_not_lost(fresh_stack) -> None:
+def test_publish_failing_after_processed_is_retried_not_lost(fresh_stack: StackFixture) -> None:
     settings, clients, stack = fresh_stack
     records = ImageRecords(clients.dynamodb, settings.table_name)
     faults = Faults()
@@ -148,7 +150,7 @@ def test_publish_failing_after_processed_is_retried_not_lost(fresh_stack) -> Non
     assert [n["message"]["key"] for n in notes] == [key]
 
 
-def _worker_env(settings, stack) -> dict[str, str]:
+def _worker_env(settings: Settings, stack: Stack) -> dict[str, str]:
     return {
         **os.environ,
         "AWS_ENDPOINT_URL": str(settings.endpoint_url),
@@ -164,7 +166,7 @@ def _worker_env(settings, stack) -> dict[str, str]:
 
 
 @pytest.mark.stack(visibility_timeout_s=4)
-def test_sigkill_mid_batch_then_restart_loses_nothing(fresh_stack, tmp_path: Path) -> None:
+def test_sigkill_mid_batch_then_restart_loses_nothing(fresh_stack: StackFixture, tmp_path: Path) -> None:
     settings, clients, stack = fresh_stack
     records = ImageRecords(clients.dynamodb, settings.table_name)
     keys = [f"{settings.input_prefix}kill/{i}.jpg" for i in range(12)]

@@ -7,13 +7,14 @@ import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from pipeline.api import build_api
 from pipeline.local.api_server import make_server
 from pipeline.local.emulator import free_port
-from tests.conftest import ROOT
+from tests.conftest import ROOT, StackFixture
 from tests.e2e.helpers import running_worker
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -32,7 +33,7 @@ FLAGS = [
 
 
 @pytest.fixture
-def served(fresh_stack) -> Iterator[tuple[str, object]]:
+def served(fresh_stack: StackFixture) -> Iterator[tuple[str, object]]:
     settings, clients, _ = fresh_stack
     server = make_server(build_api(settings, clients), "127.0.0.1", free_port())
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
@@ -47,7 +48,7 @@ def served(fresh_stack) -> Iterator[tuple[str, object]]:
 
 
 @pytest.mark.stack(visibility_timeout_s=30)
-def test_upload_in_the_browser_and_see_renditions_and_failures(served, tmp_path: Path) -> None:
+def test_upload_in_the_browser_and_see_renditions_and_failures(served: tuple[str, object], tmp_path: Path) -> None:
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM} (.ci/run installs Debian's chromium; or set CHROMIUM_PATH)")
     from playwright.sync_api import sync_playwright
@@ -66,9 +67,12 @@ def test_upload_in_the_browser_and_see_renditions_and_failures(served, tmp_path:
             seen: list[str] = []
             page.on("console", lambda m: seen.append(f"console {m.type}: {m.text}"))
             page.on("requestfailed", lambda r: seen.append(f"failed {r.method} {r.url[:120]}: {r.failure}"))
-            page.on(
-                "response", lambda r: r.status >= 400 and seen.append(f"{r.status} {r.request.method} {r.url[:120]}")
-            )
+
+            def bad_response(r: Any) -> None:
+                if r.status >= 400:
+                    seen.append(f"{r.status} {r.request.method} {r.url[:120]}")
+
+            page.on("response", bad_response)
             page.goto(url)
             assert page.title() == "imgpipe"
             # WHEN a photo and a bad file are picked

@@ -5,23 +5,25 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from typing import Any
 
 import pytest
 
 from pipeline.adapters.notify import Notifier
 from pipeline.adapters.queue import Queue
-from pipeline.adapters.records import ImageRecords
+from pipeline.adapters.records import ImageItem, ImageRecords
 from pipeline.adapters.storage import ObjectStore
 from pipeline.errors import ImageError, SourceMissingError, SupersededError
+from tests.conftest import StackFixture
 
 
 @pytest.fixture
-def store(session_stack) -> ObjectStore:
+def store(session_stack: StackFixture) -> ObjectStore:
     _, clients, _ = session_stack
     return ObjectStore(clients.s3)
 
 
-def test_put_then_get_keeps_bytes_and_content_type(session_stack, store: ObjectStore) -> None:
+def test_put_then_get_keeps_bytes_and_content_type(session_stack: StackFixture, store: ObjectStore) -> None:
     settings, _clients, _ = session_stack
     key = f"thumb/ü {uuid.uuid4().hex}.png"
     store.put(settings.output_bucket, key, b"\x89PNG data", content_type="image/png", source_key="uploads/ü.png")
@@ -31,13 +33,13 @@ def test_put_then_get_keeps_bytes_and_content_type(session_stack, store: ObjectS
     assert store.get(settings.output_bucket, key, max_bytes=100) == b"\x89PNG data"
 
 
-def test_missing_object_is_a_permanent_error(session_stack, store: ObjectStore) -> None:
+def test_missing_object_is_a_permanent_error(session_stack: StackFixture, store: ObjectStore) -> None:
     settings, _, _ = session_stack
     with pytest.raises(SourceMissingError):
         store.get(settings.input_bucket, "uploads/does-not-exist.jpg", max_bytes=100)
 
 
-def test_changed_object_is_superseded(session_stack, store: ObjectStore) -> None:
+def test_changed_object_is_superseded(session_stack: StackFixture, store: ObjectStore) -> None:
     settings, clients, _ = session_stack
     key = f"other/{uuid.uuid4().hex}.jpg"
     clients.s3.put_object(Bucket=settings.output_bucket, Key=key, Body=b"new content")
@@ -45,7 +47,7 @@ def test_changed_object_is_superseded(session_stack, store: ObjectStore) -> None
         store.get(settings.output_bucket, key, max_bytes=100, etag="0" * 32)
 
 
-def test_object_over_the_byte_limit_is_refused(session_stack, store: ObjectStore) -> None:
+def test_object_over_the_byte_limit_is_refused(session_stack: StackFixture, store: ObjectStore) -> None:
     settings, clients, _ = session_stack
     key = f"other/{uuid.uuid4().hex}.bin"
     clients.s3.put_object(Bucket=settings.output_bucket, Key=key, Body=b"x" * 1000)
@@ -54,16 +56,23 @@ def test_object_over_the_byte_limit_is_refused(session_stack, store: ObjectStore
     assert e.value.code == "too_large"
 
 
-def test_conditional_writes_let_exactly_one_claim_win(session_stack) -> None:
+def test_conditional_writes_let_exactly_one_claim_win(session_stack: StackFixture) -> None:
     settings, clients, _ = session_stack
     records = ImageRecords(clients.dynamodb, settings.table_name, settings.status_index)
     key = f"uploads/{uuid.uuid4().hex}.jpg"
-    base = {"sourceKey": key, "status": "processing", "version": "v1", "owner": "a", "rev": 1, "updatedAt": "t1"}
-    assert records.put_if_unchanged(base, None) is True  # type: ignore[arg-type]
-    assert records.put_if_unchanged({**base, "owner": "b"}, None) is False  # type: ignore[arg-type]
+    base: ImageItem = {
+        "sourceKey": key,
+        "status": "processing",
+        "version": "v1",
+        "owner": "a",
+        "rev": 1,
+        "updatedAt": "t1",
+    }
+    assert records.put_if_unchanged(base, None) is True
+    assert records.put_if_unchanged({**base, "owner": "b"}, None) is False
     # two workers read rev 1; the first write wins, the second sees the condition fail
-    assert records.put_if_unchanged({**base, "owner": "c", "rev": 2}, 1) is True  # type: ignore[arg-type]
-    assert records.put_if_unchanged({**base, "owner": "d", "rev": 2}, 1) is False  # type: ignore[arg-type]
+    assert records.put_if_unchanged({**base, "owner": "c", "rev": 2}, 1) is True
+    assert records.put_if_unchanged({**base, "owner": "d", "rev": 2}, 1) is False
     assert records.finish(key, "a", {"status": "processed"}) is False  # the lost owner cannot finish
     assert records.finish(key, "c", {"status": "processed", "updatedAt": "t2"}, remove=("owner",)) is True
     item = records.get(key)
@@ -74,7 +83,7 @@ def test_conditional_writes_let_exactly_one_claim_win(session_stack) -> None:
     assert records.count_by_status()["processed"] >= 1
 
 
-def test_notification_reaches_subscribers_with_attributes(session_stack) -> None:
+def test_notification_reaches_subscribers_with_attributes(session_stack: StackFixture) -> None:
     _settings, clients, stack = session_stack
     notifier = Notifier(clients.sns, stack.results_topic_arn)
     marker = uuid.uuid4().hex
@@ -95,12 +104,12 @@ def test_notification_reaches_subscribers_with_attributes(session_stack) -> None
     pytest.fail("notification did not reach the audit queue")
 
 
-def test_queue_send_receive_delete_and_depth(session_stack) -> None:
+def test_queue_send_receive_delete_and_depth(session_stack: StackFixture) -> None:
     settings, clients, _stack = session_stack
     q = Queue(clients.sqs, clients.sqs.create_queue(QueueName=f"{settings.name_prefix}-scratch")["QueueUrl"])
     q.send("one")
     q.send("two")
-    got = []
+    got: list[Any] = []
     deadline = time.monotonic() + 10
     while len(got) < 2 and time.monotonic() < deadline:
         got += q.receive(max_messages=10, wait_s=1)
@@ -110,7 +119,7 @@ def test_queue_send_receive_delete_and_depth(session_stack) -> None:
     assert q.depth() == {"visible": 0, "in_flight": 0, "delayed": 0}
 
 
-def test_object_store_current_delete_and_etags(session_stack) -> None:
+def test_object_store_current_delete_and_etags(session_stack: StackFixture) -> None:
     settings, clients, _ = session_stack
     store = ObjectStore(clients.s3)
     key = f"uploads/cur-{uuid.uuid4().hex}.jpg"

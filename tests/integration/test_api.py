@@ -13,6 +13,7 @@ from PIL import Image
 
 from pipeline.api import Api, build_api, image_id
 from pipeline.local.api_server import to_event
+from tests.conftest import StackFixture
 from tests.e2e.helpers import running_worker, wait_for
 from tests.images import encode, marked
 
@@ -45,13 +46,13 @@ def post_form(url: str, fields: dict[str, str], data: bytes, filename: str) -> i
         ({"contentType": "image/jpeg", "size": 12}, 400, "filename"),
     ],
 )
-def test_refused_uploads(session_stack, body: dict[str, Any], status: int, says: str) -> None:
+def test_refused_uploads(session_stack: StackFixture, body: dict[str, Any], status: int, says: str) -> None:
     settings, clients, _ = session_stack
     code, out = call(build_api(settings, clients), "POST", "/uploads", body)
     assert code == status and says in out["error"]
 
 
-def test_bad_requests_are_json_4xx(session_stack) -> None:
+def test_bad_requests_are_json_4xx(session_stack: StackFixture) -> None:
     settings, clients, _ = session_stack
     api = build_api(settings, clients)
     resp = api.handle(to_event("POST", "/uploads", {}, b"not json"))  # type: ignore[arg-type]
@@ -63,7 +64,7 @@ def test_bad_requests_are_json_4xx(session_stack) -> None:
 
 
 @pytest.mark.stack(visibility_timeout_s=30)
-def test_upload_through_presigned_post_then_status_and_listing(fresh_stack) -> None:
+def test_upload_through_presigned_post_then_status_and_listing(fresh_stack: StackFixture) -> None:
     settings, clients, _ = fresh_stack
     api = build_api(settings, clients)
     with running_worker(settings, clients):
@@ -99,11 +100,12 @@ def test_upload_through_presigned_post_then_status_and_listing(fresh_stack) -> N
         for i in range(2):
             _, bad = call(api, "POST", "/uploads", {"filename": f"bad{i}.png", "contentType": "image/png", "size": 20})
             assert post_form(bad["upload"]["url"], bad["upload"]["fields"], b"not a png at all....", "bad.png") < 300
-            wait_for(
-                lambda b=bad: call(api, "GET", f"/images/{b['id']}")[1].get("status") == "failed",
-                timeout=40,
-                what="the bad upload to fail",
-            )
+            bad_id = str(bad["id"])
+
+            def failed(image: str = bad_id) -> bool:
+                return bool(call(api, "GET", f"/images/{image}")[1].get("status") == "failed")
+
+            wait_for(failed, timeout=40, what="the bad upload to fail")
     code, page1 = call(api, "GET", "/images?status=failed&limit=1")
     assert code == 200 and len(page1["items"]) == 1 and page1["cursor"]
     _, page2 = call(api, "GET", f"/images?status=failed&limit=1&cursor={page1['cursor']}")

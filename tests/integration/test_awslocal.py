@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 
 from pipeline.adapters.records import ImageRecords
+from tests.conftest import StackFixture
 from tests.e2e.helpers import running_worker, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,7 +23,7 @@ def awslocal(endpoint: str, *args: str) -> str:
     return done.stdout
 
 
-def test_the_readme_commands(fresh_stack, endpoint: str, tmp_path: Path) -> None:
+def test_the_readme_commands(fresh_stack: StackFixture, endpoint: str, tmp_path: Path) -> None:
     settings, clients, stack = fresh_stack
     records = ImageRecords(clients.dynamodb, settings.table_name)
     key = f"{settings.input_prefix}cli/{uuid.uuid4().hex}.jpg"

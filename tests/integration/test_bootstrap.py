@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 from pipeline.local.bootstrap import bootstrap, describe
+from tests.conftest import StackFixture
 
 
-def test_resources_have_the_intended_attributes(session_stack) -> None:
+def test_resources_have_the_intended_attributes(session_stack: StackFixture) -> None:
     settings, clients, stack = session_stack
     attrs = clients.sqs.get_queue_attributes(QueueUrl=stack.queue_url, AttributeNames=["All"])["Attributes"]
     assert attrs["VisibilityTimeout"] == str(6 * settings.handler_timeout_s)
@@ -38,7 +39,7 @@ def test_resources_have_the_intended_attributes(session_stack) -> None:
     assert alarms and alarms[0]["AlarmActions"] == [stack.alerts_topic_arn]
 
 
-def test_bootstrap_is_idempotent(session_stack) -> None:
+def test_bootstrap_is_idempotent(session_stack: StackFixture) -> None:
     settings, clients, stack = session_stack
     again = bootstrap(settings, clients)
     assert again == stack == describe(settings, clients)
@@ -46,7 +47,7 @@ def test_bootstrap_is_idempotent(session_stack) -> None:
     assert len(subs) == 1
 
 
-def test_input_bucket_lets_browsers_post_uploads(session_stack) -> None:
+def test_input_bucket_lets_browsers_post_uploads(session_stack: StackFixture) -> None:
     # LocalStack and AWS enforce S3 CORS: without it the page's presigned POST is blocked by the browser.
     settings, clients, _ = session_stack
     [rule] = clients.s3.get_bucket_cors(Bucket=settings.input_bucket)["CORSRules"]

@@ -7,11 +7,12 @@ import os
 import subprocess
 import sys
 
-from tests.conftest import ROOT
+from pipeline.settings import Settings
+from tests.conftest import ROOT, StackFixture
 from tests.e2e.helpers import running_worker
 
 
-def cli(settings, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def cli(settings: Settings, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "AWS_ENDPOINT_URL": str(settings.endpoint_url),
@@ -30,7 +31,7 @@ def cli(settings, *args: str, timeout: float = 60) -> subprocess.CompletedProces
     )
 
 
-def test_info_status_watch_dlq_and_reconcile(session_stack) -> None:
+def test_info_status_watch_dlq_and_reconcile(session_stack: StackFixture) -> None:
     settings, _, stack = session_stack
     info = cli(settings, "info", "--json")
     assert info.returncode == 0, info.stderr
@@ -50,7 +51,7 @@ def test_info_status_watch_dlq_and_reconcile(session_stack) -> None:
     assert dlq.returncode == 0 and dlq.stdout.strip().endswith(f"message(s) in {settings.dlq_name}")
 
 
-def test_upload_wait_prints_how_each_image_ended(fresh_stack) -> None:
+def test_upload_wait_prints_how_each_image_ended(fresh_stack: StackFixture) -> None:
     settings, clients, _ = fresh_stack
     with running_worker(settings, clients):
         up = cli(
@@ -70,7 +71,7 @@ def test_upload_wait_prints_how_each_image_ended(fresh_stack) -> None:
     assert rec.returncode == 0 and report["processed"] == 1 and report["failed"] == 1 and report["missing"] == 0
 
 
-def test_dlq_list_says_how_many_it_shows_of_how_many(fresh_stack) -> None:
+def test_dlq_list_says_how_many_it_shows_of_how_many(fresh_stack: StackFixture) -> None:
     settings, clients, stack = fresh_stack
     for i in range(13):
         clients.sqs.send_message(QueueUrl=stack.dlq_url, MessageBody=f"dead {i}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import time
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -12,11 +13,14 @@ from pipeline import handler
 from pipeline.adapters.queue import Queue
 from pipeline.adapters.records import ImageRecords
 from pipeline.local.worker import to_lambda_event
+from tests.conftest import StackFixture
 from tests.images import encode, marked
 
 
 @pytest.mark.stack(visibility_timeout_s=30)
-def test_lambda_handler_processes_a_real_notification(fresh_stack, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_lambda_handler_processes_a_real_notification(
+    fresh_stack: StackFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings, clients, stack = fresh_stack
     # GIVEN the environment terraform gives the Lambda (names, endpoint), and nothing else
     for name, value in {
@@ -32,7 +36,7 @@ def test_lambda_handler_processes_a_real_notification(fresh_stack, monkeypatch: 
     key = "uploads/it/a photo+1.jpg"
     clients.s3.put_object(Bucket=settings.input_bucket, Key=key, Body=encode(marked(1024, 768), "JPEG"))
     queue = Queue(clients.sqs, stack.queue_url)
-    messages = []
+    messages: list[Any] = []
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and not any("Records" in m["Body"] for m in messages):
         messages += queue.receive(max_messages=10, wait_s=1)

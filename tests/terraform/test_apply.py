@@ -43,8 +43,9 @@ def _describe(
     [a] = clients.cloudwatch.describe_alarms(AlarmNames=[alarm])["MetricAlarms"]
     topics = {t["TopicArn"] for t in clients.sns.list_topics()["Topics"]}
     keys = ("VisibilityTimeout", "MessageRetentionPeriod", "ReceiveMessageWaitTimeSeconds", "SqsManagedSseEnabled")
+    attrs: dict[str, str] = {str(k): v for k, v in q.items()}
     return {
-        "queue": {k: q.get(k) for k in keys},
+        "queue": {k: attrs.get(k) for k in keys},
         "redrive": {
             "maxReceiveCount": int(redrive["maxReceiveCount"]),
             "to_own_dlq": redrive["deadLetterTargetArn"] == d["QueueArn"],

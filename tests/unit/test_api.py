@@ -38,7 +38,7 @@ def call(api: Api, method: str, path: str, body: Any = None) -> tuple[int, dict[
     return resp["statusCode"], json.loads(resp["body"])
 
 
-def test_presigned_post_is_limited_to_the_type_and_size(api) -> None:
+def test_presigned_post_is_limited_to_the_type_and_size(api: tuple[Api, FakeRecords]) -> None:
     a, _ = api
     code, out = call(
         a,
@@ -84,12 +84,14 @@ def test_with_a_cdn_rendition_urls_are_the_cdns_and_unsigned() -> None:
         (b"[1, 2]", 400),
     ],
 )
-def test_bad_upload_requests_are_refused_with_a_json_reason(api, body: Any, status: int) -> None:
+def test_bad_upload_requests_are_refused_with_a_json_reason(
+    api: tuple[Api, FakeRecords], body: Any, status: int
+) -> None:
     code, out = call(api[0], "POST", "/uploads", body)
     assert code == status and out["error"]
 
 
-def test_image_status_carries_rendition_urls(api) -> None:
+def test_image_status_carries_rendition_urls(api: tuple[Api, FakeRecords]) -> None:
     a, records = api
     key = "uploads/web/x/p.jpg"
     records.items[key] = {

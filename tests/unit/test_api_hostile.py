@@ -47,18 +47,18 @@ def answer(a: Api, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         "!!!not base64!!!",
     ],
 )
-def test_bad_cursors_are_400(api, cursor: str) -> None:  # noqa: F811
+def test_bad_cursors_are_400(api: tuple[Api, FakeRecords], cursor: str) -> None:  # noqa: F811
     status, body = answer(api[0], to_event("GET", f"/images?status=processed&cursor={cursor}", {}, b""))
     assert status == 400 and "cursor" in body["error"]
 
 
-def test_deeply_nested_body_is_400(api) -> None:  # noqa: F811
+def test_deeply_nested_body_is_400(api: tuple[Api, FakeRecords]) -> None:  # noqa: F811
     status, _ = answer(api[0], to_event("POST", "/uploads", {}, b"[" * 30000 + b"]" * 30000))
     assert status == 400
 
 
 @pytest.mark.parametrize("length", [3000, 100_000])
-def test_overlong_image_id_is_404(api, length: int) -> None:  # noqa: F811
+def test_overlong_image_id_is_404(api: tuple[Api, FakeRecords], length: int) -> None:  # noqa: F811
     status, _ = answer(api[0], to_event("GET", "/images/" + b64(b"uploads/" + b"k" * length), {}, b""))
     assert status == 404
 
@@ -74,7 +74,7 @@ def test_overlong_image_id_is_404(api, length: int) -> None:  # noqa: F811
     b64_body=st.booleans(),
 )
 def test_no_client_input_gets_a_5xx_or_an_exception(
-    api,  # noqa: F811
+    api: tuple[Api, FakeRecords],  # noqa: F811
     method: str,
     path: str,
     image: str,
@@ -107,7 +107,8 @@ def test_the_local_server_answers_bad_content_length_with_400() -> None:
     thread.start()
     try:
         for value in ("abc", "-1", "1e3"):
-            with socket.create_connection(server.server_address[:2], timeout=5) as sock:
+            host, port = str(server.server_address[0]), int(server.server_address[1])
+            with socket.create_connection((host, port), timeout=5) as sock:
                 sock.sendall(f"POST /uploads HTTP/1.1\r\nHost: x\r\nContent-Length: {value}\r\n\r\n{{}}".encode())
                 reply = sock.recv(4096).decode()
             assert reply.startswith("HTTP/1.0 400") or reply.startswith("HTTP/1.1 400"), (value, reply[:80])

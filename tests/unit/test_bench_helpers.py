@@ -10,8 +10,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from reference import reference_renditions
-from run import psnr
+from reference import reference_renditions  # type: ignore[import-not-found]
+from run import psnr  # type: ignore[import-not-found]
 
 from tests.images import encode, marked
 

@@ -89,7 +89,7 @@ def test_decide(item: Stored | None, event: Version, current: Current | None, wa
 PREFIX = "uploads/"
 NAMES = st.from_regex(r"[a-z][a-z0-9_-]{0,20}", fullmatch=True)
 # Any S3 key below the prefix: empty segments, dots, slashes, control characters, long UTF-8, up to 1,024 bytes.
-SEGMENT = st.text(st.characters(exclude_categories=("Cs",)), max_size=40) | st.sampled_from(["", ".", "..", "/"])
+SEGMENT = st.text(st.characters(exclude_categories=["Cs"]), max_size=40) | st.sampled_from(["", ".", "..", "/"])
 KEYS = (
     st.lists(SEGMENT, min_size=1, max_size=30)
     .map(lambda parts: PREFIX + "/".join(parts))

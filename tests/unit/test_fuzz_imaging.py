@@ -136,7 +136,8 @@ def test_fuzz_imaging_core() -> None:
     budget_s = FUZZ_S
     rng = random.Random(int(os.environ.get("FUZZ_SEED", "20261124")))
     pool = seeds()
-    deadline, cases, broken = time.monotonic() + budget_s, 0, []
+    deadline, cases = time.monotonic() + budget_s, 0
+    broken: list[str] = []
     while time.monotonic() < deadline and len(broken) < 5:
         data = mutate(rng.choice(pool), rng)
         cases += 1

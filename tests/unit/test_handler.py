@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from pipeline.errors import TransientError
 from pipeline.events import ObjectRef
@@ -30,7 +31,7 @@ class FakeProcessor:
         return Outcome.PROCESSED
 
 
-def record(mid: str, body: str) -> dict:
+def record(mid: str, body: str) -> dict[str, Any]:
     return {
         "messageId": mid,
         "receiptHandle": f"rh-{mid}",

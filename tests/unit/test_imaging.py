@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -15,7 +16,7 @@ from tests.images import encode, jpeg_claiming, marked, oriented_jpeg, png_claim
 R = parse_renditions(DEFAULT_RENDITIONS)
 
 
-def sizes(data: bytes, renditions=R, limits: Limits | None = None) -> dict[str, tuple[int, int]]:
+def sizes(data: bytes, renditions: Any = R, limits: Limits | None = None) -> dict[str, tuple[int, int]]:
     result = render(data, renditions, limits or Limits())
     out = {}
     for r in result.renditions:
@@ -36,7 +37,7 @@ def sizes(data: bytes, renditions=R, limits: Limits | None = None) -> dict[str, 
         ((1000, 500), (150, 150), (150, 75)),
     ],
 )
-def test_fit_keeps_aspect_and_never_upscales(src, box, want) -> None:
+def test_fit_keeps_aspect_and_never_upscales(src: tuple[int, int], box: tuple[int, int], want: tuple[int, int]) -> None:
     assert fit(*src, *box) == want
 
 

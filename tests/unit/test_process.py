@@ -39,6 +39,9 @@ class Clock:
         return self.now
 
 
+Env = tuple[Processor, FakeStore, FakeRecords, FakeNotifier, Clock]
+
+
 @pytest.fixture
 def env() -> tuple[Processor, FakeStore, FakeRecords, FakeNotifier, Clock]:
     store, records, notifier, clock = FakeStore(), FakeRecords(), FakeNotifier(), Clock()
@@ -53,7 +56,7 @@ def put(store: FakeStore, key: str, w: int = 1600, h: int = 1200) -> None:
 # ---- the flow ---------------------------------------------------------------------------------------------
 
 
-def test_processes_stores_records_and_notifies_once(env) -> None:
+def test_processes_stores_records_and_notifies_once(env: Env) -> None:
     p, store, records, notifier, _ = env
     put(store, "uploads/a/x.jpg")
     assert p.process(ref(), "req-1") is Outcome.PROCESSED
@@ -72,7 +75,7 @@ def test_processes_stores_records_and_notifies_once(env) -> None:
     assert msg["message"]["renditions"][0]["key"] == "large/a/x.jpg.jpg"
 
 
-def test_duplicate_event_does_nothing(env) -> None:
+def test_duplicate_event_does_nothing(env: Env) -> None:
     p, store, records, notifier, _ = env
     put(store, "uploads/a/x.jpg")
     p.process(ref())
@@ -82,7 +85,7 @@ def test_duplicate_event_does_nothing(env) -> None:
     assert records.items["uploads/a/x.jpg"] == before and store.gets == gets and len(notifier.messages) == 1
 
 
-def test_reupload_with_new_content_is_processed_again(env) -> None:
+def test_reupload_with_new_content_is_processed_again(env: Env) -> None:
     p, store, records, notifier, _ = env
     put(store, "uploads/a/x.jpg")
     p.process(ref())
@@ -94,7 +97,7 @@ def test_reupload_with_new_content_is_processed_again(env) -> None:
     assert p.process(ref()) is Outcome.STALE
 
 
-def test_bad_image_is_recorded_failed_notified_and_not_retried(env) -> None:
+def test_bad_image_is_recorded_failed_notified_and_not_retried(env: Env) -> None:
     p, store, records, notifier, _ = env
     store.objects[(IN, "uploads/bad.jpg")] = (b"not an image", "image/jpeg")
     assert p.process(ref("uploads/bad.jpg")) is Outcome.FAILED
@@ -104,19 +107,19 @@ def test_bad_image_is_recorded_failed_notified_and_not_retried(env) -> None:
     assert p.process(ref("uploads/bad.jpg")) is Outcome.DUPLICATE and len(notifier.messages) == 1
 
 
-def test_size_from_event_is_refused_without_download(env) -> None:
+def test_size_from_event_is_refused_without_download(env: Env) -> None:
     p, store, records, _, _ = env
     assert p.process(ref(size=SETTINGS.max_bytes + 1)) is Outcome.FAILED
     assert records.items["uploads/a/x.jpg"]["error"]["code"] == "too_large" and store.gets == 0
 
 
-def test_deleted_source_fails_cleanly(env) -> None:
+def test_deleted_source_fails_cleanly(env: Env) -> None:
     p, _, records, _, _ = env
     assert p.process(ref("uploads/gone.jpg")) is Outcome.FAILED
     assert records.items["uploads/gone.jpg"]["error"]["code"] == "source_missing"
 
 
-def test_transient_error_raises_and_releases_the_lease_with_a_reason(env) -> None:
+def test_transient_error_raises_and_releases_the_lease_with_a_reason(env: Env) -> None:
     p, store, records, notifier, _ = env
     put(store, "uploads/a/x.jpg")
     store.fail_puts = 1
@@ -130,7 +133,7 @@ def test_transient_error_raises_and_releases_the_lease_with_a_reason(env) -> Non
     assert records.items["uploads/a/x.jpg"]["attempts"] == 2
 
 
-def test_failed_publish_is_retried_not_lost(env) -> None:
+def test_failed_publish_is_retried_not_lost(env: Env) -> None:
     p, store, records, notifier, _ = env
     put(store, "uploads/a/x.jpg")
     notifier.fail = 1
@@ -144,7 +147,7 @@ def test_failed_publish_is_retried_not_lost(env) -> None:
     assert store.gets == gets
 
 
-def test_same_version_under_live_lease_is_acknowledged(env) -> None:
+def test_same_version_under_live_lease_is_acknowledged(env: Env) -> None:
     p, store, records, _notifier, clock = env
     records.items["uploads/a/x.jpg"] = {
         "sourceKey": "uploads/a/x.jpg",
@@ -167,13 +170,13 @@ def test_same_version_under_live_lease_is_acknowledged(env) -> None:
     assert p.process(ref()) is Outcome.PROCESSED
 
 
-def test_key_outside_input_prefix_is_skipped(env) -> None:
+def test_key_outside_input_prefix_is_skipped(env: Env) -> None:
     p, _, records, notifier, _ = env
     assert p.process(ref("elsewhere/x.jpg")) is Outcome.SKIPPED
     assert not records.items and not notifier.messages
 
 
-def test_results_are_counted_as_emf_metrics(env, capsys) -> None:
+def test_results_are_counted_as_emf_metrics(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
     p, store, _, _, _ = env
     put(store, "uploads/a/x.jpg")
     store.objects[(IN, "uploads/bad.jpg")] = (b"nope", "image/jpeg")
@@ -193,7 +196,7 @@ def rendition_objects(store: FakeStore) -> set[str]:
     return {k for (b, k) in store.objects if b == SETTINGS.output_bucket}
 
 
-def test_delete_removes_renditions_marks_deleted_and_notifies(env) -> None:
+def test_delete_removes_renditions_marks_deleted_and_notifies(env: Env) -> None:
     p, store, records, notifier, _ = env
     put(store, "uploads/a/x.jpg")
     p.process(ref())
@@ -209,7 +212,7 @@ def test_delete_removes_renditions_marks_deleted_and_notifies(env) -> None:
     assert len(notifier.messages) == 2 and not rendition_objects(store)
 
 
-def test_delete_before_the_create_is_processed_makes_the_create_stale(env) -> None:
+def test_delete_before_the_create_is_processed_makes_the_create_stale(env: Env) -> None:
     p, store, records, notifier, _ = env
     assert p.process(ref(seq="0B", etag="", kind=Kind.REMOVED)) is Outcome.DUPLICATE
     put(store, "uploads/a/x.jpg")  # S3 may still hand out the old version by id: it must not be rendered
@@ -218,7 +221,7 @@ def test_delete_before_the_create_is_processed_makes_the_create_stale(env) -> No
     assert not notifier.messages  # nothing was ever published for it
 
 
-def test_object_deleted_after_the_event_is_not_rendered(env) -> None:
+def test_object_deleted_after_the_event_is_not_rendered(env: Env) -> None:
     p, store, records, _, _ = env
     assert records is env[2]
     # GIVEN an event for an object that is gone by the time we read it
@@ -227,7 +230,7 @@ def test_object_deleted_after_the_event_is_not_rendered(env) -> None:
     assert not rendition_objects(store)
 
 
-def test_failed_newer_version_removes_the_older_renditions(env) -> None:
+def test_failed_newer_version_removes_the_older_renditions(env: Env) -> None:
     p, store, records, _, _ = env
     put(store, "uploads/a/x.jpg")
     p.process(ref())
@@ -238,7 +241,7 @@ def test_failed_newer_version_removes_the_older_renditions(env) -> None:
     assert not rendition_objects(store)
 
 
-def test_new_version_in_another_format_replaces_the_old_renditions(env) -> None:
+def test_new_version_in_another_format_replaces_the_old_renditions(env: Env) -> None:
     p, store, _records, _, _ = env
     put(store, "uploads/a/x")
     p.process(ref("uploads/a/x"))
@@ -247,7 +250,7 @@ def test_new_version_in_another_format_replaces_the_old_renditions(env) -> None:
     assert rendition_objects(store) == {f"{n}/a/x.png" for n in ("large", "medium", "thumb")}
 
 
-def test_localstack_overwrite_with_the_same_sequencer_is_processed(env) -> None:
+def test_localstack_overwrite_with_the_same_sequencer_is_processed(env: Env) -> None:
     p, store, records, _notifier, _ = env
     seq = "0055AED6DCD90281E5"
     put(store, "uploads/a/x.jpg")
@@ -260,7 +263,7 @@ def test_localstack_overwrite_with_the_same_sequencer_is_processed(env) -> None:
     assert p.process(ref(seq=seq, etag="e1")) is Outcome.STALE  # the first event, late: S3 says it is not current
 
 
-def test_folder_marker_is_skipped_not_failed(env) -> None:
+def test_folder_marker_is_skipped_not_failed(env: Env) -> None:
     p, _, records, notifier, _ = env
     assert p.process(ref("uploads/dir/", size=0)) is Outcome.SKIPPED
     assert not records.items and not notifier.messages

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
 
 import pytest
 
@@ -23,7 +24,7 @@ class FakeQueue:
         return []
 
 
-def msgs(n: int) -> list[dict]:
+def msgs(n: int) -> list[dict[str, Any]]:
     return [{"MessageId": f"m{i}", "ReceiptHandle": f"rh{i}", "Body": "{}"} for i in range(n)]
 
 
@@ -38,7 +39,7 @@ def test_deletes_only_records_that_succeeded() -> None:
 def test_handler_exception_deletes_nothing() -> None:
     q = FakeQueue()
 
-    def boom(e, c):
+    def boom(e: Any, c: Any) -> Any:
         raise RuntimeError("crash")
 
     w = Worker(Settings(), q, boom)  # type: ignore[arg-type]
@@ -51,7 +52,7 @@ def test_batch_timeout_deletes_nothing() -> None:
     q = FakeQueue()
     seen_remaining: list[int] = []
 
-    def slow(e, c):
+    def slow(e: Any, c: Any) -> Any:
         seen_remaining.append(c.get_remaining_time_in_millis())
         time.sleep(1.5)
         return {"batchItemFailures": []}
