@@ -8,8 +8,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
-COPY requirements/runtime.txt requirements/runtime.txt
-RUN pip install --no-cache-dir -r requirements/runtime.txt
+COPY requirements/runtime.lock requirements/runtime.lock
+RUN pip install --no-cache-dir --require-hashes --no-deps -r requirements/runtime.lock
 COPY pyproject.toml README.md ./
 COPY pipeline/ pipeline/
 RUN pip install --no-cache-dir --no-deps . \
@@ -21,8 +21,8 @@ CMD ["worker"]
 
 FROM app AS tests
 USER root
-COPY requirements/dev.txt requirements/dev.txt
-RUN pip install --no-cache-dir -r requirements/dev.txt
+COPY requirements/dev.lock requirements/dev.lock
+RUN pip install --no-cache-dir --require-hashes --no-deps -r requirements/dev.lock
 COPY tests/ tests/
 COPY samples/ samples/
 COPY scripts/ scripts/

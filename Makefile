@@ -35,39 +35,55 @@ PYTHON312 ?= $(or $(shell python3.12 -c 'import sys; print(sys.executable)' 2>/d
 PYTEST_ARGS ?=
 
 
-.PHONY: help venv emulators up down e2e compose-tests test unit integration e2e-tests fuzz lint audit bench soak typecheck build tf-check tf-lock tf-local clean
+.PHONY: help venv emulators up down e2e compose-tests test unit integration e2e-tests fuzz lint audit bench soak typecheck build tf-check tf-lock tf-local lock clean
 
 help: ## list every target
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 	@echo "  variables: EMULATOR=ministack|moto|localstack  LAMBDA=1 (localstack in Docker only)  PORT=4566  PYTEST_ARGS=..."
 
-$(VENV)/.installed: pyproject.toml requirements/dev.txt requirements/runtime.txt
+# Every virtualenv installs from a hash-locked requirements/*.lock (make lock writes them from the *.txt pins):
+# the same commit installs the same bytes, and a file that differs from its hash is refused.
+PIP_LOCKED := pip install -q --require-hashes --no-deps -r
+
+$(VENV)/.installed: pyproject.toml requirements/dev.lock
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q -r requirements/dev.txt -r requirements/runtime.txt -e .
+	$(VENV)/bin/$(PIP_LOCKED) requirements/dev.lock
+	$(VENV)/bin/pip install -q --no-deps -e .
 	touch $@
 
-.venv-ministack/.installed: requirements/ministack.txt
+.venv-ministack/.installed: requirements/ministack.lock
 	$(PYTHON312) -m venv .venv-ministack
-	.venv-ministack/bin/pip install -q -r requirements/ministack.txt
+	.venv-ministack/bin/$(PIP_LOCKED) requirements/ministack.lock
 	touch $@
 
-.venv-checkov/.installed: requirements/checkov.txt
+.venv-checkov/.installed: requirements/checkov.lock
 	$(PYTHON) -m venv .venv-checkov
-	.venv-checkov/bin/pip install -q -r requirements/checkov.txt
+	.venv-checkov/bin/$(PIP_LOCKED) requirements/checkov.lock
 	touch $@
 
-.venv-localstack/.installed: requirements/localstack.txt requirements/localstack-constraints.txt localstack/host-executor/imgpipe_localstack/__init__.py | $(VENV)/.installed
+.venv-localstack/.installed: requirements/localstack.lock localstack/host-executor/imgpipe_localstack/__init__.py | $(VENV)/.installed
 	@if [ -z "$(PYTHON313)" ]; then echo "EMULATOR=localstack needs Python 3.13 (pyenv install 3.13, or Debian's python3.13), or set PYTHON313=/path/to/python3.13" >&2; exit 1; fi
 	$(PYTHON313) -m venv .venv-localstack
-	.venv-localstack/bin/pip install -q -r requirements/localstack.txt
+	.venv-localstack/bin/$(PIP_LOCKED) requirements/localstack.lock
 	.venv-localstack/bin/pip install -q --no-deps ./localstack/host-executor
 	$(PY) -m pipeline emulator provision --backend localstack --bin-dir .venv-localstack/bin
 	touch $@
 
-.venv-moto/.installed: requirements/moto.txt
+.venv-moto/.installed: requirements/moto.lock
 	$(PYTHON) -m venv .venv-moto
-	.venv-moto/bin/pip install -q -r requirements/moto.txt
+	.venv-moto/bin/$(PIP_LOCKED) requirements/moto.lock
 	touch $@
+
+# uv resolves each *.txt (exact pins of what we choose) into a *.lock with every transitive pin and its hashes,
+# for the Python that virtualenv runs on (the Lambda zip: 3.12 on manylinux; dev: 3.11 here, 3.12 in the test image).
+UV_COMPILE = $(VENV)/bin/uv pip compile --generate-hashes --no-header --quiet --index-url https://pypi.org/simple
+lock: $(VENV)/.installed ## re-resolve requirements/*.lock from the *.txt pins (needs PyPI)
+	$(UV_COMPILE) --universal --python-version 3.11 requirements/dev.txt requirements/runtime.txt -o requirements/dev.lock
+	$(UV_COMPILE) --python-version 3.12 --python-platform x86_64-manylinux_2_28 requirements/runtime.txt -o requirements/runtime.lock
+	$(UV_COMPILE) --python-version 3.12 requirements/ministack.txt -o requirements/ministack.lock
+	$(UV_COMPILE) --python-version 3.11 requirements/moto.txt -o requirements/moto.lock
+	$(UV_COMPILE) --python-version 3.11 requirements/checkov.txt -o requirements/checkov.lock
+	$(UV_COMPILE) --python-version 3.13 requirements/localstack.txt -o requirements/localstack.lock
 
 venv: $(VENV)/.installed ## create the project virtualenv (.venv) with every tool
 

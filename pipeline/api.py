@@ -22,6 +22,7 @@ from pipeline.aws import Clients, make_clients
 from pipeline.domain import MAX_KEY_BYTES
 from pipeline.errors import TransientError
 from pipeline.logs import setup_logging
+from pipeline.ports import Records
 from pipeline.settings import Settings
 
 if TYPE_CHECKING:
@@ -114,7 +115,7 @@ def _json(status: int, body: dict[str, Any]) -> HttpResponse:
 class Api:
     """The API's routes, over an S3 client (for presigned URLs) and the image records."""
 
-    def __init__(self, settings: Settings, s3: S3Client, records: ImageRecords) -> None:
+    def __init__(self, settings: Settings, s3: S3Client, records: Records) -> None:
         self.settings = settings
         self.s3 = s3
         self.records = records

@@ -11,14 +11,13 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-from pipeline.adapters.notify import Notifier
-from pipeline.adapters.records import ImageItem, ImageRecords, RenditionRecord
-from pipeline.adapters.storage import ObjectStore
+from pipeline.adapters.records import ImageItem, RenditionRecord
 from pipeline.domain import ENDED, Current, Decision, Kind, Status, Stored, Version, decide, rendition_key
 from pipeline.errors import PermanentError, SupersededError, TransientError
 from pipeline.events import ObjectRef
 from pipeline.imaging import Limits, RenderResult, render
 from pipeline.metrics import emit_failed, emit_processed
+from pipeline.ports import Publisher, Records, Storage
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -54,9 +53,9 @@ class Processor:
     """Processes one S3 object event; safe to call again with the same event at any time."""
 
     settings: Settings
-    store: ObjectStore
-    records: ImageRecords
-    notifier: Notifier
+    store: Storage
+    records: Records
+    notifier: Publisher
     clock: Callable[[], float] = time.time
 
     @property

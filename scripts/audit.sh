@@ -4,10 +4,11 @@
 # it says so plainly instead of pretending a clean result.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-out=$("$root/.venv/bin/pip-audit" --strict --progress-spinner off -r "$root/requirements/runtime.txt" 2>&1)
+# The lock: every package the zip carries, transitive ones included, at the exact versions it carries.
+out=$("$root/.venv/bin/pip-audit" --strict --progress-spinner off --require-hashes --disable-pip -r "$root/requirements/runtime.lock" 2>&1)
 rc=$?
 if [ $rc -eq 0 ]; then
-  echo "audit: no known vulnerabilities in requirements/runtime.txt"
+  echo "audit: no known vulnerabilities in requirements/runtime.lock"
   exit 0
 fi
 if echo "$out" | grep -qiE "could not be audited|Failed to resolve|ConnectionError|Max retries exceeded"; then

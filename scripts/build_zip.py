@@ -41,6 +41,9 @@ def install_deps(target: Path, arch: str, python_version: str, requirements: Pat
             "--python-version",
             python_version,
             "--only-binary=:all:",
+            # From the hash-locked runtime.lock: the same commit gives the same bytes.
+            "--require-hashes",
+            "--no-deps",
             "--target",
             str(target),
             "-r",
@@ -83,7 +86,7 @@ def main() -> int:
     p.add_argument("--arch", choices=sorted(PLATFORMS), default="arm64")
     p.add_argument("--python-version", default="3.12")
     p.add_argument("--out", default=str(ROOT / "dist" / "lambda.zip"))
-    p.add_argument("--requirements", default=str(ROOT / "requirements" / "runtime.txt"))
+    p.add_argument("--requirements", default=str(ROOT / "requirements" / "runtime.lock"))
     p.add_argument("--no-deps", action="store_true", help="the package only (for tests that never invoke it)")
     args = p.parse_args()
     out = Path(args.out)

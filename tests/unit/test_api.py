@@ -29,7 +29,7 @@ def api() -> tuple[Api, FakeRecords]:
         config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
     )
     records = FakeRecords()
-    return Api(SETTINGS, s3, records), records  # type: ignore[arg-type]
+    return Api(SETTINGS, s3, records), records
 
 
 def call(api: Api, method: str, path: str, body: Any = None) -> tuple[int, dict[str, Any]]:
@@ -65,7 +65,7 @@ def test_with_a_cdn_rendition_urls_are_the_cdns_and_unsigned() -> None:
         "status": "processed",
         "renditions": [{"name": "thumb", "bucket": "out", "key": "thumb/web/x/a photo#1.jpg.jpg"}],
     }
-    a = Api(settings, boto3.client("s3", region_name="us-east-1"), records)  # type: ignore[arg-type]
+    a = Api(settings, boto3.client("s3", region_name="us-east-1"), records)
     # WHEN an image is asked for
     code, out = call(a, "GET", f"/images/{image_id(key)}")
     # THEN its rendition URL is the CDN's, path-quoted, with no S3 signature in it

@@ -102,7 +102,7 @@ def test_the_local_server_answers_bad_content_length_with_400() -> None:
     import boto3
 
     s3 = boto3.client("s3", region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s")
-    server = make_server(Api(SETTINGS, s3, records), port=0)  # type: ignore[arg-type]
+    server = make_server(Api(SETTINGS, s3, records), port=0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -45,12 +45,18 @@ Env = tuple[Processor, FakeStore, FakeRecords, FakeNotifier, Clock]
 @pytest.fixture
 def env() -> tuple[Processor, FakeStore, FakeRecords, FakeNotifier, Clock]:
     store, records, notifier, clock = FakeStore(), FakeRecords(), FakeNotifier(), Clock()
-    p = Processor(SETTINGS, store, records, notifier, clock)  # type: ignore[arg-type]
+    p = Processor(SETTINGS, store, records, notifier, clock)
     return p, store, records, notifier, clock
 
 
-def put(store: FakeStore, key: str, w: int = 1600, h: int = 1200) -> None:
-    store.objects[(IN, key)] = (encode(marked(w, h), "JPEG"), "image/jpeg")
+def put(store: FakeStore, key: str, w: int = 1600, h: int = 1200, *, etag: str = "e1") -> None:
+    obj(store, key, encode(marked(w, h), "JPEG"), etag=etag)
+
+
+def obj(store: FakeStore, key: str, data: bytes, *, etag: str = "e1") -> None:
+    """An upload whose ETag is the one the test's events carry (S3 gets it by If-Match, as the fake does)."""
+    store.objects[(IN, key)] = (data, "image/jpeg")
+    store.etags[(IN, key)] = etag
 
 
 # ---- the flow ---------------------------------------------------------------------------------------------
@@ -89,7 +95,7 @@ def test_reupload_with_new_content_is_processed_again(env: Env) -> None:
     p, store, records, notifier, _ = env
     put(store, "uploads/a/x.jpg")
     p.process(ref())
-    put(store, "uploads/a/x.jpg", 300, 600)
+    put(store, "uploads/a/x.jpg", 300, 600, etag="e2")
     assert p.process(ref(seq="0B", etag="e2")) is Outcome.PROCESSED
     item = records.items["uploads/a/x.jpg"]
     assert item["etag"] == "e2" and item["original"]["height"] == 600 and len(notifier.messages) == 2
@@ -99,7 +105,7 @@ def test_reupload_with_new_content_is_processed_again(env: Env) -> None:
 
 def test_bad_image_is_recorded_failed_notified_and_not_retried(env: Env) -> None:
     p, store, records, notifier, _ = env
-    store.objects[(IN, "uploads/bad.jpg")] = (b"not an image", "image/jpeg")
+    obj(store, "uploads/bad.jpg", b"not an image")
     assert p.process(ref("uploads/bad.jpg")) is Outcome.FAILED
     item = records.items["uploads/bad.jpg"]
     assert item["status"] == "failed" and item["error"]["code"] == "unsupported_format" and item["notified"]
@@ -179,7 +185,7 @@ def test_key_outside_input_prefix_is_skipped(env: Env) -> None:
 def test_results_are_counted_as_emf_metrics(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
     p, store, _, _, _ = env
     put(store, "uploads/a/x.jpg")
-    store.objects[(IN, "uploads/bad.jpg")] = (b"nope", "image/jpeg")
+    obj(store, "uploads/bad.jpg", b"nope")
     p.process(ref())
     p.process(ref("uploads/bad.jpg"))
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
@@ -234,7 +240,7 @@ def test_failed_newer_version_removes_the_older_renditions(env: Env) -> None:
     p, store, records, _, _ = env
     put(store, "uploads/a/x.jpg")
     p.process(ref())
-    store.objects[(IN, "uploads/a/x.jpg")] = (b"garbage now", "image/jpeg")
+    obj(store, "uploads/a/x.jpg", b"garbage now", etag="e2")
     assert p.process(ref(seq="0B", etag="e2")) is Outcome.FAILED
     item = records.items["uploads/a/x.jpg"]
     assert item["status"] == "failed" and "renditions" not in item and "staleRenditions" not in item
@@ -245,7 +251,7 @@ def test_new_version_in_another_format_replaces_the_old_renditions(env: Env) -> 
     p, store, _records, _, _ = env
     put(store, "uploads/a/x")
     p.process(ref("uploads/a/x"))
-    store.objects[(IN, "uploads/a/x")] = (encode(marked(640, 480), "PNG"), "image/png")
+    obj(store, "uploads/a/x", encode(marked(640, 480), "PNG"), etag="e2")
     assert p.process(ref("uploads/a/x", seq="0B", etag="e2")) is Outcome.PROCESSED
     assert rendition_objects(store) == {f"{n}/a/x.png" for n in ("large", "medium", "thumb")}
 
@@ -254,10 +260,8 @@ def test_localstack_overwrite_with_the_same_sequencer_is_processed(env: Env) -> 
     p, store, records, _notifier, _ = env
     seq = "0055AED6DCD90281E5"
     put(store, "uploads/a/x.jpg")
-    store.etags[(IN, "uploads/a/x.jpg")] = "e1"
     assert p.process(ref(seq=seq, etag="e1")) is Outcome.PROCESSED
-    put(store, "uploads/a/x.jpg", 300, 600)
-    store.etags[(IN, "uploads/a/x.jpg")] = "e2"
+    put(store, "uploads/a/x.jpg", 300, 600, etag="e2")
     assert p.process(ref(seq=seq, etag="e2")) is Outcome.PROCESSED  # was taken for a duplicate
     assert records.items["uploads/a/x.jpg"]["original"]["height"] == 600
     assert p.process(ref(seq=seq, etag="e1")) is Outcome.STALE  # the first event, late: S3 says it is not current
@@ -298,7 +302,7 @@ def kept() -> Iterator[Kept]:
 
 def test_unexpected_error_is_retried_with_last_error_then_failed_on_the_last_receive(kept: Kept) -> None:
     store, records, notifier, clock = Boom(), FakeRecords(), FakeNotifier(), Clock()
-    p = Processor(SETTINGS, store, records, notifier, clock)  # type: ignore[arg-type]
+    p = Processor(SETTINGS, store, records, notifier, clock)
     # GIVEN an error that is neither bad input nor an AWS fault
     with pytest.raises(TransientError) as e:
         p.process(ref(), receive_count=1)
