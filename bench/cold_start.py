@@ -96,21 +96,8 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="coldstart-"))
     try:
         zip_path = work / "lambda.zip"
-        subprocess.run(
-            [
-                sys.executable,
-                str(ROOT / "scripts" / "build_zip.py"),
-                "--arch",
-                "x86_64",
-                "--python-version",
-                "3.12",
-                "--out",
-                str(zip_path),
-            ],
-            check=True,
-            capture_output=True,
-            timeout=900,
-        )
+        build = [sys.executable, str(ROOT / "scripts/build_zip.py"), "--arch", "x86_64", "--python-version", "3.12"]
+        subprocess.run([*build, "--out", str(zip_path)], check=True, capture_output=True, timeout=900)
         bundled = work / "bundled"
         with zipfile.ZipFile(zip_path) as z:
             z.extractall(bundled)

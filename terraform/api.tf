@@ -18,7 +18,7 @@ module "api" {
   name               = local.api_function_name
   description        = "imgpipe: presigned uploads and image status"
   handler            = "pipeline.api.handler"
-  zip_path           = var.lambda_zip_path
+  package            = local.package
   runtime            = var.lambda_runtime
   architecture       = var.lambda_architecture
   memory_mb          = 256

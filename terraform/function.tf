@@ -5,7 +5,7 @@ module "processor" {
   name                 = local.function_name
   description          = "imgpipe: renditions for images uploaded under ${var.input_prefix}"
   handler              = "pipeline.handler.lambda_handler"
-  zip_path             = var.lambda_zip_path
+  package              = local.package
   runtime              = var.lambda_runtime
   architecture         = var.lambda_architecture
   memory_mb            = var.lambda_memory_mb

@@ -12,4 +12,11 @@ locals {
   status_index   = "status-index"
   visibility_s   = coalesce(var.queue_visibility_timeout_s, 6 * var.lambda_timeout_s + var.batching_window_s)
   dlq_alarm_name = "${var.name_prefix}-jobs-dlq-not-empty"
+  # The one uploaded package both functions run.
+  package = {
+    bucket     = aws_s3_object.package.bucket
+    key        = aws_s3_object.package.key
+    version    = aws_s3_object.package.version_id
+    sha256_b64 = filebase64sha256(var.lambda_zip_path)
+  }
 }

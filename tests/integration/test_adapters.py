@@ -11,7 +11,6 @@ import pytest
 
 from pipeline.adapters.notify import Notifier
 from pipeline.adapters.queue import Queue
-from pipeline.adapters.records import ImageItem, ImageRecords
 from pipeline.adapters.storage import ObjectStore
 from pipeline.errors import ImageError, SourceMissingError, SupersededError
 from tests.conftest import StackFixture
@@ -54,33 +53,6 @@ def test_object_over_the_byte_limit_is_refused(session_stack: StackFixture, stor
     with pytest.raises(ImageError) as e:
         store.get(settings.output_bucket, key, max_bytes=999)
     assert e.value.code == "too_large"
-
-
-def test_conditional_writes_let_exactly_one_claim_win(session_stack: StackFixture) -> None:
-    settings, clients, _ = session_stack
-    records = ImageRecords(clients.dynamodb, settings.table_name, settings.status_index)
-    key = f"uploads/{uuid.uuid4().hex}.jpg"
-    base: ImageItem = {
-        "sourceKey": key,
-        "status": "processing",
-        "version": "v1",
-        "owner": "a",
-        "rev": 1,
-        "updatedAt": "t1",
-    }
-    assert records.put_if_unchanged(base, None) is True
-    assert records.put_if_unchanged({**base, "owner": "b"}, None) is False
-    # two workers read rev 1; the first write wins, the second sees the condition fail
-    assert records.put_if_unchanged({**base, "owner": "c", "rev": 2}, 1) is True
-    assert records.put_if_unchanged({**base, "owner": "d", "rev": 2}, 1) is False
-    assert records.finish(key, "a", {"status": "processed"}) is False  # the lost owner cannot finish
-    assert records.finish(key, "c", {"status": "processed", "updatedAt": "t2"}, remove=("owner",)) is True
-    item = records.get(key)
-    assert item is not None and item["status"] == "processed" and item["rev"] == 3 and "owner" not in item
-    assert records.mark_notified(key, "v0", "processed") is False
-    assert records.mark_notified(key, "v1", "processed") is True
-    assert any(i["sourceKey"] == key for i in records.page_by_status("processed", limit=100)["items"])
-    assert records.count_by_status()["processed"] >= 1
 
 
 def test_notification_reaches_subscribers_with_attributes(session_stack: StackFixture) -> None:

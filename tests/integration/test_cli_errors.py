@@ -36,6 +36,24 @@ def one_line(proc: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
+def start_emulator(port: int, pidfile: Path, log: Path) -> subprocess.CompletedProcess[str]:
+    """`pipeline emulator start` as `make up` runs it."""
+    bin_dir = str(ROOT / ".venv-moto" / "bin")
+    args = [
+        "--backend",
+        "moto",
+        "--bin-dir",
+        bin_dir,
+        "--port",
+        str(port),
+        "--pidfile",
+        str(pidfile),
+        "--log",
+        str(log),
+    ]
+    return run({}, "emulator", "start", *args)
+
+
 @pytest.fixture
 def held_port() -> Iterator[int]:
     """A port another program holds."""
@@ -75,21 +93,7 @@ def test_a_resource_that_does_not_exist(endpoint: str) -> None:
 
 
 def test_emulator_port_taken_by_another_program(held_port: int, tmp_path: Path) -> None:
-    proc = run(
-        {},
-        "emulator",
-        "start",
-        "--backend",
-        "moto",
-        "--bin-dir",
-        str(ROOT / ".venv-moto" / "bin"),
-        "--port",
-        str(held_port),
-        "--pidfile",
-        str(tmp_path / "emu.pid"),
-        "--log",
-        str(tmp_path / "emu.log"),
-    )
+    proc = start_emulator(held_port, tmp_path / "emu.pid", tmp_path / "emu.log")
     line = one_line(proc)
     assert f"port {held_port} is taken" in line and "PORT=" in line
     assert not (tmp_path / "emu.pid").exists()
@@ -99,21 +103,7 @@ def test_emulator_already_running_says_so_and_succeeds(held_port: int, tmp_path:
     # GIVEN a pid file whose process is alive and a server answering on the port (make up ran before)
     pidfile = tmp_path / "emu.pid"
     pidfile.write_text(str(os.getpid()))
-    proc = run(
-        {},
-        "emulator",
-        "start",
-        "--backend",
-        "moto",
-        "--bin-dir",
-        str(ROOT / ".venv-moto" / "bin"),
-        "--port",
-        str(held_port),
-        "--pidfile",
-        str(pidfile),
-        "--log",
-        str(tmp_path / "emu.log"),
-    )
+    proc = start_emulator(held_port, pidfile, tmp_path / "emu.log")
     assert proc.returncode == 0, proc.stderr
     assert "already running" in proc.stdout and "make down" in proc.stdout
 

@@ -62,21 +62,8 @@ def applied(ministack: str, tmp_path_factory: pytest.TempPathFactory) -> Applied
     tmp = tmp_path_factory.mktemp("tf")
     zip_path = tmp / "lambda.zip"
     # The zip for the Python MiniStack runs functions on: 3.12 (the Lambda runtime's) makes it make build's zip.
-    subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "build_zip.py"),
-            "--arch",
-            "x86_64",
-            "--python-version",
-            ministack_python(),
-            "--out",
-            str(zip_path),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=600,
-    )
+    build = [sys.executable, str(ROOT / "scripts/build_zip.py"), "--python-version", ministack_python()]
+    subprocess.run([*build, "--arch", "x86_64", "--out", str(zip_path)], check=True, capture_output=True, timeout=600)
     variables = {
         "name_prefix": f"tf{uuid.uuid4().hex[:8]}",
         "lambda_zip_path": str(zip_path),

@@ -25,6 +25,7 @@ def test_files_split_by_concern() -> None:
         "notifications.tf",
         "monitoring.tf",
         "iam.tf",
+        "artifacts.tf",
     } <= names
     assert (TF_DIR / ".terraform.lock.hcl").exists() and (TF_DIR / "terraform.tfvars.example").exists()
 
@@ -79,12 +80,14 @@ def test_lambda_environment_uses_the_names_settings_reads() -> None:
     for name, handler in (("processor", "pipeline.handler.lambda_handler"), ("api", "pipeline.api.handler")):
         mod = modules[(name,)]
         assert mod["source"] == "./modules/function" and mod["handler"] == handler
-        assert mod["zip_path"] == "${var.lambda_zip_path}", "both functions deploy the one zip"
+        assert mod["package"] == "${local.package}", "both functions run the one uploaded package"
         for var in mod["environment"]:
             if not var.startswith("POWERTOOLS_"):
                 assert f'"{var}"' in SETTINGS_SRC, f"{name}: {var} is not read by Settings.from_env()"
     fn = blocks("resource", FUNCTION_MODULE)[("aws_lambda_function", "this")]
-    assert fn["source_code_hash"] == "${filebase64sha256(var.zip_path)}"
+    assert fn["s3_object_version"] == "${var.package.version}" and fn["source_code_hash"] == "${var.package.sha256_b64}"
+    package = blocks("resource")[("aws_s3_object", "package")]
+    assert package["source"] == "${var.lambda_zip_path}" and "filesha256(var.lambda_zip_path)" in package["key"]
 
 
 def test_queue_dlq_and_mapping_numbers() -> None:
@@ -142,3 +145,9 @@ def test_the_lock_file_job_covers_five_platforms() -> None:
         assert platform in makefile.split("TF_LOCK_PLATFORMS :=", 1)[1].splitlines()[0], platform
     pins = [s["uses"].split("@", 1)[1] for s in steps if "uses" in s]
     assert pins and all(re.fullmatch(r"[0-9a-f]{40}", pin) for pin in pins), "actions pinned to commits"
+
+
+def test_the_backend_example_locks_its_state() -> None:
+    text = (TF_DIR / "backend.tf.example").read_text()
+    assert 'backend "s3"' in text and "use_lockfile = true" in text and "encrypt      = true" in text
+    assert not (TF_DIR / "backend.tf").exists(), "the example stays an example: tests and tflocal use local state"

@@ -44,8 +44,10 @@ resource "aws_lambda_function" "this" {
   function_name                  = var.name
   description                    = var.description
   role                           = aws_iam_role.this.arn
-  filename                       = var.zip_path
-  source_code_hash               = filebase64sha256(var.zip_path)
+  s3_bucket                      = var.package.bucket
+  s3_key                         = var.package.key
+  s3_object_version              = var.package.version
+  source_code_hash               = var.package.sha256_b64
   handler                        = var.handler
   runtime                        = var.runtime
   architectures                  = [var.architecture]

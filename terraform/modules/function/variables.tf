@@ -13,9 +13,14 @@ variable "handler" {
   type        = string
 }
 
-variable "zip_path" {
-  description = "Path of the deployment package (both functions deploy the same zip)."
-  type        = string
+variable "package" {
+  description = "The deployment package in S3 (both functions run the same object): bucket, key, version and its base64 SHA-256."
+  type = object({
+    bucket     = string
+    key        = string
+    version    = string
+    sha256_b64 = string
+  })
 }
 
 variable "runtime" {

@@ -1,0 +1,83 @@
+# The deployment package, uploaded once: both functions run this one object (same bytes, one upload per change).
+
+resource "aws_s3_bucket" "artifacts" {
+  # checkov:skip=CKV_AWS_144: the package is rebuilt from the repository at any time; replicating it protects nothing.
+  # checkov:skip=CKV_AWS_18: only terraform writes here and Lambda reads here; CloudTrail records both.
+  # checkov:skip=CKV2_AWS_62: nothing consumes events of deployment packages.
+  # checkov:skip=CKV_AWS_145: SSE-S3 (AES-256); the package holds code, not data.
+  bucket        = "${var.name_prefix}-artifacts-${local.suffix}"
+  force_destroy = true # only deployment packages, all rebuilt from the repository
+}
+
+resource "aws_s3_bucket_public_access_block" "artifacts" {
+  bucket                  = aws_s3_bucket.artifacts.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "artifacts" {
+  bucket = aws_s3_bucket.artifacts.id
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm = "AES256"
+    }
+  }
+}
+
+# Versioned: each function pins the exact object version it runs, and a rollback is one apply away.
+resource "aws_s3_bucket_versioning" "artifacts" {
+  bucket = aws_s3_bucket.artifacts.id
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "artifacts" {
+  bucket = aws_s3_bucket.artifacts.id
+  rule {
+    id     = "expire-old-packages"
+    status = "Enabled"
+    filter {}
+    noncurrent_version_expiration {
+      noncurrent_days = 30
+    }
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 1
+    }
+  }
+  depends_on = [aws_s3_bucket_versioning.artifacts]
+}
+
+data "aws_iam_policy_document" "artifacts" {
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["s3:*"]
+    resources = [aws_s3_bucket.artifacts.arn, "${aws_s3_bucket.artifacts.arn}/*"]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "artifacts" {
+  bucket     = aws_s3_bucket.artifacts.id
+  policy     = data.aws_iam_policy_document.artifacts.json
+  depends_on = [aws_s3_bucket_public_access_block.artifacts]
+}
+
+resource "aws_s3_object" "package" {
+  bucket      = aws_s3_bucket.artifacts.id
+  key         = "lambda/${filesha256(var.lambda_zip_path)}.zip"
+  source      = var.lambda_zip_path
+  source_hash = filemd5(var.lambda_zip_path)
+  depends_on  = [aws_s3_bucket_versioning.artifacts]
+}
