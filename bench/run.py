@@ -20,6 +20,8 @@ from typing import Any
 
 from PIL import Image, ImageChops, ImageStat
 
+from pipeline import wiring
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:0] = [str(ROOT), str(HERE)]
@@ -155,14 +157,13 @@ def imaging_throughput(data: bytes, n: int, concurrency: int) -> float:
 
 def e2e_throughput(data: bytes, n: int, concurrency: int, backend: str) -> dict[str, Any]:
     """Images/s from the first upload to the last `processed` item, through the embedded emulator and the worker."""
-    from pipeline.adapters.records import ImageRecords
     from pipeline.local.harness import running_stack
 
     with running_stack(
         backend, root=ROOT, log_dir=CACHE / "e2e", name="bench", concurrency=concurrency, visibility_s=120
     ) as stack:
         settings, clients = stack.settings, stack.clients
-        records = ImageRecords(clients.dynamodb, settings.table_name, settings.status_index)
+        records = wiring.records(settings, clients)
         time.sleep(2)  # let the pollers start
         emu_cpu0, worker_cpu0 = cpu_seconds(stack.emulator_pid), cpu_seconds(stack.worker.pid)
         t = time.perf_counter()

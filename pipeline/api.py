@@ -17,8 +17,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 from urllib.parse import quote
 
-from pipeline.adapters.records import STATUSES, ImageRecords
-from pipeline.aws import Clients, make_clients
+from pipeline.adapters.records import STATUSES
 from pipeline.domain import MAX_KEY_BYTES
 from pipeline.errors import TransientError
 from pipeline.logs import setup_logging
@@ -255,19 +254,12 @@ class Api:
         return _json(200, {"items": items, "cursor": cursor})
 
 
-def build_api(settings: Settings, clients: Clients | None = None) -> Api:
-    """Wire the API to its clients."""
-    clients = clients or make_clients(settings)
-    s3 = clients.s3
-    if settings.public_endpoint_url and settings.public_endpoint_url != settings.endpoint_url:
-        s3 = make_clients(settings.with_(endpoint_url=settings.public_endpoint_url)).s3
-    return Api(settings, s3, ImageRecords(clients.dynamodb, settings.table_name, settings.status_index))
-
-
 @lru_cache(maxsize=1)
 def _api() -> Api:
     settings = Settings.from_env()
     setup_logging(settings.log_level)
+    from pipeline.wiring import build_api  # (wiring imports this module)
+
     return build_api(settings)
 
 

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pipeline import wiring
 from pipeline.settings import Settings
 
 
@@ -42,32 +43,10 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_worker(settings: Settings, clients: Any) -> Any:
-    """A worker wired to the real handler, the job queue and the DLQ alarm."""
-    from pipeline.adapters.notify import Notifier
-    from pipeline.adapters.queue import Queue
-    from pipeline.handler import build_processor, handle_batch
-    from pipeline.local.alarms import DlqAlarm
-    from pipeline.local.emulator import evaluates_alarms
-    from pipeline.local.worker import Worker
-
-    processor = build_processor(settings, clients)
-    alarm = DlqAlarm(
-        settings,
-        Queue.by_name(clients.sqs, settings.dlq_name),
-        Notifier(clients.sns, settings.alerts_topic_arn),
-        emulator_evaluates=evaluates_alarms(settings.endpoint_url),
-    )
-    return Worker(
-        settings,
-        Queue.by_name(clients.sqs, settings.queue_name),
-        lambda event, context: handle_batch(event, context, processor),
-        alarm,
-    )
-
-
 def cmd_worker(args: argparse.Namespace) -> int:
     """Consume the job queue until SIGTERM/SIGINT."""
+    from pipeline.local.worker import build_worker
+
     settings, clients = _env()
     if args.concurrency:
         settings = settings.with_(worker_concurrency=args.concurrency)
@@ -84,7 +63,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def _wait_with_progress(settings: Settings, clients: Any, keys: list[str], timeout: float) -> dict[str, Any]:
     """Wait for every key to end, drawing a progress bar on stderr when it is a terminal."""
-    from pipeline.adapters.records import ImageRecords
     from pipeline.local.scenario import wait_for_items
 
     def draw(done: int, total: int) -> None:
@@ -92,7 +70,7 @@ def _wait_with_progress(settings: Settings, clients: Any, keys: list[str], timeo
             sys.stderr.write("\r" + _bar(done, total) + " ended" + ("\n" if done == total else ""))
             sys.stderr.flush()
 
-    records = ImageRecords(clients.dynamodb, settings.table_name, settings.status_index)
+    records = wiring.records(settings, clients)
     return wait_for_items(records, keys, timeout, on_progress=draw)
 
 
@@ -127,10 +105,9 @@ def cmd_upload(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     """Counts by status and queue depths, or one item."""
     from pipeline.adapters.queue import Queue
-    from pipeline.adapters.records import ImageRecords
 
     settings, clients = _env()
-    records = ImageRecords(clients.dynamodb, settings.table_name, settings.status_index)
+    records = wiring.records(settings, clients)
     if args.watch:
         return _watch(settings, clients, records, args.interval, args.duration)
     if args.key:
@@ -238,12 +215,11 @@ def cmd_dlq(args: argparse.Namespace) -> int:
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
     """Compare input objects, items and renditions; exit 1 when anything is missing or does not belong."""
-    from pipeline.adapters.records import ImageRecords
     from pipeline.adapters.storage import ObjectStore
 
     settings, clients = _env()
     store = ObjectStore(clients.s3)
-    records = ImageRecords(clients.dynamodb, settings.table_name, settings.status_index)
+    records = wiring.records(settings, clients)
     inputs = set(store.keys(settings.input_bucket, settings.input_prefix + args.prefix))
     outputs = store.etags(settings.output_bucket)
     report = reconcile(inputs, list(records.scan()), outputs)
@@ -299,8 +275,8 @@ def cmd_e2e(args: argparse.Namespace) -> int:
 
 def cmd_api(args: argparse.Namespace) -> int:
     """Serve the upload API and the web page on 127.0.0.1 (what API Gateway does in AWS)."""
-    from pipeline.api import build_api
     from pipeline.local.api_server import make_server
+    from pipeline.wiring import build_api
 
     settings, clients = _env()
     try:

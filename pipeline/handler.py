@@ -9,29 +9,14 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from pipeline.adapters.notify import Notifier
-from pipeline.adapters.records import ImageRecords
-from pipeline.adapters.storage import ObjectStore
-from pipeline.aws import Clients, make_clients, resolve_topic_arns
 from pipeline.errors import TransientError
 from pipeline.events import BatchResponse, MalformedMessageError, SQSEvent, parse_body
 from pipeline.logs import setup_logging
 from pipeline.process import Processor
 from pipeline.settings import Settings
+from pipeline.wiring import build_processor
 
 log = logging.getLogger(__name__)
-
-
-def build_processor(settings: Settings, clients: Clients | None = None) -> Processor:
-    """Wire the processor to its adapters for these settings."""
-    clients = clients or make_clients(settings)
-    settings = resolve_topic_arns(settings, clients)
-    return Processor(
-        settings=settings,
-        store=ObjectStore(clients.s3),
-        records=ImageRecords(clients.dynamodb, settings.table_name, settings.status_index),
-        notifier=Notifier(clients.sns, settings.results_topic_arn),
-    )
 
 
 def handle_batch(event: SQSEvent | dict[str, Any], context: Any, processor: Processor) -> BatchResponse:

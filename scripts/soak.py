@@ -17,10 +17,11 @@ from pathlib import Path
 
 from PIL import Image
 
+from pipeline import wiring
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline.adapters.records import ImageRecords  # noqa: E402
 from pipeline.local.harness import running_stack  # noqa: E402
 
 
@@ -59,7 +60,7 @@ def main() -> int:
         wait_s=2,
     ) as stack:
         settings, clients = stack.settings, stack.clients
-        records = ImageRecords(clients.dynamodb, settings.table_name, settings.status_index)
+        records = wiring.records(settings, clients)
         started = time.monotonic()
         with ThreadPoolExecutor(8) as pool:
             list(

@@ -14,6 +14,7 @@ from typing import Any
 
 from PIL import Image
 
+from pipeline import wiring
 from pipeline.adapters.queue import Queue
 from pipeline.adapters.records import ImageItem, ImageRecords
 from pipeline.aws import Clients
@@ -143,7 +144,7 @@ def run(
 
     # A stack made by terraform has no audit queue: add one, so every notification can be counted.
     stack = describe(settings, clients, with_audit=True)
-    records = ImageRecords(clients.dynamodb, settings.table_name, settings.status_index)
+    records = wiring.records(settings, clients)
     run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     prefix = f"{settings.input_prefix}e2e-{run_id}/"
     manifest = load_manifest(samples)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pipeline.adapters.queue import Queue
+from pipeline.aws import Clients
 from pipeline.events import BatchResponse, SQSEvent, SQSRecord
 from pipeline.local.alarms import DlqAlarm
 from pipeline.settings import Settings
@@ -219,3 +220,26 @@ class Worker:
                 t.join(timeout=self.settings.worker_wait_s + self.settings.batch_timeout_s + 5)
         log.info("worker stopped", extra={"batches": self.stats.batches, "deleted": self.stats.deleted})
         return self.stats
+
+
+def build_worker(settings: Settings, clients: Clients) -> Worker:
+    """A worker wired to the real handler, the job queue and the DLQ alarm (what Lambda and CloudWatch do in AWS)."""
+    from pipeline.adapters.notify import Notifier
+    from pipeline.handler import handle_batch
+    from pipeline.local.alarms import DlqAlarm
+    from pipeline.local.emulator import evaluates_alarms
+    from pipeline.wiring import build_processor
+
+    processor = build_processor(settings, clients)
+    alarm = DlqAlarm(
+        settings,
+        Queue.by_name(clients.sqs, settings.dlq_name),
+        Notifier(clients.sns, settings.alerts_topic_arn),
+        emulator_evaluates=evaluates_alarms(settings.endpoint_url),
+    )
+    return Worker(
+        settings,
+        Queue.by_name(clients.sqs, settings.queue_name),
+        lambda event, context: handle_batch(event, context, processor),
+        alarm,
+    )

@@ -8,6 +8,7 @@ from typing import Any
 
 from PIL import Image
 
+from pipeline import wiring
 from pipeline.adapters.queue import Queue
 from pipeline.adapters.records import ImageItem, ImageRecords
 from pipeline.local.dlq import peek, redrive
@@ -24,7 +25,7 @@ def ended(records: ImageRecords, key: str) -> ImageItem | None:
 
 def test_duplicate_event_and_reupload(fresh_stack: StackFixture) -> None:
     settings, clients, stack = fresh_stack
-    records = ImageRecords(clients.dynamodb, settings.table_name)
+    records = wiring.records(settings, clients)
     audit = Queue(clients.sqs, stack.audit_queue_url)
     key = "uploads/dup/photo.jpg"
     with running_worker(settings, clients) as worker:
@@ -55,7 +56,7 @@ def test_duplicate_event_and_reupload(fresh_stack: StackFixture) -> None:
 
 def test_partial_batch_failure_poison_to_dlq_alarm_and_redrive(fresh_stack: StackFixture) -> None:
     settings, clients, stack = fresh_stack
-    records = ImageRecords(clients.dynamodb, settings.table_name)
+    records = wiring.records(settings, clients)
     alerts = Queue(clients.sqs, clients.sqs.create_queue(QueueName=f"{settings.name_prefix}-alerts-sub")["QueueUrl"])
     clients.sns.subscribe(TopicArn=stack.alerts_topic_arn, Protocol="sqs", Endpoint=alerts.arn())
     queue = Queue(clients.sqs, stack.queue_url)
@@ -100,7 +101,7 @@ def test_partial_batch_failure_poison_to_dlq_alarm_and_redrive(fresh_stack: Stac
 def test_two_workers_and_duplicate_events_give_one_result_each(fresh_stack: StackFixture) -> None:
     settings, clients, stack = fresh_stack
     settings = settings.with_(worker_batch_size=2)  # small batches spread the events over both workers
-    records = ImageRecords(clients.dynamodb, settings.table_name)
+    records = wiring.records(settings, clients)
     queue = Queue(clients.sqs, stack.queue_url)
     audit = Queue(clients.sqs, stack.audit_queue_url)
     keys = [f"uploads/race/{i}.jpg" for i in range(6)]

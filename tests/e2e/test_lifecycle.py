@@ -10,6 +10,7 @@ from functools import partial
 import pytest
 from PIL import Image
 
+from pipeline import wiring
 from pipeline.adapters.queue import Queue
 from pipeline.adapters.records import ImageItem, ImageRecords
 from pipeline.aws import Clients
@@ -39,7 +40,7 @@ def test_delete_removes_renditions_and_marks_the_item_deleted(fresh_stack: Stack
             "(moto/s3/models.py delete_object notifies only unversioned buckets); tested on MiniStack and LocalStack"
         )
     settings, clients, stack = fresh_stack
-    records = ImageRecords(clients.dynamodb, settings.table_name)
+    records = wiring.records(settings, clients)
     audit = Queue(clients.sqs, stack.audit_queue_url)
     key = "uploads/life/photo.jpg"
     with running_worker(settings, clients):
@@ -65,7 +66,7 @@ def test_overwrite_with_localstacks_repeated_sequencer_is_processed(fresh_stack:
     settings, clients, stack = fresh_stack
     # GIVEN S3 events as LocalStack sends them: one fixed sequencer on every event (we send them ourselves)
     clients.s3.put_bucket_notification_configuration(Bucket=settings.input_bucket, NotificationConfiguration={})
-    records = ImageRecords(clients.dynamodb, settings.table_name)
+    records = wiring.records(settings, clients)
     queue = Queue(clients.sqs, stack.queue_url)
     key = "uploads/ls/photo.jpg"
     with running_worker(settings, clients):
@@ -90,7 +91,7 @@ def test_overwrite_with_localstacks_repeated_sequencer_is_processed(fresh_stack:
 
 def test_sources_that_used_to_collide_keep_their_own_renditions(fresh_stack: StackFixture) -> None:
     settings, clients, _stack = fresh_stack
-    records = ImageRecords(clients.dynamodb, settings.table_name)
+    records = wiring.records(settings, clients)
     # GIVEN the reported pairs, each source a different size so its renditions can be told apart
     sources = {
         "uploads/c/x": encode(marked(300, 200), "JPEG"),

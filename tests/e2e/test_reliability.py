@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from pipeline import wiring
 from pipeline.adapters.queue import Queue
 from pipeline.adapters.records import ImageItem, ImageRecords
 from pipeline.aws import make_clients
@@ -59,7 +60,7 @@ def _ended_as(clients: Any, item: Any, exp: dict[str, Any]) -> list[str]:
 @pytest.mark.stack(max_bytes=1_000_000)
 def test_bad_input_corpus_each_ends_once_without_retries(fresh_stack: StackFixture) -> None:
     settings, clients, stack = fresh_stack
-    records = ImageRecords(clients.dynamodb, settings.table_name)
+    records = wiring.records(settings, clients)
     expected = json.loads((CORPUS / "expected.json").read_text())
     base = f"{settings.input_prefix}corpus/"
     uploads = {base + name: ((CORPUS / name).read_bytes(), exp) for name, exp in expected.items()}
@@ -98,7 +99,7 @@ def test_bad_input_corpus_each_ends_once_without_retries(fresh_stack: StackFixtu
 
 def test_transient_faults_are_retried_then_dead_lettered_then_redriven(fresh_stack: StackFixture) -> None:
     settings, clients, stack = fresh_stack
-    records = ImageRecords(clients.dynamodb, settings.table_name)
+    records = wiring.records(settings, clients)
     faults = Faults()
     for client in (clients.s3, clients.dynamodb, clients.sns):
         faults.attach(client)
@@ -135,7 +136,7 @@ def test_transient_faults_are_retried_then_dead_lettered_then_redriven(fresh_sta
 
 def test_publish_failing_after_processed_is_retried_not_lost(fresh_stack: StackFixture) -> None:
     settings, clients, stack = fresh_stack
-    records = ImageRecords(clients.dynamodb, settings.table_name)
+    records = wiring.records(settings, clients)
     faults = Faults()
     faults.attach(clients.sns)
     rule = faults.add("sns.Publish", "throttle", times=2)  # both botocore attempts of the first publish fail
@@ -168,7 +169,7 @@ def _worker_env(settings: Settings, stack: Stack) -> dict[str, str]:
 @pytest.mark.stack(visibility_timeout_s=4)
 def test_sigkill_mid_batch_then_restart_loses_nothing(fresh_stack: StackFixture, tmp_path: Path) -> None:
     settings, clients, stack = fresh_stack
-    records = ImageRecords(clients.dynamodb, settings.table_name)
+    records = wiring.records(settings, clients)
     keys = [f"{settings.input_prefix}kill/{i}.jpg" for i in range(12)]
     for key in keys:  # big enough that a batch takes a while
         clients.s3.put_object(
@@ -237,7 +238,7 @@ def test_worker_survives_the_emulator_going_away(
         clients = make_clients(settings, max_attempts=1)
         stack = bootstrap(settings, clients)
         settings = settings.with_(results_topic_arn=stack.results_topic_arn, alerts_topic_arn=stack.alerts_topic_arn)
-        records = ImageRecords(clients.dynamodb, settings.table_name)
+        records = wiring.records(settings, clients)
         with running_worker(settings, clients) as worker:
             # WHEN the emulator stops under the running worker
             stop_process(proc.pid)

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from pipeline.api import build_api
 from pipeline.local.api_server import make_server
 from pipeline.local.emulator import free_port
+from pipeline.wiring import build_api
 from tests.conftest import ROOT, StackFixture
 from tests.e2e.helpers import running_worker
 

@@ -11,8 +11,9 @@ import pytest
 import urllib3
 from PIL import Image
 
-from pipeline.api import Api, build_api, image_id
+from pipeline.api import Api, image_id
 from pipeline.local.api_server import to_event
+from pipeline.wiring import build_api
 from tests.conftest import StackFixture
 from tests.e2e.helpers import running_worker, wait_for
 from tests.images import encode, marked

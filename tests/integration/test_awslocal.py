@@ -8,7 +8,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from pipeline.adapters.records import ImageRecords
+from pipeline import wiring
 from tests.conftest import StackFixture
 from tests.e2e.helpers import running_worker, wait_for
 
@@ -25,7 +25,7 @@ def awslocal(endpoint: str, *args: str) -> str:
 
 def test_the_readme_commands(fresh_stack: StackFixture, endpoint: str, tmp_path: Path) -> None:
     settings, clients, stack = fresh_stack
-    records = ImageRecords(clients.dynamodb, settings.table_name)
+    records = wiring.records(settings, clients)
     key = f"{settings.input_prefix}cli/{uuid.uuid4().hex}.jpg"
     # list the buckets
     assert settings.input_bucket in awslocal(endpoint, "s3", "ls")

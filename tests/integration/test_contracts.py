@@ -10,7 +10,8 @@ import uuid
 
 import pytest
 
-from pipeline.adapters.records import ImageItem, ImageRecords
+from pipeline import wiring
+from pipeline.adapters.records import ImageItem
 from pipeline.adapters.storage import ObjectStore
 from pipeline.errors import SourceMissingError, SupersededError
 from pipeline.ports import Records, Storage
@@ -22,7 +23,7 @@ def records(request: pytest.FixtureRequest) -> Records:
     if request.param == "fake":
         return FakeRecords()
     settings, clients, _ = request.getfixturevalue("session_stack")
-    return ImageRecords(clients.dynamodb, settings.table_name, settings.status_index)
+    return wiring.records(settings, clients)
 
 
 @pytest.fixture(params=["fake", "real"])

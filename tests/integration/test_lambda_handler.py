@@ -9,9 +9,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from pipeline import handler
+from pipeline import handler, wiring
 from pipeline.adapters.queue import Queue
-from pipeline.adapters.records import ImageRecords
 from pipeline.local.worker import to_lambda_event
 from tests.conftest import StackFixture
 from tests.images import encode, marked
@@ -45,7 +44,7 @@ def test_lambda_handler_processes_a_real_notification(
     resp = handler.lambda_handler(dict(to_lambda_event(messages, stack.queue_arn, settings.region)), None)
     # THEN nothing is retried, the item is processed, and the renditions are real images of the right size
     assert resp == {"batchItemFailures": []}
-    item = ImageRecords(clients.dynamodb, settings.table_name).get(key)
+    item = wiring.records(settings, clients).get(key)
     assert item is not None and item["status"] == "processed" and item["notified"] is True
     sizes = {}
     for r in item["renditions"]:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from pipeline import wiring
 from pipeline.aws import Clients, make_clients
 from pipeline.local.bootstrap import bootstrap
 from pipeline.settings import Settings
@@ -143,9 +144,8 @@ def test_the_deployed_zip_processes_an_upload(applied: Applied) -> None:
     # WHEN an image is uploaded (no local worker is running)
     clients.s3.put_object(Bucket=settings.input_bucket, Key=key, Body=encode(marked(1200, 900), "JPEG"))
     # THEN the function records it processed, with real renditions in the output bucket
-    from pipeline.adapters.records import ImageRecords
 
-    records = ImageRecords(clients.dynamodb, settings.table_name)
+    records = wiring.records(settings, clients)
     item = wait_for(
         lambda: (i := records.get(key)) and i.get("status") == "processed" and i,
         timeout=90,

@@ -23,11 +23,11 @@ from urllib.parse import parse_qsl, quote_plus, urlsplit
 import boto3
 import pytest
 
-from pipeline.api import build_api
 from pipeline.aws import make_clients
-from pipeline.handler import build_processor, handle_batch
+from pipeline.handler import handle_batch
 from pipeline.local.api_server import to_event
 from pipeline.settings import Settings
+from pipeline.wiring import build_api, build_processor
 from tests.images import encode, marked
 from tests.terraform.conftest import Applied
 from tests.terraform.permissions import (

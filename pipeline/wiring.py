@@ -1,0 +1,48 @@
+"""The one place clients become adapters and adapters become the processor and the API (typed; no local tools).
+
+The Lambda handler, the API function, the CLI, the local worker (pipeline/local/worker.py) and the tests all
+wire through here, so an adapter is built one way only.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pipeline.adapters.notify import Notifier
+from pipeline.adapters.records import ImageRecords
+from pipeline.adapters.storage import ObjectStore
+from pipeline.aws import Clients, make_clients, resolve_topic_arns
+from pipeline.process import Processor
+from pipeline.settings import Settings
+
+if TYPE_CHECKING:
+    from pipeline.api import Api
+
+
+def records(settings: Settings, clients: Clients) -> ImageRecords:
+    """The image items of this stack's table, with its status index."""
+    return ImageRecords(clients.dynamodb, settings.table_name, settings.status_index)
+
+
+def build_processor(settings: Settings, clients: Clients | None = None) -> Processor:
+    """The processor wired to S3, the item table and the results topic for these settings."""
+    clients = clients or make_clients(settings)
+    settings = resolve_topic_arns(settings, clients)
+    return Processor(
+        settings=settings,
+        store=ObjectStore(clients.s3),
+        records=records(settings, clients),
+        notifier=Notifier(clients.sns, settings.results_topic_arn),
+    )
+
+
+def build_api(settings: Settings, clients: Clients | None = None) -> Api:
+    """The upload API wired to S3 (for presigning) and the item table."""
+    from pipeline.api import Api  # (api.py's Lambda entry point wires through here)
+
+    clients = clients or make_clients(settings)
+    s3 = clients.s3
+    if settings.public_endpoint_url and settings.public_endpoint_url != settings.endpoint_url:
+        # Presigned URLs must name the endpoint a browser reaches (compose: localhost, not the service name).
+        s3 = make_clients(settings.with_(endpoint_url=settings.public_endpoint_url)).s3
+    return Api(settings, s3, records(settings, clients))
