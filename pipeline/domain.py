@@ -18,6 +18,8 @@ from enum import Enum, StrEnum
 
 # S3 refuses keys longer than this many bytes of UTF-8.
 MAX_KEY_BYTES = 1024
+# The largest upload accepted by default (MAX_BYTES overrides it): the one place this default is written.
+DEFAULT_MAX_BYTES = 25 * 1024 * 1024
 
 
 class Status(StrEnum):

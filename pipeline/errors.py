@@ -37,6 +37,12 @@ class ImageError(PermanentError):
     code = "bad_image"
 
 
+class TooLargeError(PermanentError):
+    """The upload is over the byte limit (known from the event, the object's length, or its body)."""
+
+    code = "too_large"
+
+
 class SourceMissingError(PermanentError):
     """The source object no longer exists (deleted before we got to it)."""
 

@@ -22,6 +22,7 @@ from PIL import (  # noqa: F401 - importing a plugin registers its decoder, and 
     WebPImagePlugin,
 )
 
+from pipeline.domain import DEFAULT_MAX_BYTES
 from pipeline.errors import ImageError
 from pipeline.settings import Rendition
 
@@ -97,7 +98,7 @@ _WORK_BYTES_PER_PIXEL_BY_FORMAT = {"WEBP": 19}
 class Limits:
     """What an input may be at most, and how outputs are encoded."""
 
-    max_bytes: int = 25 * 1024 * 1024
+    max_bytes: int = DEFAULT_MAX_BYTES
     max_pixels: int = 50_000_000
     jpeg_quality: int = 85
     # What decoding and resizing may hold at once (Settings derives it from the function's memory size).

@@ -13,7 +13,7 @@ from typing import Any
 
 from pipeline.adapters.records import ImageItem, RenditionRecord
 from pipeline.domain import ENDED, Current, Decision, Kind, Status, Stored, Version, decide, rendition_key
-from pipeline.errors import PermanentError, SupersededError, TransientError
+from pipeline.errors import PermanentError, SupersededError, TooLargeError, TransientError
 from pipeline.events import ObjectRef
 from pipeline.imaging import Limits, RenderResult, render
 from pipeline.metrics import emit_failed, emit_processed
@@ -281,7 +281,7 @@ class Processor:
         limits = self.limits
         if ref.size is not None and ref.size > limits.max_bytes:
             # Refused from the event alone: the object is never downloaded.
-            raise PermanentError(f"{ref.size} bytes is over the limit of {limits.max_bytes}", code="too_large")
+            raise TooLargeError(f"{ref.size} bytes is over the limit of {limits.max_bytes}")
         # The current object, and only if it is still the content the event names (If-Match): a version that
         # was deleted or replaced since the event is never rendered, even where S3 still keeps its bytes.
         data = self.store.get(ref.bucket, ref.key, max_bytes=limits.max_bytes, etag=ref.etag)

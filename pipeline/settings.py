@@ -7,6 +7,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+from pipeline.domain import DEFAULT_MAX_BYTES
+
 _RENDITION_RE = re.compile(r"^\s*([a-z][a-z0-9_-]*)\s*:\s*(\d+)\s*x\s*(\d+)\s*$")
 
 
@@ -85,7 +87,7 @@ class Settings:
     audit_queue_name: str = "imgpipe-results-audit"
     dlq_alarm_name: str = "imgpipe-jobs-dlq-not-empty"
     renditions: tuple[Rendition, ...] = field(default_factory=lambda: parse_renditions(DEFAULT_RENDITIONS))
-    max_bytes: int = 25 * 1024 * 1024
+    max_bytes: int = DEFAULT_MAX_BYTES
     max_pixels: int = 50_000_000
     jpeg_quality: int = 85
     # The function's memory size: Lambda sets AWS_LAMBDA_FUNCTION_MEMORY_SIZE itself, so the budget follows it.
@@ -175,7 +177,7 @@ class Settings:
             audit_queue_name=name("AUDIT_QUEUE_NAME", "results-audit"),
             dlq_alarm_name=e.get("DLQ_ALARM_NAME") or f"{queue_name}-dlq-not-empty",
             renditions=parse_renditions(e.get("RENDITIONS", DEFAULT_RENDITIONS)),
-            max_bytes=_int(e, "MAX_BYTES", 25 * 1024 * 1024),
+            max_bytes=_int(e, "MAX_BYTES", DEFAULT_MAX_BYTES),
             max_pixels=_int(e, "MAX_PIXELS", 50_000_000),
             jpeg_quality=_int(e, "JPEG_QUALITY", 85),
             memory_mb=_int(e, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", _int(e, "MEMORY_MB", 512)),

@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 
 from pipeline.adapters import CONNECTION_ERRORS, error_code, transient
 from pipeline.domain import Current
-from pipeline.errors import ImageError, SourceMissingError, SupersededError
+from pipeline.errors import SourceMissingError, SupersededError, TooLargeError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -45,7 +45,7 @@ class ObjectStore:
         try:
             length = int(resp.get("ContentLength", 0))
             if length > max_bytes:
-                raise ImageError(f"{length} bytes is over the limit of {max_bytes}", code="too_large")
+                raise TooLargeError(f"{length} bytes is over the limit of {max_bytes}")
             # Read one byte more than allowed: a body longer than its header said is refused too.
             data = body.read(max_bytes + 1)
         except CONNECTION_ERRORS as e:
@@ -53,7 +53,7 @@ class ObjectStore:
         finally:
             body.close()
         if len(data) > max_bytes:
-            raise ImageError(f"object is over the limit of {max_bytes} bytes", code="too_large")
+            raise TooLargeError(f"object is over the limit of {max_bytes} bytes")
         return data
 
     def put(self, bucket: str, key: str, data: bytes, *, content_type: str, source_key: str) -> str:

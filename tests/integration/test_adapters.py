@@ -12,7 +12,7 @@ import pytest
 from pipeline.adapters.notify import Notifier
 from pipeline.adapters.queue import Queue
 from pipeline.adapters.storage import ObjectStore
-from pipeline.errors import ImageError, SourceMissingError, SupersededError
+from pipeline.errors import SourceMissingError, SupersededError, TooLargeError
 from tests.conftest import StackFixture
 
 
@@ -50,7 +50,7 @@ def test_object_over_the_byte_limit_is_refused(session_stack: StackFixture, stor
     settings, clients, _ = session_stack
     key = f"other/{uuid.uuid4().hex}.bin"
     clients.s3.put_object(Bucket=settings.output_bucket, Key=key, Body=b"x" * 1000)
-    with pytest.raises(ImageError) as e:
+    with pytest.raises(TooLargeError) as e:
         store.get(settings.output_bucket, key, max_bytes=999)
     assert e.value.code == "too_large"
 
