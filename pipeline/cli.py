@@ -63,7 +63,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def _wait_with_progress(settings: Settings, clients: Any, keys: list[str], timeout: float) -> dict[str, Any]:
     """Wait for every key to end, drawing a progress bar on stderr when it is a terminal."""
-    from pipeline.local.scenario import wait_for_items
+    from pipeline.e2e import wait_for_items
 
     def draw(done: int, total: int) -> None:
         if sys.stderr.isatty():
@@ -161,7 +161,7 @@ def _watch(settings: Settings, clients: Any, records: Any, interval: float, dura
 
 def cmd_info(args: argparse.Namespace) -> int:
     """Every resource name, URL and ARN of the running stack, as one JSON object."""
-    from pipeline.local.bootstrap import describe
+    from pipeline.ops.stack import describe
 
     settings, clients = _env()
     stack = describe(settings, clients)
@@ -191,7 +191,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_dlq(args: argparse.Namespace) -> int:
     """List or redrive the dead-letter queue."""
     from pipeline.adapters.queue import Queue
-    from pipeline.local.dlq import peek, redrive
+    from pipeline.ops.dlq import peek, redrive
 
     settings, clients = _env()
     dlq = Queue.by_name(clients.sqs, settings.dlq_name)
@@ -222,48 +222,17 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     records = wiring.records(settings, clients)
     inputs = set(store.keys(settings.input_bucket, settings.input_prefix + args.prefix))
     outputs = store.etags(settings.output_bucket)
+    from pipeline.ops.reconcile import reconcile
+
     report = reconcile(inputs, list(records.scan()), outputs)
     out(json.dumps(report, indent=2, ensure_ascii=False))
     bad = ("missing", "renditions_missing", "renditions_foreign", "orphans", "processing", "deleted_with_source")
     return 1 if any(report[k] for k in bad) else 0
 
 
-def reconcile(inputs: set[str], items: list[Any], outputs: dict[str, str]) -> dict[str, Any]:
-    """What is wrong between sources, items and rendition objects (output key -> ETag), as counts and examples."""
-    by_key = {i["sourceKey"]: i for i in items if "sourceKey" in i}
-    counts: dict[str, Any] = {"inputs": len(inputs)}
-    for name in ("processed", "failed", "processing", "deleted", "missing", "renditions_missing"):
-        counts[name] = 0
-    counts.update(renditions_foreign=0, orphans=0, deleted_with_source=0)
-    missing, foreign = [], []
-    for key in sorted(inputs):
-        item = by_key.get(key)
-        status = item.get("status", "") if item else ""
-        if status in ("processed", "failed", "processing"):
-            counts[status] += 1
-        elif status == "deleted":
-            counts["deleted_with_source"] += 1  # a removal recorded, yet the object is there
-        else:
-            counts["missing"] += 1
-            missing.append(key)
-    for item in by_key.values():
-        counts["deleted"] += item.get("status") == "deleted" and item["sourceKey"] not in inputs
-        for r in item.get("renditions", []):
-            if r["key"] not in outputs:
-                counts["renditions_missing"] += 1
-            elif r.get("etag") and outputs[r["key"]] != r["etag"]:
-                counts["renditions_foreign"] += 1  # another image's pixels under this item's key
-                foreign.append(r["key"])
-    owned = {r["key"] for i in by_key.values() for r in i.get("renditions", [])}
-    owned |= {k for i in by_key.values() for k in i.get("staleRenditions", [])}
-    orphans = sorted(set(outputs) - owned)
-    counts["orphans"] = len(orphans)
-    return {**counts, "missing_keys": missing[:50], "foreign_keys": foreign[:50], "orphan_keys": orphans[:50]}
-
-
 def cmd_e2e(args: argparse.Namespace) -> int:
     """Upload the samples to the running stack and check every outcome."""
-    from pipeline.local.scenario import run, table
+    from pipeline.e2e import run, table
 
     settings, clients = _env()
     started = time.monotonic()

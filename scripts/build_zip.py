@@ -20,8 +20,8 @@ PLATFORMS = {
     "arm64": ["manylinux_2_28_aarch64", "manylinux2014_aarch64"],
 }
 # What the Lambda never imports: the local runner, emulator control and CLI live only on developer machines.
-EXCLUDE_PARTS = {"__pycache__", "local"}
-EXCLUDE_FILES = {"cli.py", "__main__.py"}
+EXCLUDE_PARTS = {"__pycache__", "local", "ops"}
+EXCLUDE_FILES = {"cli.py", "__main__.py", "e2e.py"}
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.aws import Clients, make_clients
-from pipeline.local.bootstrap import Stack, bootstrap
+from pipeline.local.bootstrap import bootstrap
+from pipeline.ops.stack import Stack
 from pipeline.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,7 +11,7 @@ from typing import Any, Literal, TypeVar
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from pipeline.adapters.queue import Queue
-from pipeline.local.scenario import notification
+from pipeline.e2e import notification
 from pipeline.local.worker import Worker, build_worker
 
 T = TypeVar("T")

@@ -11,8 +11,8 @@ from PIL import Image
 from pipeline import wiring
 from pipeline.adapters.queue import Queue
 from pipeline.adapters.records import ImageItem, ImageRecords
-from pipeline.local.dlq import peek, redrive
 from pipeline.local.emulator import evaluates_alarms
+from pipeline.ops.dlq import peek, redrive
 from tests.conftest import StackFixture
 from tests.e2e.helpers import read_notifications, running_worker, s3_event, wait_for
 from tests.images import encode, marked

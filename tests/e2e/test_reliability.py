@@ -19,10 +19,11 @@ from pipeline import wiring
 from pipeline.adapters.queue import Queue
 from pipeline.adapters.records import ImageItem, ImageRecords
 from pipeline.aws import make_clients
-from pipeline.local.bootstrap import Stack, bootstrap
-from pipeline.local.dlq import peek, redrive
+from pipeline.e2e import Check, check_rendition
+from pipeline.local.bootstrap import bootstrap
 from pipeline.local.emulator import Emulator, free_port, port_open, stop_process
-from pipeline.local.scenario import Check, check_rendition
+from pipeline.ops.dlq import peek, redrive
+from pipeline.ops.stack import Stack
 from pipeline.settings import Settings
 from tests.conftest import ROOT, StackFixture, make_settings
 from tests.e2e.helpers import read_notifications, running_worker, s3_event, wait_for

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from pipeline.local.bootstrap import bootstrap, describe
+from pipeline.local.bootstrap import bootstrap
+from pipeline.ops.stack import describe
 from tests.conftest import StackFixture
 
 

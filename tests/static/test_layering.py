@@ -30,9 +30,9 @@ def _ruff(path: str, source: str) -> subprocess.CompletedProcess[str]:
         ("pipeline/domain.py", "from botocore.exceptions import ClientError\n"),
         ("pipeline/process.py", "import boto3\n"),  # only through the adapters
         ("pipeline/handler.py", "from pipeline.local import worker\n"),  # the Lambda path never imports local/
-        ("pipeline/handler.py", "from pipeline.local.scenario import run\n"),
+        ("pipeline/handler.py", "from pipeline.e2e import run\n"),
         ("pipeline/api.py", "import pipeline.cli\n"),  # nothing imports the CLI
-        ("pipeline/adapters/storage.py", "from pipeline.local.dlq import peek\n"),
+        ("pipeline/adapters/storage.py", "from pipeline.ops.dlq import peek\n"),
     ],
 )
 def test_forbidden_imports_are_lint_errors(path: str, source: str) -> None:

@@ -58,7 +58,7 @@ def test_lambda_shaped_event() -> None:
 
 
 def test_reconcile_sees_renditions_that_do_not_belong_and_orphans() -> None:
-    from pipeline.cli import reconcile
+    from pipeline.ops.reconcile import reconcile
 
     items = [
         {"sourceKey": "uploads/a", "status": "processed", "renditions": [{"key": "large/a.jpg", "etag": "ea"}]},

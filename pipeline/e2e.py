@@ -8,7 +8,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -140,10 +140,12 @@ def run(
     settings: Settings, clients: Clients, samples: Path, *, timeout_s: float = 180, poison: bool = True
 ) -> list[Check]:
     """Run the scenario against a running stack (with a worker consuming it); returns one check per sample."""
-    from pipeline.local.bootstrap import describe
+    from pipeline.local.bootstrap import ensure_audit_queue
+    from pipeline.ops.stack import describe
 
     # A stack made by terraform has no audit queue: add one, so every notification can be counted.
-    stack = describe(settings, clients, with_audit=True)
+    stack = describe(settings, clients)
+    stack = replace(stack, audit_queue_url=ensure_audit_queue(settings, clients, stack.results_topic_arn))
     records = wiring.records(settings, clients)
     run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
     prefix = f"{settings.input_prefix}e2e-{run_id}/"
@@ -207,7 +209,7 @@ def _check_item(clients: Clients, rel: str, exp: dict[str, Any], item: Any) -> C
 
 
 def _check_dlq(settings: Settings, clients: Clients, dlq_url: str, poison_body: str, prefix: str) -> Check:
-    from pipeline.local.dlq import peek
+    from pipeline.ops.dlq import peek
 
     check = Check("(poison message)", "in DLQ")
     # It takes max_receive_count deliveries, one visibility timeout apart, to land there.
