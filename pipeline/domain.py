@@ -123,6 +123,22 @@ class Decision(Enum):
     ASK = "ask"  # the event cannot be ordered by itself: call again with what S3 holds now
 
 
+# What decide() allows is done by the item table's writes (pipeline/ports.py, Records), each under one condition
+# that DynamoDB checks, so that two deliveries racing cannot both win:
+#
+#   write            when                           condition (checked by the table)
+#   claim            CLAIM                          the item is as read: absent, or still at the rev read
+#   delete           REMOVE (the tombstone)         the same
+#   complete, fail   the image is rendered/refused  this owner still holds it, and it is still processing
+#   release          a transient failure            the same (the lease is given back, with lastError)
+#   claim_publish    an ended item not published    same version and status, not published, no live lease
+#   release_publish  the publish failed             same version (best effort: the lease also expires)
+#   mark_published   the result went out            same version and status
+#
+# Every write but release_publish moves `rev` on, which is what the next whole-item write is conditional on.
+# tests/integration/test_contracts.py holds the adapter and the unit tests' fake to these conditions.
+
+
 def decide(stored: Stored | None, event: Version, now: float, current: Current | None = None) -> Decision:
     """The idempotency rules as one pure function of the stored item, the event and (when asked) S3."""
     act = Decision.CLAIM if event.kind is Kind.CREATED else Decision.REMOVE

@@ -41,23 +41,35 @@ class Records(Protocol):
         """The item of a source key (strongly consistent), or None."""
         ...
 
-    def put_if_unchanged(self, item: ImageItem, expected_rev: int | None) -> bool:
-        """Write a whole item if its rev is still expected_rev (None: if there is none); False otherwise."""
+    def claim(self, item: ImageItem, expected_rev: int | None) -> bool:
+        """Take an image for an event's version: write the whole item if its rev is still expected_rev (None: none)."""
         ...
 
-    def finish(self, key: str, owner: str, changes: dict[str, Any], remove: tuple[str, ...] = ()) -> bool:
-        """Apply changes if this owner still holds the item in processing; False otherwise."""
+    def delete(self, item: ImageItem, expected_rev: int | None) -> bool:
+        """Record the source as deleted (a tombstone), under the same condition as claim."""
         ...
 
-    def claim_notify(self, key: str, version: str, status: str, *, now: int, lease_s: int) -> bool:
+    def complete(self, key: str, owner: str, changes: dict[str, Any], remove: tuple[str, ...] = ()) -> bool:
+        """Record the result if this owner still holds the item in processing; False otherwise."""
+        ...
+
+    def fail(self, key: str, owner: str, changes: dict[str, Any], remove: tuple[str, ...] = ()) -> bool:
+        """Record the failure if this owner still holds the item in processing; False otherwise."""
+        ...
+
+    def release(self, key: str, owner: str, changes: dict[str, Any]) -> bool:
+        """Give back the lease if this owner still holds the item in processing; False otherwise."""
+        ...
+
+    def claim_publish(self, key: str, version: str, status: str, *, now: int, lease_s: int) -> bool:
         """Take the right to publish this version's result (not yet published, no live lease); False otherwise."""
         ...
 
-    def release_notify(self, key: str, version: str) -> None:
+    def release_publish(self, key: str, version: str) -> None:
         """Give the publishing right back (best effort)."""
         ...
 
-    def mark_notified(self, key: str, version: str, status: str) -> bool:
+    def mark_published(self, key: str, version: str, status: str) -> bool:
         """Record that this version's result was published; False if the item is no longer that result."""
         ...
 

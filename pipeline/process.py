@@ -188,7 +188,7 @@ class Processor:
             "notifyUntil": int(now) + self.settings.lease_s,
         }
         removed = ("owner", "leaseUntil", "lastError", "messageId", "staleRenditions")
-        if not self.records.finish(ref.key, owner, changes, remove=removed):
+        if not self.records.complete(ref.key, owner, changes, remove=removed):
             lg.warning("claim lost before the result was recorded", extra={"stage": "record"})
             return Outcome.SUPERSEDED
         emit_processed(
@@ -225,7 +225,7 @@ class Processor:
         new.update({"etag": "", "attempts": 1, "notified": not notify, "processedAt": _iso(now)})
         if notify:
             new["notifyUntil"] = int(now) + self.settings.lease_s
-        return self._write(new, item)
+        return new if self.records.delete(new, _rev(item)) else None
 
     def _item(self, ref: ObjectRef, item: ImageItem | None, status: Status, now: float) -> ImageItem:
         """What every whole-item write holds: the key, this event's version, the next revision, the dates, the TTL."""
@@ -243,11 +243,6 @@ class Processor:
         if ref.version_id:
             new["versionId"] = ref.version_id
         return new
-
-    def _write(self, new: ImageItem, read: ImageItem | None) -> ImageItem | None:
-        """Write a whole item if it is still as read (absent, when read is None); the item written, or None."""
-        ok = self.records.put_if_unchanged(new, int(read["rev"]) if read and "rev" in read else None)
-        return new if ok else None
 
     def _delete_renditions(self, keys: list[str]) -> None:
         for key in keys:
@@ -275,7 +270,7 @@ class Processor:
         if replaced:
             # The renditions of the version being replaced: removed once the new one has its own, or fails.
             new["staleRenditions"] = replaced
-        return self._write(new, item)
+        return new if self.records.claim(new, _rev(item)) else None
 
     def _render(self, ref: ObjectRef) -> RenderResult:
         limits = self.limits
@@ -321,7 +316,7 @@ class Processor:
             "notifyUntil": int(now) + self.settings.lease_s,
         }
         removed = ("owner", "leaseUntil", "renditions", "original", "messageId", "staleRenditions")
-        if not self.records.finish(ref.key, owner, changes, remove=removed):
+        if not self.records.fail(ref.key, owner, changes, remove=removed):
             lg.warning("claim lost before the failure was recorded", extra={"stage": "record"})
             return Outcome.SUPERSEDED
         emit_failed(self.settings.environment, reason=err.code)
@@ -335,7 +330,7 @@ class Processor:
         if err is not None:
             changes["lastError"] = {"code": err.code, "message": err.reason[:1000]}
         try:
-            self.records.finish(ref.key, owner, changes)
+            self.records.release(ref.key, owner, changes)
         except TransientError:
             lg.warning("could not release the lease; it will expire", extra={"stage": "release"})
         if err is not None:
@@ -349,7 +344,7 @@ class Processor:
         if status not in {s.value for s in ENDED} or item.get("notified"):
             return
         key, version = item.get("sourceKey", ""), item.get("version", "")
-        if not self.records.claim_notify(key, version, status, now=int(self.clock()), lease_s=self.settings.lease_s):
+        if not self.records.claim_publish(key, version, status, now=int(self.clock()), lease_s=self.settings.lease_s):
             # Another delivery of this event is publishing it right now; if it fails, its own message retries.
             lg.info("result is being published by another delivery", extra={"stage": "notify"})
             return
@@ -365,9 +360,9 @@ class Processor:
             self._send(item, result_message(item, self.settings.environment), status)
         except TransientError:
             # Give the publishing right back at once, so the retry need not wait for it to expire.
-            self.records.release_notify(key, version)
+            self.records.release_publish(key, version)
             raise
-        self.records.mark_notified(key, version, status)
+        self.records.mark_published(key, version, status)
         lg.info("notified", extra={"stage": "notify", "status": status})
 
     def _send(self, item: ImageItem, message: dict[str, Any], status: str) -> None:
@@ -428,3 +423,8 @@ def result_message(item: ImageItem, environment: str) -> dict[str, Any]:
         "processedAt": item.get("processedAt"),
         "environment": environment,
     }
+
+
+def _rev(read: ImageItem | None) -> int | None:
+    """The revision a whole-item write is conditional on: the one read, or None for an item that was absent."""
+    return int(read["rev"]) if read and "rev" in read else None

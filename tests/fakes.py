@@ -52,7 +52,7 @@ class FakeStore:
 
 
 class FakeRecords:
-    """Items in a dict, with put_if_unchanged / finish / mark_notified as conditional as DynamoDB's."""
+    """Items in a dict, each write as conditional as DynamoDB's (the contract tests hold it to the adapter)."""
 
     def __init__(self) -> None:
         self.items: dict[str, dict[str, Any]] = {}
@@ -61,7 +61,22 @@ class FakeRecords:
         item = self.items.get(key)
         return copy.deepcopy(item) if item else None  # type: ignore[return-value]
 
-    def put_if_unchanged(self, item: ImageItem, expected_rev: int | None) -> bool:
+    def claim(self, item: ImageItem, expected_rev: int | None) -> bool:
+        return self._put_if_unchanged(item, expected_rev)
+
+    def delete(self, item: ImageItem, expected_rev: int | None) -> bool:
+        return self._put_if_unchanged(item, expected_rev)
+
+    def complete(self, key: str, owner: str, changes: dict[str, Any], remove: tuple[str, ...] = ()) -> bool:
+        return self._if_owned(key, owner, changes, remove)
+
+    def fail(self, key: str, owner: str, changes: dict[str, Any], remove: tuple[str, ...] = ()) -> bool:
+        return self._if_owned(key, owner, changes, remove)
+
+    def release(self, key: str, owner: str, changes: dict[str, Any]) -> bool:
+        return self._if_owned(key, owner, changes)
+
+    def _put_if_unchanged(self, item: ImageItem, expected_rev: int | None) -> bool:
         current = self.items.get(item["sourceKey"])
         if (current is None) != (expected_rev is None):
             return False
@@ -70,7 +85,7 @@ class FakeRecords:
         self.items[item["sourceKey"]] = copy.deepcopy(dict(item))
         return True
 
-    def finish(self, key: str, owner: str, changes: dict[str, Any], remove: tuple[str, ...] = ()) -> bool:
+    def _if_owned(self, key: str, owner: str, changes: dict[str, Any], remove: tuple[str, ...] = ()) -> bool:
         current = self.items.get(key)
         if not current or current.get("owner") != owner or current.get("status") != "processing":
             return False
@@ -80,7 +95,7 @@ class FakeRecords:
         current["rev"] = current.get("rev", 0) + 1
         return True
 
-    def claim_notify(self, key: str, version: str, status: str, *, now: int, lease_s: int) -> bool:
+    def claim_publish(self, key: str, version: str, status: str, *, now: int, lease_s: int) -> bool:
         current = self.items.get(key)
         if not current or current.get("version") != version or current.get("status") != status:
             return False
@@ -90,12 +105,12 @@ class FakeRecords:
         current["rev"] = current.get("rev", 0) + 1
         return True
 
-    def release_notify(self, key: str, version: str) -> None:
+    def release_publish(self, key: str, version: str) -> None:
         current = self.items.get(key)
         if current and current.get("version") == version:
             current.pop("notifyUntil", None)
 
-    def mark_notified(self, key: str, version: str, status: str) -> bool:
+    def mark_published(self, key: str, version: str, status: str) -> bool:
         current = self.items.get(key)
         if not current or current.get("version") != version or current.get("status") != status:
             return False

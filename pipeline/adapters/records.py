@@ -133,7 +133,29 @@ class ImageRecords:
             raise transient(f"dynamodb {op}", e) from e
         return True
 
-    def put_if_unchanged(self, item: ImageItem, expected_rev: int | None) -> bool:
+    # The writes by intent; each one's condition is the rule written beside decide() (pipeline/domain.py).
+
+    def claim(self, item: ImageItem, expected_rev: int | None) -> bool:
+        """Take an image for this event's version: a whole-item write, if the item is still as read."""
+        return self._put_if_unchanged(item, expected_rev)
+
+    def delete(self, item: ImageItem, expected_rev: int | None) -> bool:
+        """Record the source as deleted (a tombstone): a whole-item write, if the item is still as read."""
+        return self._put_if_unchanged(item, expected_rev)
+
+    def complete(self, key: str, owner: str, changes: dict[str, Any], remove: tuple[str, ...] = ()) -> bool:
+        """Record the renditions of an image this owner still holds in processing."""
+        return self._if_owned(key, owner, changes, remove)
+
+    def fail(self, key: str, owner: str, changes: dict[str, Any], remove: tuple[str, ...] = ()) -> bool:
+        """Record the failure of an image this owner still holds in processing."""
+        return self._if_owned(key, owner, changes, remove)
+
+    def release(self, key: str, owner: str, changes: dict[str, Any]) -> bool:
+        """Give back the lease on an image this owner still holds, saying why (a retry may take it at once)."""
+        return self._if_owned(key, owner, changes)
+
+    def _put_if_unchanged(self, item: ImageItem, expected_rev: int | None) -> bool:
         """Write a whole item if nobody changed it since it was read at `expected_rev` (None: absent)."""
         if expected_rev is None:
             cond: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(sourceKey)"}
@@ -145,7 +167,7 @@ class ImageRecords:
             }
         return self._conditional("put_item", Item=_attrs(dict(item)), **cond)
 
-    def finish(self, key: str, owner: str, changes: dict[str, Any], remove: tuple[str, ...] = ()) -> bool:
+    def _if_owned(self, key: str, owner: str, changes: dict[str, Any], remove: tuple[str, ...] = ()) -> bool:
         """Apply changes to an item this owner still holds in `processing`; False if the claim was lost."""
         names = {f"#f{i}": k for i, k in enumerate(changes)}
         values = {f":v{i}": v for i, v in enumerate(changes.values())}
@@ -165,7 +187,7 @@ class ImageRecords:
             ExpressionAttributeValues=_attrs(values),
         )
 
-    def claim_notify(self, key: str, version: str, status: str, *, now: int, lease_s: int) -> bool:
+    def claim_publish(self, key: str, version: str, status: str, *, now: int, lease_s: int) -> bool:
         """Take the right to publish this result, so two deliveries of one event do not both publish it."""
         return self._conditional(
             "update_item",
@@ -181,7 +203,7 @@ class ImageRecords:
             ),
         )
 
-    def release_notify(self, key: str, version: str) -> None:
+    def release_publish(self, key: str, version: str) -> None:
         """Give back the right to publish after a failed publish (best effort: it also expires)."""
         with contextlib.suppress(TransientError):
             self._conditional(
@@ -193,7 +215,7 @@ class ImageRecords:
                 ExpressionAttributeValues=_attrs({":version": version}),
             )
 
-    def mark_notified(self, key: str, version: str, status: str) -> bool:
+    def mark_published(self, key: str, version: str, status: str) -> bool:
         """Record that the result of this version was published (only if the item is still that result)."""
         return self._conditional(
             "update_item",

@@ -53,56 +53,56 @@ def new_key() -> str:
 
 def test_whole_item_writes_are_conditional_on_rev(records: Records) -> None:
     key = new_key()
-    assert records.put_if_unchanged(item(key), None) is True
-    assert records.put_if_unchanged(item(key, owner="b"), None) is False  # it exists now
-    assert records.put_if_unchanged(item(key, owner="c", rev=2), 1) is True  # read at rev 1: first writer wins
-    assert records.put_if_unchanged(item(key, owner="d", rev=2), 1) is False  # the second sees rev 2
+    assert records.claim(item(key), None) is True
+    assert records.claim(item(key, owner="b"), None) is False  # it exists now
+    assert records.claim(item(key, owner="c", rev=2), 1) is True  # read at rev 1: first writer wins
+    assert records.claim(item(key, owner="d", rev=2), 1) is False  # the second sees rev 2
     got = records.get(key)
     assert got is not None and got["owner"] == "c" and got["rev"] == 2
 
 
 def test_only_the_owner_of_a_processing_item_finishes_it_and_rev_moves(records: Records) -> None:
     key = new_key()
-    assert records.put_if_unchanged(item(key), None)
-    assert records.finish(key, "someone-else", {"status": "processed"}) is False
-    assert records.finish(key, "a", {"status": "processed", "extra": "x"}) is True
+    assert records.claim(item(key), None)
+    assert records.complete(key, "someone-else", {"status": "processed"}) is False
+    assert records.complete(key, "a", {"status": "processed", "extra": "x"}) is True
     got = records.get(key)
     assert got is not None and got["status"] == "processed" and got["rev"] == 2
-    assert records.finish(key, "a", {"status": "failed"}) is False  # no longer processing
-    assert records.finish(new_key(), "a", {"status": "processed"}) is False  # no item at all
+    assert records.complete(key, "a", {"status": "failed"}) is False  # no longer processing
+    assert records.complete(new_key(), "a", {"status": "processed"}) is False  # no item at all
 
 
 def test_finish_removes_attributes(records: Records) -> None:
     key = new_key()
-    assert records.put_if_unchanged(item(key, lastError={"code": "x"}), None)
-    assert records.finish(key, "a", {"status": "processed"}, remove=("lastError",))
+    assert records.claim(item(key, lastError={"code": "x"}), None)
+    assert records.complete(key, "a", {"status": "processed"}, remove=("lastError",))
     got = records.get(key)
     assert got is not None and "lastError" not in got
 
 
 def test_the_publishing_right_is_taken_once_per_lease_and_bumps_rev(records: Records) -> None:
     key = new_key()
-    assert records.put_if_unchanged(item(key, status="processed", owner=""), None)
-    assert records.claim_notify(key, "v1", "processed", now=1000, lease_s=60) is True
-    assert records.claim_notify(key, "v1", "processed", now=1030, lease_s=60) is False  # lease still live
+    assert records.claim(item(key, status="processed", owner=""), None)
+    assert records.claim_publish(key, "v1", "processed", now=1000, lease_s=60) is True
+    assert records.claim_publish(key, "v1", "processed", now=1030, lease_s=60) is False  # lease still live
     got = records.get(key)
     assert got is not None and got["rev"] == 2  # (the fake once forgot this)
-    assert records.claim_notify(key, "v1", "processed", now=1061, lease_s=60) is True  # lease expired
-    assert records.claim_notify(key, "v2", "processed", now=2000, lease_s=60) is False  # another version
-    assert records.claim_notify(key, "v1", "failed", now=2000, lease_s=60) is False  # another result
+    assert records.claim_publish(key, "v1", "processed", now=1061, lease_s=60) is True  # lease expired
+    assert records.claim_publish(key, "v2", "processed", now=2000, lease_s=60) is False  # another version
+    assert records.claim_publish(key, "v1", "failed", now=2000, lease_s=60) is False  # another result
 
 
 def test_released_right_can_be_taken_again_and_marked_never_again(records: Records) -> None:
     key = new_key()
-    assert records.put_if_unchanged(item(key, status="failed", owner=""), None)
-    assert records.claim_notify(key, "v1", "failed", now=1000, lease_s=60)
-    records.release_notify(key, "v1")
-    assert records.claim_notify(key, "v1", "failed", now=1001, lease_s=60) is True
-    assert records.mark_notified(key, "v1", "processed") is False  # not that result
-    assert records.mark_notified(key, "v1", "failed") is True
+    assert records.claim(item(key, status="failed", owner=""), None)
+    assert records.claim_publish(key, "v1", "failed", now=1000, lease_s=60)
+    records.release_publish(key, "v1")
+    assert records.claim_publish(key, "v1", "failed", now=1001, lease_s=60) is True
+    assert records.mark_published(key, "v1", "processed") is False  # not that result
+    assert records.mark_published(key, "v1", "failed") is True
     got = records.get(key)
     assert got is not None and got["notified"] is True and "notifyUntil" not in got
-    assert records.claim_notify(key, "v1", "failed", now=5000, lease_s=60) is False  # published already
+    assert records.claim_publish(key, "v1", "failed", now=5000, lease_s=60) is False  # published already
 
 
 def test_get_of_an_unknown_key_is_none(records: Records) -> None:
@@ -131,3 +131,25 @@ def test_storage_says_missing_and_replaced(storage: tuple[Storage, str]) -> None
     store.delete(bucket, key)
     assert store.current(bucket, key).exists is False
     store.delete(bucket, key)  # deleting what is gone is fine
+
+
+def test_fail_and_release_need_the_owner_and_leave_the_item_as_said(records: Records) -> None:
+    key = new_key()
+    assert records.claim(item(key), None)
+    assert records.release(key, "b", {"leaseUntil": 0}) is False
+    assert records.release(key, "a", {"leaseUntil": 0, "lastError": {"code": "aws_Throttling"}}) is True
+    got = records.get(key)
+    assert got is not None and got["status"] == "processing" and got["rev"] == 2
+    assert records.fail(key, "b", {"status": "failed"}) is False
+    assert records.fail(key, "a", {"status": "failed", "error": {"code": "bad_image"}}, remove=("owner",)) is True
+    got = records.get(key)
+    assert got is not None and got["status"] == "failed" and "owner" not in got and got["rev"] == 3
+
+
+def test_a_tombstone_is_a_whole_item_write_under_the_same_condition(records: Records) -> None:
+    key = new_key()
+    assert records.claim(item(key, status="processed", owner=""), None)
+    assert records.delete(item(key, status="deleted", owner="", rev=2), 5) is False  # not the rev read
+    assert records.delete(item(key, status="deleted", owner="", rev=2), 1) is True
+    got = records.get(key)
+    assert got is not None and got["status"] == "deleted"
