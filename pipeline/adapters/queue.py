@@ -1,4 +1,4 @@
-"""SQS: receive, delete, count and move messages (the local runner and the CLI use it)."""
+"""SQS: receive, delete, send, count and move messages (the local worker, the CLI and the operator tools use it)."""
 
 from __future__ import annotations
 
@@ -7,19 +7,32 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from pipeline.adapters import CONNECTION_ERRORS, transient
+from pipeline.adapters import CONNECTION_ERRORS, error_code, transient
+from pipeline.errors import PipelineError
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import MessageTypeDef
 
 
+class MoveNotSupportedError(PipelineError):
+    """The backend has no SQS message move task (emulators): move by receive, send and delete instead."""
+
+    code = "move_not_supported"
+
+
 class Queue:
-    """One SQS queue, by URL."""
+    """One SQS queue, by URL. Every call raises TransientError when SQS or the network fails."""
 
     def __init__(self, client: SQSClient, url: str) -> None:
         self.client = client
         self.url = url
+
+    def _call(self, op: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(self.client, op)(**kwargs)
+        except (ClientError, *CONNECTION_ERRORS) as e:
+            raise transient(f"sqs {op}", e) from e
 
     @classmethod
     def by_name(cls, client: SQSClient, name: str) -> Queue:
@@ -31,12 +44,13 @@ class Queue:
 
     def arn(self) -> str:
         """The queue's ARN."""
-        attrs = self.client.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])
+        attrs = self._call("get_queue_attributes", QueueUrl=self.url, AttributeNames=["QueueArn"])
         return str(attrs["Attributes"]["QueueArn"])
 
     def receive(self, *, max_messages: int = 10, wait_s: int = 5) -> list[MessageTypeDef]:
         """Long-poll for up to `max_messages` messages, with every attribute."""
-        resp = self.client.receive_message(
+        resp = self._call(
+            "receive_message",
             QueueUrl=self.url,
             MaxNumberOfMessages=max(1, min(10, max_messages)),
             WaitTimeSeconds=wait_s,
@@ -50,21 +64,37 @@ class Queue:
         failed: list[str] = []
         for start in range(0, len(receipt_handles), 10):
             chunk = receipt_handles[start : start + 10]
-            resp = self.client.delete_message_batch(
-                QueueUrl=self.url,
-                Entries=[{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(chunk)],
-            )
+            entries = [{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(chunk)]
+            resp = self._call("delete_message_batch", QueueUrl=self.url, Entries=entries)
             failed.extend(chunk[int(f["Id"])] for f in resp.get("Failed", []))
         return failed
 
+    def release(self, receipt_handles: Sequence[str]) -> None:
+        """Make received messages visible again at once (visibility 0): looked at, not consumed."""
+        for start in range(0, len(receipt_handles), 10):
+            chunk = receipt_handles[start : start + 10]
+            entries = [{"Id": str(n), "ReceiptHandle": h, "VisibilityTimeout": 0} for n, h in enumerate(chunk)]
+            self._call("change_message_visibility_batch", QueueUrl=self.url, Entries=entries)
+
     def send(self, body: str, *, attributes: dict[str, Any] | None = None) -> str:
         """Send one message; returns its id."""
-        resp = self.client.send_message(QueueUrl=self.url, MessageBody=body, MessageAttributes=attributes or {})
+        resp = self._call("send_message", QueueUrl=self.url, MessageBody=body, MessageAttributes=attributes or {})
         return str(resp["MessageId"])
+
+    def move_to(self, destination: Queue) -> None:
+        """Start SQS's own move of every message to destination; MoveNotSupportedError where there is none."""
+        try:
+            self.client.start_message_move_task(SourceArn=self.arn(), DestinationArn=destination.arn())
+        except ClientError as e:
+            # Emulators without StartMessageMoveTask answer InvalidAction, UnsupportedOperation or a 500.
+            raise MoveNotSupportedError(f"no message move task here ({error_code(e)})") from e
+        except CONNECTION_ERRORS as e:
+            raise transient("sqs start_message_move_task", e) from e
 
     def depth(self) -> dict[str, int]:
         """Visible, in-flight and delayed message counts."""
-        attrs = self.client.get_queue_attributes(
+        attrs = self._call(
+            "get_queue_attributes",
             QueueUrl=self.url,
             AttributeNames=[
                 "ApproximateNumberOfMessages",

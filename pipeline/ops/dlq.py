@@ -5,9 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from pipeline.adapters.queue import Queue
+from pipeline.adapters.queue import MoveNotSupportedError, Queue
 
 log = logging.getLogger(__name__)
 
@@ -37,39 +35,25 @@ def peek(dlq: Queue, *, limit: int = 100) -> list[dict[str, Any]]:
                     },
                 )
     finally:
-        for i in range(0, len(handles), 10):
-            dlq.client.change_message_visibility_batch(
-                QueueUrl=dlq.url,
-                Entries=[
-                    {"Id": str(n), "ReceiptHandle": h, "VisibilityTimeout": 0}
-                    for n, h in enumerate(handles[i : i + 10])
-                ],
-            )
+        dlq.release(handles)
     return list(seen.values())[:limit]
 
 
 def redrive(dlq: Queue, source: Queue, *, max_messages: int = 100_000) -> int:
     """Move every DLQ message back to the source queue; returns how many were moved (-1: SQS does it async)."""
     try:
-        dlq.client.start_message_move_task(SourceArn=dlq.arn(), DestinationArn=source.arn())
+        dlq.move_to(source)
         log.info("started an SQS message move task")
         return -1
-    except ClientError as e:
-        # Emulators without StartMessageMoveTask answer InvalidAction, UnsupportedOperation or a 500.
-        log.info(
-            "no message move task here (%s); moving by receive/send/delete", e.response.get("Error", {}).get("Code")
-        )
+    except MoveNotSupportedError as e:
+        log.info("%s; moving by receive/send/delete", e)
     moved = 0
     while moved < max_messages:
         messages = dlq.receive(max_messages=10, wait_s=1)
         if not messages:
             break
         for m in messages:
-            source.client.send_message(
-                QueueUrl=source.url,
-                MessageBody=m.get("Body", ""),
-                MessageAttributes=m.get("MessageAttributes", {}),
-            )
+            source.send(m.get("Body", ""), attributes=dict(m.get("MessageAttributes", {})))
         dlq.delete([m["ReceiptHandle"] for m in messages])
         moved += len(messages)
     return moved
