@@ -126,11 +126,7 @@ down: ## stop the worker and the emulator (or the compose stack)
 ifeq ($(MODE),compose)
 	$(COMPOSE) --profile localstack --profile moto --profile ministack --profile tests down -v --remove-orphans
 else
-	@for name in api worker; do pidfile=$(RUN_DIR)/$$name.pid; if [ -f $$pidfile ]; then pid=$$(cat $$pidfile); \
-	  kill -TERM $$pid 2>/dev/null || true; \
-	  for i in $$(seq 1 50); do kill -0 $$pid 2>/dev/null || break; sleep 0.2; done; \
-	  kill -KILL $$pid 2>/dev/null || true; rm -f $$pidfile; echo "make down: $$name stopped"; fi; done
-	@if [ -x $(PY) ]; then $(PY) -m pipeline emulator stop --pidfile $(RUN_DIR)/emulator.pid; fi
+	@if [ -x $(PY) ]; then $(PY) -m pipeline stop $(RUN_DIR)/api.pid $(RUN_DIR)/worker.pid $(RUN_DIR)/emulator.pid; fi
 endif
 
 # Reads $(RUN_DIR)/env when `make up` left one (Lambda mode: the names terraform gave the resources).

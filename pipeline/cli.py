@@ -269,6 +269,21 @@ def cmd_api(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stop(args: argparse.Namespace) -> int:
+    """Stop what `make up` started, by its pid files (TERM, then KILL after a timeout); absent ones are fine."""
+    from pipeline.local.emulator import stop_process
+
+    for pidfile in map(Path, args.pidfiles):
+        if not pidfile.exists():
+            continue
+        raw = pidfile.read_text().strip()
+        name = pidfile.stem
+        stopped = raw.isdigit() and stop_process(int(raw), timeout_s=args.timeout)
+        pidfile.unlink(missing_ok=True)
+        out(f"{name}: stopped pid {raw}" if stopped else f"{name}: pid {raw or '?'} was not running")
+    return 0
+
+
 def _alive(pid: int) -> bool:
     if pid <= 0:
         return False
@@ -359,6 +374,10 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--host", default="127.0.0.1")
     a.add_argument("--port", type=int, default=8080)
     a.set_defaults(func=cmd_api)
+    st = sub.add_parser("stop", help="stop processes by their pid files (make down uses it)")
+    st.add_argument("pidfiles", nargs="+")
+    st.add_argument("--timeout", type=float, default=10)
+    st.set_defaults(func=cmd_stop)
     m = sub.add_parser("emulator", help="start or stop the embedded emulator (provision: LocalStack's offline parts)")
     m.add_argument("action", choices=["start", "stop", "provision"])
     m.add_argument("--backend", default="ministack", choices=["ministack", "moto", "localstack"])

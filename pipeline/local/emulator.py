@@ -151,11 +151,24 @@ def wait_init_hooks(url: str, *, timeout_s: float, proc: subprocess.Popen[bytes]
 
 
 def stop_process(pid: int, *, timeout_s: float = 10.0) -> bool:
-    """Stop a process group started with start_new_session: SIGTERM, then SIGKILL after timeout_s."""
+    """Stop a process (its whole group when it leads one, as start_new_session makes): SIGTERM, then SIGKILL.
+
+    The one way this project stops what it started: `make down` and `pipeline stop` use it for the emulator, the
+    worker and the API alike. False when there was no such process.
+    """
     try:
-        os.killpg(pid, signal.SIGTERM)
+        leads_group = os.getpgid(pid) == pid
     except ProcessLookupError:
         return False
+
+    def send(sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            if leads_group:
+                os.killpg(pid, sig)
+            else:
+                os.kill(pid, sig)
+
+    send(signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
@@ -168,6 +181,5 @@ def stop_process(pid: int, *, timeout_s: float = 10.0) -> bool:
             except ProcessLookupError:
                 return True
         time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
+    send(signal.SIGKILL)
     return True

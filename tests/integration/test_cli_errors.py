@@ -111,3 +111,18 @@ def test_emulator_already_running_says_so_and_succeeds(held_port: int, tmp_path:
 def test_api_port_taken(held_port: int, endpoint: str) -> None:
     line = one_line(run({"AWS_ENDPOINT_URL": endpoint}, "api", "--port", str(held_port)))
     assert f"port {held_port} is taken" in line and "API_PORT" in line
+
+
+def test_stop_ends_processes_by_pid_file_group_leader_or_not(tmp_path: Path) -> None:
+    # GIVEN what make up starts: the emulator in a session of its own, the worker and the API as plain children
+    leader = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    child = subprocess.Popen(["sleep", "60"])
+    (tmp_path / "emulator.pid").write_text(str(leader.pid))
+    (tmp_path / "worker.pid").write_text(str(child.pid))
+    # WHEN make down stops them (and a pid file that is not there is fine)
+    proc = run({}, "stop", str(tmp_path / "worker.pid"), str(tmp_path / "api.pid"), str(tmp_path / "emulator.pid"))
+    # THEN both are gone, their pid files too
+    assert proc.returncode == 0, proc.stderr
+    assert leader.wait(timeout=15) is not None and child.wait(timeout=15) is not None
+    assert "worker: stopped" in proc.stdout and "emulator: stopped" in proc.stdout
+    assert not list(tmp_path.glob("*.pid"))
