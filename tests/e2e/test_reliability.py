@@ -58,7 +58,9 @@ def _ended_as(clients: Any, item: Any, exp: dict[str, Any]) -> list[str]:
     return check.problems
 
 
-@pytest.mark.stack(max_bytes=1_000_000)
+# A visibility timeout well over the slowest hostile file: a redelivery would count as a retry, which is the failure
+# this test looks for (under load the 2 s default made it flaky).
+@pytest.mark.stack(max_bytes=1_000_000, visibility_timeout_s=30)
 def test_bad_input_corpus_each_ends_once_without_retries(fresh_stack: StackFixture) -> None:
     settings, clients, stack = fresh_stack
     records = wiring.records(settings, clients)
