@@ -121,8 +121,13 @@ resource "aws_s3_bucket_lifecycle_configuration" "output" {
   }
 }
 
+# Every bucket of the stack refuses plain HTTP; the output bucket also lets the CDN read (below).
 data "aws_iam_policy_document" "bucket" {
-  for_each = { input = aws_s3_bucket.input.arn, output = aws_s3_bucket.output.arn }
+  for_each = {
+    input     = aws_s3_bucket.input.arn
+    output    = aws_s3_bucket.output.arn
+    artifacts = aws_s3_bucket.artifacts.arn
+  }
 
   statement {
     sid       = "DenyInsecureTransport"
