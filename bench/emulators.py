@@ -48,7 +48,7 @@ def measure(backend: str) -> str:
             settings = Settings.from_env({"AWS_ENDPOINT_URL": emu.url, "NAME_PREFIX": f"m{backend[:4]}"})
             clients = make_clients(settings)
             bootstrap(settings, clients)
-            clients.dynamodb.put_item(TableName=settings.table_name, Item={"sourceKey": {"S": "x"}})
+            clients.dynamodb.put_item(TableName=settings.names.table_name, Item={"sourceKey": {"S": "x"}})
             time.sleep(1)
             rss = group_rss_mb(proc.pid)
         finally:

@@ -82,7 +82,7 @@ def child(path: str) -> None:
     limits = Limits(max_bytes=1 << 30, max_pixels=1 << 31, max_work_bytes=1 << 40)
     outcome = "ok"
     try:
-        render(data, settings.renditions, limits)
+        render(data, settings.imaging.renditions, limits)
     except Exception as e:  # report, do not die: the parent tabulates
         outcome = f"{type(e).__name__}: {e}"
     peak = _status("VmHWM")
@@ -116,8 +116,13 @@ def worst_cases() -> int:
     from pipeline.settings import Settings
 
     settings = Settings.from_env({})
-    limits = Limits(settings.max_bytes, settings.max_pixels, settings.jpeg_quality, settings.work_budget_bytes)
-    budget = settings.memory_mb * 1024 * 1024 * 0.6
+    limits = Limits(
+        settings.imaging.max_bytes,
+        settings.imaging.max_pixels,
+        settings.imaging.jpeg_quality,
+        settings.imaging.work_budget_bytes,
+    )
+    budget = settings.imaging.memory_mb * 1024 * 1024 * 0.6
     costliest = {
         "PNG": ["I;16", "RGBA", "LA", "P", "RGB"],
         "GIF": ["P"],
@@ -128,7 +133,7 @@ def worst_cases() -> int:
     }
     failed = 0
     print(
-        f"memory size {settings.memory_mb} MiB, 60% = {budget / 2**20:.0f} MiB, "
+        f"memory size {settings.imaging.memory_mb} MiB, 60% = {budget / 2**20:.0f} MiB, "
         f"work budget {limits.max_work_bytes >> 20} MiB"
     )
     for fmt, modes in costliest.items():

@@ -167,15 +167,7 @@ def e2e_throughput(data: bytes, n: int, concurrency: int, backend: str) -> dict[
         time.sleep(2)  # let the pollers start
         emu_cpu0, worker_cpu0 = cpu_seconds(stack.emulator_pid), cpu_seconds(stack.worker.pid)
         t = time.perf_counter()
-        with ThreadPoolExecutor(4) as pool:
-            list(
-                pool.map(
-                    lambda i: clients.s3.put_object(
-                        Bucket=settings.input_bucket, Key=f"{settings.input_prefix}bench/{i:05d}.jpg", Body=data
-                    ),
-                    range(n),
-                )
-            )
+        stack.upload("bench", n, lambda _: data, threads=4)
         while records.count_by_status()["processed"] < n and time.perf_counter() - t < 600:
             time.sleep(0.2)
         wall = time.perf_counter() - t

@@ -170,16 +170,16 @@ class Api:
             )
         if not isinstance(size, int) or isinstance(size, bool) or size < 1:
             raise ApiError(400, "size must be a positive integer (bytes)")
-        if size > self.settings.max_bytes:
-            raise ApiError(413, f"{size} bytes is over the limit of {self.settings.max_bytes}")
+        if size > self.settings.imaging.max_bytes:
+            raise ApiError(413, f"{size} bytes is over the limit of {self.settings.imaging.max_bytes}")
         # The server makes the key: a fresh folder per upload, and only a tame version of the name.
         safe = _UNSAFE.sub("_", filename.rsplit("/", 1)[-1].rsplit("\\", 1)[-1])[:120].strip(". ") or "image"
-        key = f"{self.settings.input_prefix}web/{uuid.uuid4().hex}/{safe}"
+        key = f"{self.settings.names.input_prefix}web/{uuid.uuid4().hex}/{safe}"
         post = self.s3.generate_presigned_post(
-            Bucket=self.settings.input_bucket,
+            Bucket=self.settings.names.input_bucket,
             Key=key,
             Fields={"Content-Type": ctype},
-            Conditions=[{"Content-Type": ctype}, ["content-length-range", 1, self.settings.max_bytes]],
+            Conditions=[{"Content-Type": ctype}, ["content-length-range", 1, self.settings.imaging.max_bytes]],
             ExpiresIn=URL_TTL_S,
         )
         return _json(
@@ -194,8 +194,8 @@ class Api:
 
     def _rendition_url(self, bucket: str, key: str) -> str:
         """The CDN's URL for a rendition when one fronts the output bucket, else a short-lived presigned GET."""
-        if self.settings.cdn_base_url:
-            return f"{self.settings.cdn_base_url}/{quote(key)}"
+        if self.settings.api.cdn_base_url:
+            return f"{self.settings.api.cdn_base_url}/{quote(key)}"
         url: str = self.s3.generate_presigned_url(
             "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=URL_TTL_S
         )
@@ -204,26 +204,26 @@ class Api:
     def get_image(self, image: str) -> HttpResponse:
         """One image's status, metadata and rendition URLs."""
         key = key_of(image)
-        if not key.startswith(self.settings.input_prefix):
+        if not key.startswith(self.settings.names.input_prefix):
             raise ApiError(404, "no such image")
-        item = self.records.get(key)
-        if item is None:
+        record = self.records.get(key)
+        if record is None:
             # Uploaded a moment ago, or not at all: the client keeps polling for a while.
             return _json(404, {"id": image, "key": key, "status": "pending", "error": "not processed yet"})
-        renditions = [{**r, "url": self._rendition_url(r["bucket"], r["key"])} for r in item.get("renditions", [])]
+        r = record
         return _json(
             200,
             {
                 "id": image,
                 "key": key,
-                "status": item.get("status"),
-                "original": item.get("original"),
-                "renditions": renditions,
-                "error": item.get("error"),
-                "lastError": item.get("lastError"),
-                "attempts": item.get("attempts"),
-                "updatedAt": item.get("updatedAt"),
-                "processedAt": item.get("processedAt"),
+                "status": r.status.value,
+                "original": r.original.as_dict() if r.original else None,
+                "renditions": [{**x.as_dict(), "url": self._rendition_url(x.bucket, x.key)} for x in r.renditions],
+                "error": r.error.as_dict() if r.error else None,
+                "lastError": r.last_error.as_dict() if r.last_error else None,
+                "attempts": r.attempts,
+                "updatedAt": r.updated_at or None,
+                "processedAt": r.processed_at or None,
             },
         )
 
@@ -240,17 +240,17 @@ class Api:
         page = self.records.page_by_status(status, limit=limit, start=start)
         items = [
             {
-                "id": image_id(i.get("sourceKey", "")),
-                "key": i.get("sourceKey"),
-                "status": i.get("status"),
-                "error": i.get("error"),
-                "updatedAt": i.get("updatedAt"),
+                "id": image_id(r.source_key),
+                "key": r.source_key,
+                "status": r.status.value,
+                "error": r.error.as_dict() if r.error else None,
+                "updatedAt": r.updated_at or None,
             }
-            for i in page["items"]
+            for r in page.records
         ]
         cursor = None
-        if page["next"]:
-            cursor = base64.urlsafe_b64encode(json.dumps(page["next"]).encode()).decode().rstrip("=")
+        if page.next:
+            cursor = base64.urlsafe_b64encode(json.dumps(page.next).encode()).decode().rstrip("=")
         return _json(200, {"items": items, "cursor": cursor})
 
 

@@ -31,7 +31,7 @@ def client_config(settings: Settings, *, max_attempts: int = 4) -> Config:
         retries={"mode": "standard", "total_max_attempts": max_attempts},  # attempts in all, the first included
         connect_timeout=5,
         read_timeout=30,
-        max_pool_connections=max(10, 4 * settings.worker_concurrency),
+        max_pool_connections=max(10, 4 * settings.local.worker_concurrency),
         s3=s3_style,  # type: ignore[arg-type]
         # Checksums only where an API requires them (boto3's behaviour before 1.36): CRC32 over every image
         # body in and out cost the worker a third of its CPU in bench/, and TLS already guards the bytes.
@@ -115,7 +115,7 @@ def make_clients(settings: Settings, *, max_attempts: int = 4) -> Clients:
 
 def resolve_topic_arns(settings: Settings, clients: Clients) -> Settings:
     """Fill in topic ARNs from their names when the environment gave none (terraform always gives them)."""
-    if settings.results_topic_arn and settings.alerts_topic_arn:
+    if settings.names.results_topic_arn and settings.names.alerts_topic_arn:
         return settings
     account = clients.sts.get_caller_identity()["Account"]
     partition = "aws"
@@ -124,6 +124,6 @@ def resolve_topic_arns(settings: Settings, clients: Clients) -> Settings:
         return f"arn:{partition}:sns:{settings.region}:{account}:{name}"
 
     return settings.with_(
-        results_topic_arn=settings.results_topic_arn or arn(settings.results_topic_name),
-        alerts_topic_arn=settings.alerts_topic_arn or arn(settings.alerts_topic_name),
+        results_topic_arn=settings.names.results_topic_arn or arn(settings.names.results_topic_name),
+        alerts_topic_arn=settings.names.alerts_topic_arn or arn(settings.names.alerts_topic_name),
     )

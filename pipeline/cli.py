@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import wiring
+from pipeline.adapters.records import to_item
+from pipeline.domain import Status
 from pipeline.settings import Settings
 
 
@@ -80,23 +82,23 @@ def cmd_upload(args: argparse.Namespace) -> int:
     keys = []
     for f in args.files:
         path = Path(f)
-        key = f"{settings.input_prefix}{args.prefix}{path.name}"
+        key = f"{settings.names.input_prefix}{args.prefix}{path.name}"
         ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        clients.s3.put_object(Bucket=settings.input_bucket, Key=key, Body=path.read_bytes(), ContentType=ctype)
+        clients.s3.put_object(Bucket=settings.names.input_bucket, Key=key, Body=path.read_bytes(), ContentType=ctype)
         keys.append(key)
-        out(f"uploaded s3://{settings.input_bucket}/{key}")
+        out(f"uploaded s3://{settings.names.input_bucket}/{key}")
     if not args.wait:
         return 0
     items = _wait_with_progress(settings, clients, keys, args.timeout)
     code = 0
     for key in keys:
-        item = items.get(key) or {}
-        status = item.get("status", "missing")
-        if status == "processed":
-            sizes = ", ".join(f"{r['name']} {r['width']}x{r['height']}" for r in item.get("renditions", []))
+        record = items.get(key)
+        status = record.status.value if record else "missing"
+        if record and record.status is Status.PROCESSED:
+            sizes = ", ".join(f"{r.name} {r.width}x{r.height}" for r in record.renditions)
             out(f"{status:<10} {key}: {sizes}")
         else:
-            reason = item.get("error", {}).get("message", "not finished in time" if status != "failed" else "")
+            reason = record.error.message if record and record.error else "not finished in time"
             out(f"{status:<10} {key}: {reason}")
             code = 1
     return code
@@ -111,14 +113,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.watch:
         return _watch(settings, clients, records, args.interval, args.duration)
     if args.key:
-        key = args.key if args.key.startswith(settings.input_prefix) else settings.input_prefix + args.key
-        item = records.get(key)
-        out(json.dumps(item, indent=2, ensure_ascii=False, default=str) if item else f"no item for {key}")
-        return 0 if item else 1
+        key = args.key if args.key.startswith(settings.names.input_prefix) else settings.names.input_prefix + args.key
+        record = records.get(key)
+        out(json.dumps(to_item(record), indent=2, ensure_ascii=False) if record else f"no item for {key}")
+        return 0 if record else 1
     report = {
         "items": records.count_by_status(),
-        "queue": Queue.by_name(clients.sqs, settings.queue_name).depth(),
-        "dlq": Queue.by_name(clients.sqs, settings.dlq_name).depth(),
+        "queue": Queue.by_name(clients.sqs, settings.names.queue_name).depth(),
+        "dlq": Queue.by_name(clients.sqs, settings.names.dlq_name).depth(),
     }
     out(json.dumps(report, indent=2))
     return 0
@@ -133,8 +135,8 @@ def _watch(settings: Settings, clients: Any, records: Any, interval: float, dura
     """A live view of the pipeline: redrawn every interval until Ctrl-C (or for `duration` seconds)."""
     from pipeline.adapters.queue import Queue
 
-    queue = Queue.by_name(clients.sqs, settings.queue_name)
-    dlq = Queue.by_name(clients.sqs, settings.dlq_name)
+    queue = Queue.by_name(clients.sqs, settings.names.queue_name)
+    dlq = Queue.by_name(clients.sqs, settings.names.dlq_name)
     tty = sys.stdout.isatty()
     ends = time.monotonic() + duration if duration else float("inf")
     try:
@@ -169,15 +171,15 @@ def cmd_info(args: argparse.Namespace) -> int:
         "endpoint": settings.endpoint_url or "aws",
         "region": settings.region,
         "environment": settings.environment,
-        "input_bucket": settings.input_bucket,
-        "input_prefix": settings.input_prefix,
-        "output_bucket": settings.output_bucket,
-        "table": settings.table_name,
-        "status_index": settings.status_index,
-        "queue_name": settings.queue_name,
-        "dlq_name": settings.dlq_name,
-        "dlq_alarm": settings.dlq_alarm_name,
-        "renditions": {r.name: [r.width, r.height] for r in settings.renditions},
+        "input_bucket": settings.names.input_bucket,
+        "input_prefix": settings.names.input_prefix,
+        "output_bucket": settings.names.output_bucket,
+        "table": settings.names.table_name,
+        "status_index": settings.names.status_index,
+        "queue_name": settings.names.queue_name,
+        "dlq_name": settings.names.dlq_name,
+        "dlq_alarm": settings.names.dlq_alarm_name,
+        "renditions": {r.name: [r.width, r.height] for r in settings.imaging.renditions},
         **stack.as_dict(),
     }
     if args.json:
@@ -194,7 +196,7 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     from pipeline.ops.dlq import peek, redrive
 
     settings, clients = _env()
-    dlq = Queue.by_name(clients.sqs, settings.dlq_name)
+    dlq = Queue.by_name(clients.sqs, settings.names.dlq_name)
     if args.action == "list":
         depth = dlq.depth()
         total = depth["visible"] + depth["in_flight"] + depth["delayed"]
@@ -202,13 +204,13 @@ def cmd_dlq(args: argparse.Namespace) -> int:
         for m in messages:
             out(json.dumps(m, ensure_ascii=False))
         more = "" if len(messages) >= total else " (--all to show every one, --limit N for N)"
-        out(f"{len(messages)} of {total} message(s) in {settings.dlq_name}{more}")
+        out(f"{len(messages)} of {total} message(s) in {settings.names.dlq_name}{more}")
         return 0
-    moved = redrive(dlq, Queue.by_name(clients.sqs, settings.queue_name))
+    moved = redrive(dlq, Queue.by_name(clients.sqs, settings.names.queue_name))
     out(
         "redrive started (SQS message move task)"
         if moved < 0
-        else f"moved {moved} message(s) back to {settings.queue_name}"
+        else f"moved {moved} message(s) back to {settings.names.queue_name}"
     )
     return 0
 
@@ -220,8 +222,8 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     settings, clients = _env()
     store = ObjectStore(clients.s3)
     records = wiring.records(settings, clients)
-    inputs = set(store.keys(settings.input_bucket, settings.input_prefix + args.prefix))
-    outputs = store.etags(settings.output_bucket)
+    inputs = set(store.keys(settings.names.input_bucket, settings.names.input_prefix + args.prefix))
+    outputs = store.etags(settings.names.output_bucket)
     from pipeline.ops.reconcile import reconcile
 
     report = reconcile(inputs, list(records.scan()), outputs)

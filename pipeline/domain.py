@@ -13,8 +13,10 @@ Rules (one item per source key; every write to it is conditional on what was rea
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from enum import Enum, StrEnum
+from typing import Any
 
 # S3 refuses keys longer than this many bytes of UTF-8.
 MAX_KEY_BYTES = 1024
@@ -103,12 +105,120 @@ class Current:
 
 
 @dataclass(frozen=True)
-class Stored:
-    """The parts of an item that decide() reads."""
+class StoredRendition:
+    """One rendition written for an image, as the record keeps it and the result message and the API show it."""
 
+    name: str
+    bucket: str
+    key: str
+    width: int
+    height: int
+    bytes: int
+    content_type: str
+    etag: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form (the item's, the message's and the API's)."""
+        return {
+            "name": self.name,
+            "bucket": self.bucket,
+            "key": self.key,
+            "width": self.width,
+            "height": self.height,
+            "bytes": self.bytes,
+            "contentType": self.content_type,
+            "etag": self.etag,
+        }
+
+    @staticmethod
+    def from_dict(d: Mapping[str, Any]) -> StoredRendition:
+        """Back from the JSON form."""
+        return StoredRendition(
+            str(d["name"]), str(d["bucket"]), str(d["key"]), int(d["width"]), int(d["height"]), int(d["bytes"]),
+            str(d.get("contentType", "")), str(d.get("etag", "")),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Original:
+    """What the record keeps about the source image."""
+
+    width: int
+    height: int
+    format: str
+    mime: str
+    bytes: int
+    orientation: int
+    animated: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(d: Mapping[str, Any]) -> Original:
+        """Back from the JSON form."""
+        return Original(
+            int(d["width"]), int(d["height"]), str(d["format"]), str(d.get("mime", "")), int(d.get("bytes", 0)),
+            int(d.get("orientation", 1)), bool(d.get("animated", False)),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why an image failed (`error`), or why its last attempt did (`lastError`)."""
+
+    code: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        """The JSON form."""
+        return {"code": self.code, "message": self.message}
+
+    @staticmethod
+    def from_dict(d: Mapping[str, Any]) -> Failure:
+        """Back from the JSON form."""
+        return Failure(str(d.get("code", "")), str(d.get("message", "")))
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """The record of one source key: what decide() reads and every write of the item table holds.
+
+    Records are values: each step makes the next one with `dataclasses.replace`, and the table stores it whole,
+    under the condition of that step (the table below `Decision`).
+    """
+
+    source_key: str
+    bucket: str
     status: Status
     version: Version
-    lease_until: int
+    rev: int = 1
+    created_at: str = ""
+    updated_at: str = ""
+    expires_at: int = 0
+    owner: str = ""  # the delivery processing it (processing only)
+    message_id: str = ""
+    lease_until: int = 0
+    attempts: int = 0
+    renditions: tuple[StoredRendition, ...] = ()
+    stale_renditions: tuple[str, ...] = ()  # the replaced version's, removed once this one ends
+    original: Original | None = None
+    error: Failure | None = None
+    last_error: Failure | None = None
+    published: bool = False
+    publish_until: int = 0  # the lease on the right to publish the result
+    processed_at: str = ""
+
+    @property
+    def ended(self) -> bool:
+        """Processed, failed or deleted: a result that is (or is to be) published."""
+        return self.status in ENDED
+
+    def output_keys(self) -> list[str]:
+        """Every output key the record accounts for: its renditions and those of a version it is replacing."""
+        keys = [r.key for r in self.renditions]
+        return keys + [k for k in self.stale_renditions if k not in keys]
 
 
 class Decision(Enum):
@@ -139,7 +249,7 @@ class Decision(Enum):
 # tests/integration/test_contracts.py holds the adapter and the unit tests' fake to these conditions.
 
 
-def decide(stored: Stored | None, event: Version, now: float, current: Current | None = None) -> Decision:
+def decide(stored: ImageRecord | None, event: Version, now: float, current: Current | None = None) -> Decision:
     """The idempotency rules as one pure function of the stored item, the event and (when asked) S3."""
     act = Decision.CLAIM if event.kind is Kind.CREATED else Decision.REMOVE
     if stored is None:

@@ -16,8 +16,9 @@ from PIL import Image
 
 from pipeline import wiring
 from pipeline.adapters.queue import Queue
-from pipeline.adapters.records import ImageItem, ImageRecords
+from pipeline.adapters.records import ImageRecords
 from pipeline.aws import Clients
+from pipeline.domain import ImageRecord, Status
 from pipeline.imaging import CONTENT_TYPES
 from pipeline.settings import Settings
 
@@ -46,8 +47,9 @@ def load_manifest(samples: Path) -> dict[str, dict[str, Any]]:
     return manifest
 
 
-def _ended(item: ImageItem | None) -> bool:
-    return item is not None and item.get("status") in ("processed", "failed") and bool(item.get("notified"))
+def is_ended(record: ImageRecord | None) -> bool:
+    """Processed or failed, and published: where every upload ends."""
+    return record is not None and record.status in (Status.PROCESSED, Status.FAILED) and record.published
 
 
 def wait_for_items(
@@ -55,15 +57,15 @@ def wait_for_items(
     keys: list[str],
     timeout_s: float,
     on_progress: Callable[[int, int], None] | None = None,
-) -> dict[str, ImageItem | None]:
-    """Poll until every key's item has ended (processed or failed, and notified), at most timeout_s."""
+) -> dict[str, ImageRecord | None]:
+    """Poll until every key's record has ended (processed or failed, and published), at most timeout_s."""
     deadline = time.monotonic() + timeout_s
-    items: dict[str, ImageItem | None] = dict.fromkeys(keys)
+    items: dict[str, ImageRecord | None] = dict.fromkeys(keys)
     while True:
         for k in keys:
-            if not _ended(items[k]):
+            if not is_ended(items[k]):
                 items[k] = records.get(k)
-        done = sum(_ended(v) for v in items.values())
+        done = sum(is_ended(v) for v in items.values())
         if on_progress is not None:
             on_progress(done, len(keys))
         if done == len(keys) or time.monotonic() > deadline:
@@ -148,7 +150,7 @@ def run(
     stack = replace(stack, audit_queue_url=ensure_audit_queue(settings, clients, stack.results_topic_arn))
     records = wiring.records(settings, clients)
     run_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
-    prefix = f"{settings.input_prefix}e2e-{run_id}/"
+    prefix = f"{settings.names.input_prefix}e2e-{run_id}/"
     manifest = load_manifest(samples)
     keys = _upload(settings, clients, samples, manifest, prefix)
     poison_body = f"poison message {run_id}: not an S3 event"
@@ -179,7 +181,7 @@ def _upload(
         keys[rel] = key
         # Uploaded as opaque bytes under its own name: the pipeline must tell the format from the content.
         clients.s3.put_object(
-            Bucket=settings.input_bucket,
+            Bucket=settings.names.input_bucket,
             Key=key,
             Body=(samples / rel).read_bytes(),
             ContentType="application/octet-stream",
@@ -187,23 +189,23 @@ def _upload(
     return keys
 
 
-def _check_item(clients: Clients, rel: str, exp: dict[str, Any], item: Any) -> Check:
+def _check_item(clients: Clients, rel: str, exp: dict[str, Any], item: ImageRecord | None) -> Check:
     """One sample's item against its expectation: status, reason, and each rendition's pixels."""
     check = Check(rel, exp["expect"] if exp["expect"] == "processed" else f"failed:{exp['code']}")
     if item is None:
         check.problems.append("no item")
         return check
-    status = str(item.get("status"))
-    check.actual = status if status != "failed" else f"failed:{item.get('error', {}).get('code')}"
+    status = item.status.value
+    check.actual = status if item.error is None else f"failed:{item.error.code}"
     if check.actual != check.expected:
         check.problems.append(f"ended {check.actual}, expected {check.expected}")
     elif status == "processed":
-        rends = item.get("renditions", [])
-        if sorted(r["name"] for r in rends) != sorted(exp["sizes"]):
-            check.problems.append(f"renditions {[r['name'] for r in rends]}")
+        rends = item.renditions
+        if sorted(r.name for r in rends) != sorted(exp["sizes"]):
+            check.problems.append(f"renditions {[r.name for r in rends]}")
         for rend in rends:
-            check_rendition(clients, dict(rend), exp, check)
-    elif not item.get("error", {}).get("message"):
+            check_rendition(clients, rend.as_dict(), exp, check)
+    elif item.error is None or not item.error.message:
         check.problems.append("failed without a reason")
     return check
 
@@ -213,7 +215,9 @@ def _check_dlq(settings: Settings, clients: Clients, dlq_url: str, poison_body: 
 
     check = Check("(poison message)", "in DLQ")
     # It takes max_receive_count deliveries, one visibility timeout apart, to land there.
-    deadline = time.monotonic() + settings.max_receive_count * (settings.queue_visibility_timeout_s + 2) + 30
+    deadline = (
+        time.monotonic() + settings.timing.max_receive_count * (settings.timing.queue_visibility_timeout_s + 2) + 30
+    )
     dlq = Queue(clients.sqs, dlq_url)
     while time.monotonic() < deadline:
         bodies = [m["body"] for m in peek(dlq, limit=100)]

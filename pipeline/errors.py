@@ -8,6 +8,12 @@ class PipelineError(Exception):
 
     code = "error"
 
+    def __init_subclass__(cls, *, code: str = "", **kwargs: object) -> None:
+        # Each kind names its default code in its class line: `class ImageError(PermanentError, code="bad_image")`.
+        super().__init_subclass__(**kwargs)
+        if code:
+            cls.code = code
+
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
         if code is not None:
@@ -19,37 +25,25 @@ class PipelineError(Exception):
         return str(self)
 
 
-class PermanentError(PipelineError):
+class PermanentError(PipelineError, code="permanent"):
     """Bad input: retrying cannot help. Record it as failed, notify, and acknowledge the message."""
 
-    code = "permanent"
 
-
-class TransientError(PipelineError):
+class TransientError(PipelineError, code="transient"):
     """A passing fault (AWS error, timeout, lease held elsewhere): let SQS retry, then the DLQ."""
 
-    code = "transient"
 
-
-class ImageError(PermanentError):
+class ImageError(PermanentError, code="bad_image"):
     """The bytes are not an image we can and may process."""
 
-    code = "bad_image"
 
-
-class TooLargeError(PermanentError):
+class TooLargeError(PermanentError, code="too_large"):
     """The upload is over the byte limit (known from the event, the object's length, or its body)."""
 
-    code = "too_large"
 
-
-class SourceMissingError(PermanentError):
+class SourceMissingError(PermanentError, code="source_missing"):
     """The source object no longer exists (deleted before we got to it)."""
 
-    code = "source_missing"
 
-
-class SupersededError(PipelineError):
+class SupersededError(PipelineError, code="superseded"):
     """A newer version of the object has replaced the one this event is about; nothing to do."""
-
-    code = "superseded"

@@ -23,7 +23,7 @@ def handle_batch(event: SQSEvent | dict[str, Any], context: Any, processor: Proc
     """Process every record; report only the ones SQS must deliver again."""
     request_id = str(getattr(context, "aws_request_id", ""))
     remaining = getattr(context, "get_remaining_time_in_millis", None)
-    reserve_ms = processor.settings.start_reserve_ms
+    reserve_ms = processor.settings.timing.start_reserve_ms
 
     def record_handler(record: SQSRecord) -> None:
         if callable(remaining) and remaining() < reserve_ms:

@@ -1,24 +1,34 @@
 """What the processor and the API need from storage, the item table and the results topic: the ports.
 
-The adapters (pipeline/adapters) implement them over boto3; the unit tests' fakes (tests/fakes.py) implement them
-in memory. One contract suite (tests/integration/test_contracts.py) runs against both, so a fake cannot drift from
-the adapter it stands in for.
+The adapters (pipeline/adapters) implement them over boto3. The unit tests use the real Records adapter on moto's
+in-process DynamoDB, and in-memory fakes (tests/fakes.py) for storage and the topic; one contract suite
+(tests/integration/test_contracts.py) runs against those and against the emulator, so nothing can drift.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from pipeline.domain import ImageRecord
+
 if TYPE_CHECKING:
-    from pipeline.adapters.records import ImageItem
     from pipeline.domain import Current
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of records with a status, and where the next page starts (None: this was the last)."""
+
+    records: list[ImageRecord]
+    next: dict[str, str] | None
 
 
 class Storage(Protocol):
     """Objects: sources in, renditions out."""
 
     def get(self, bucket: str, key: str, *, max_bytes: int, etag: str = "") -> bytes:
-        """The object's bytes if it still has this ETag; SourceMissingError, SupersededError, ImageError (too large)."""
+        """The object's bytes if it still has this ETag; SourceMissingError, SupersededError, TooLargeError."""
         ...
 
     def put(self, bucket: str, key: str, data: bytes, *, content_type: str, source_key: str) -> str:
@@ -35,46 +45,46 @@ class Storage(Protocol):
 
 
 class Records(Protocol):
-    """The image items, written only under the conditions decide() relies on (pipeline/domain.py)."""
+    """The image records, written only under the conditions decide() relies on (pipeline/domain.py)."""
 
-    def get(self, key: str) -> ImageItem | None:
-        """The item of a source key (strongly consistent), or None."""
+    def get(self, key: str) -> ImageRecord | None:
+        """The record of a source key (strongly consistent), or None."""
         ...
 
-    def claim(self, item: ImageItem, expected_rev: int | None) -> bool:
-        """Take an image for an event's version: write the whole item if its rev is still expected_rev (None: none)."""
+    def claim(self, record: ImageRecord, read_rev: int | None) -> bool:
+        """Take an image for an event's version: write the record if the stored one is at read_rev (None: none)."""
         ...
 
-    def delete(self, item: ImageItem, expected_rev: int | None) -> bool:
+    def delete(self, record: ImageRecord, read_rev: int | None) -> bool:
         """Record the source as deleted (a tombstone), under the same condition as claim."""
         ...
 
-    def complete(self, key: str, owner: str, changes: dict[str, Any], remove: tuple[str, ...] = ()) -> bool:
-        """Record the result if this owner still holds the item in processing; False otherwise."""
+    def complete(self, record: ImageRecord, owner: str) -> bool:
+        """Write the processed record if this owner still holds the image in processing; False otherwise."""
         ...
 
-    def fail(self, key: str, owner: str, changes: dict[str, Any], remove: tuple[str, ...] = ()) -> bool:
-        """Record the failure if this owner still holds the item in processing; False otherwise."""
+    def fail(self, record: ImageRecord, owner: str) -> bool:
+        """Write the failed record if this owner still holds the image in processing; False otherwise."""
         ...
 
-    def release(self, key: str, owner: str, changes: dict[str, Any]) -> bool:
-        """Give back the lease if this owner still holds the item in processing; False otherwise."""
+    def release(self, record: ImageRecord, owner: str) -> bool:
+        """Write the record with its lease given back if this owner still holds it; False otherwise."""
         ...
 
-    def claim_publish(self, key: str, version: str, status: str, *, now: int, lease_s: int) -> bool:
-        """Take the right to publish this version's result (not yet published, no live lease); False otherwise."""
+    def claim_publish(self, record: ImageRecord, *, now: int, lease_s: int) -> bool:
+        """Take the right to publish this result (same version and status, unpublished, no live lease)."""
         ...
 
-    def release_publish(self, key: str, version: str) -> None:
+    def release_publish(self, record: ImageRecord) -> None:
         """Give the publishing right back (best effort)."""
         ...
 
-    def mark_published(self, key: str, version: str, status: str) -> bool:
-        """Record that this version's result was published; False if the item is no longer that result."""
+    def mark_published(self, record: ImageRecord) -> bool:
+        """Record that this result was published; False if the stored record is no longer that result."""
         ...
 
-    def page_by_status(self, status: str, *, limit: int, start: dict[str, str] | None = None) -> dict[str, Any]:
-        """One page of items with a status, newest first: {"items": [...], "next": start key or None}."""
+    def page_by_status(self, status: str, *, limit: int, start: dict[str, str] | None = None) -> Page:
+        """One page of records with a status, newest first."""
         ...
 
 

@@ -1,4 +1,4 @@
-"""One event, start to end: acquire the item, do the work, record the result, notify. decide() says what to do."""
+"""One event, start to end: acquire the record, do the work, record the result, publish it. decide() says what."""
 
 from __future__ import annotations
 
@@ -6,13 +6,22 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
-from pipeline.adapters.records import ImageItem, RenditionRecord
-from pipeline.domain import ENDED, Current, Decision, Kind, Status, Stored, Version, decide, rendition_key
+from pipeline.domain import (
+    Current,
+    Decision,
+    Failure,
+    ImageRecord,
+    Original,
+    Status,
+    StoredRendition,
+    decide,
+    rendition_key,
+)
 from pipeline.errors import PermanentError, SupersededError, TooLargeError, TransientError
 from pipeline.events import ObjectRef
 from pipeline.imaging import Limits, RenderResult, render
@@ -55,7 +64,7 @@ class Processor:
     settings: Settings
     store: Storage
     records: Records
-    notifier: Publisher
+    publisher: Publisher
     clock: Callable[[], float] = time.time
 
     @property
@@ -63,16 +72,16 @@ class Processor:
         """The imaging limits from the settings."""
         s = self.settings
         return Limits(
-            max_bytes=s.max_bytes,
-            max_pixels=s.max_pixels,
-            jpeg_quality=s.jpeg_quality,
-            max_work_bytes=s.work_budget_bytes,
+            max_bytes=s.imaging.max_bytes,
+            max_pixels=s.imaging.max_pixels,
+            jpeg_quality=s.imaging.jpeg_quality,
+            max_work_bytes=s.imaging.work_budget_bytes,
         )
 
     def process(self, ref: ObjectRef, request_id: str = "", message_id: str = "", receive_count: int = 1) -> Outcome:
         """Take one event to its end, or raise TransientError so SQS delivers it again."""
         lg = _Log(log, {"image_key": ref.key, "bucket": ref.bucket, "request_id": request_id})
-        if not ref.key.startswith(self.settings.input_prefix) or ref.bucket != self.settings.input_bucket:
+        if not ref.key.startswith(self.settings.names.input_prefix) or ref.bucket != self.settings.names.input_bucket:
             lg.warning("event outside the input bucket and prefix; skipped", extra={"stage": "skip"})
             return Outcome.SKIPPED
         if ref.key.endswith("/") and not ref.size:
@@ -80,70 +89,68 @@ class Processor:
             lg.info("folder marker; skipped", extra={"stage": "skip"})
             return Outcome.SKIPPED
         owner = uuid.uuid4().hex
-        item, decision = self._acquire(ref, owner, message_id, lg)
-        if item is None:
+        record, decision = self._acquire(ref, owner, message_id, lg)
+        if record is None:
             return _OUTCOME_OF[decision]
-        last = receive_count >= self.settings.max_receive_count
+        last = receive_count >= self.settings.timing.max_receive_count
         try:
             if decision is Decision.REMOVE:
-                return self._remove(ref, item, lg)
-            return self._work(ref, owner, item, lg)
+                return self._remove(ref, record, lg)
+            return self._work(ref, owner, record, lg)
         except TransientError:
             raise
         except Exception as e:
             # Not an AWS fault and not bad input: a bug, or something no one foresaw. Say so with the stack, on
-            # the item too; retry like a transient fault, but on the last receive end the item as failed so
+            # the record too; retry like a transient fault, but on the last receive end the image as failed so
             # that nothing is left `processing` once its message has left the queue.
             lg.exception("unexpected %s: %s", type(e).__name__, e, extra={"stage": "unexpected", "last": last})
             err = f"{type(e).__name__}: {e}"[:900]
             if last and decision is Decision.CLAIM:
-                return self._fail(ref, owner, item, PermanentError(f"internal error: {err}", code="internal_error"), lg)
+                return self._fail(record, owner, PermanentError(f"internal error: {err}", code="internal_error"), lg)
             retry = TransientError(f"unexpected error: {err}", code="internal_error")
             if decision is Decision.CLAIM:
-                self._release(ref, owner, retry, lg)
+                self._release(record, owner, retry, lg)
             raise retry from e
 
-    def _acquire(self, ref: ObjectRef, owner: str, message_id: str, lg: _Log) -> tuple[ImageItem | None, Decision]:
-        """Claim the item for this event (CLAIM), or read it for a removal (REMOVE); else (None, why not)."""
+    def _acquire(self, ref: ObjectRef, owner: str, message_id: str, lg: _Log) -> tuple[ImageRecord | None, Decision]:
+        """Claim the record for this event (CLAIM), or read it for a removal (REMOVE); else (None, why not)."""
         event = ref.version
-        # Most events are for keys never seen before: write blind first, and read the item only when refused.
-        item: ImageItem | None = None
+        # Most events are for keys never seen before: write blind first, and read the record only when refused.
+        read: ImageRecord | None = None
         current: Current | None = None
         decision = decide(None, event, self.clock())
         for _ in range(5):
             if decision is Decision.CLAIM:
-                claimed = self._claim(ref, item, owner, message_id)
-                if claimed is not None:
+                claimed = self._claimed(ref, read, owner, message_id)
+                if self.records.claim(claimed, _rev(read)):
                     lg.info("claimed", extra={"stage": "claim", "version": event.token})
                     return claimed, decision
             elif decision is Decision.REMOVE:
-                if item is not None:
-                    return item, decision
-                if self._tombstone(ref, None, notify=False) is not None:
+                if read is not None:
+                    return read, decision
+                if self.records.delete(self._tombstone(ref, None, publish=False), None):
                     lg.info("removed before it was ever processed; recorded", extra={"stage": "remove"})
                     return None, Decision.DONE
             elif decision is Decision.ASK:
                 current = self.store.current(ref.bucket, ref.key)
             else:
-                return None, self._settle(ref, item, decision, message_id, lg)
-            # Refused: somebody wrote in between, or we wrote blind. Read the item and decide again.
-            item = self.records.get(ref.key)
-            decision = decide(_stored(item), event, self.clock(), current)
+                return None, self._settle(read, decision, message_id, lg)
+            # Refused: somebody wrote in between, or we wrote blind. Read the record and decide again.
+            read = self.records.get(ref.key)
+            decision = decide(read, event, self.clock(), current)
         raise TransientError("could not claim the item: too much contention", code="contention")
 
-    def _settle(
-        self, ref: ObjectRef, item: ImageItem | None, decision: Decision, message_id: str, lg: _Log
-    ) -> Decision:
+    def _settle(self, read: ImageRecord | None, decision: Decision, message_id: str, lg: _Log) -> Decision:
         """Finish an event that needs no work: a duplicate, a stale or busy one; raise if it must come back."""
         if decision is Decision.DONE:
-            assert item is not None
-            self._ensure_notified(item, lg)
-            lg.info("duplicate event; already %s", item.get("status"), extra={"stage": "duplicate"})
+            assert read is not None
+            self._ensure_published(read, lg)
+            lg.info("duplicate event; already %s", read.status.value, extra={"stage": "duplicate"})
         elif decision is Decision.STALE:
             lg.info("event for an older version; skipped", extra={"stage": "stale"})
         elif decision is Decision.BUSY:
-            assert item is not None
-            if message_id and item.get("messageId") == message_id:
+            assert read is not None
+            if message_id and read.message_id == message_id:
                 # This very message, delivered again while its first delivery still runs: acknowledging it
                 # would delete the only message that can retry the image if that first delivery fails.
                 raise TransientError("this message is still being processed by another delivery", code="in_flight")
@@ -152,125 +159,116 @@ class Processor:
             raise TransientError("an older version is still being processed", code="wait_older")
         return decision
 
-    def _work(self, ref: ObjectRef, owner: str, claimed: ImageItem, lg: _Log) -> Outcome:
+    def _work(self, ref: ObjectRef, owner: str, claimed: ImageRecord, lg: _Log) -> Outcome:
         started = self.clock()
         try:
             result = self._render(ref)
             renditions = self._store(ref, result)
-            fresh = {r["key"] for r in renditions}
-            self._delete_renditions([k for k in claimed.get("staleRenditions", []) if k not in fresh])
+            fresh = {r.key for r in renditions}
+            self._delete_outputs([k for k in claimed.stale_renditions if k not in fresh])
         except SupersededError:
-            self._release(ref, owner, None, lg)
+            self._release(claimed, owner, None, lg)
             lg.info("object replaced since the event; the newer event will process it", extra={"stage": "superseded"})
             return Outcome.SUPERSEDED
         except PermanentError as e:
-            return self._fail(ref, owner, claimed, e, lg)
+            return self._fail(claimed, owner, e, lg)
         except TransientError as e:
-            self._release(ref, owner, e, lg)
+            self._release(claimed, owner, e, lg)
             raise
         now = self.clock()
-        changes: dict[str, Any] = {
-            "status": Status.PROCESSED.value,
-            "renditions": list(renditions),
-            "original": {
-                "width": result.source.width,
-                "height": result.source.height,
-                "format": result.source.format,
-                "mime": result.source.mime,
-                "bytes": result.source.bytes,
-                "orientation": result.source.orientation,
-                "animated": result.source.animated,
-            },
-            "processedAt": _iso(now),
-            "updatedAt": _iso(now),
-            "notified": False,
-            # The right to publish is taken in the same write: no extra request, and no duplicate can race us.
-            "notifyUntil": int(now) + self.settings.lease_s,
-        }
-        removed = ("owner", "leaseUntil", "lastError", "messageId", "staleRenditions")
-        if not self.records.complete(ref.key, owner, changes, remove=removed):
+        src = result.source
+        done = replace(
+            self._ended(claimed, Status.PROCESSED, now),
+            renditions=tuple(renditions),
+            original=Original(src.width, src.height, src.format, src.mime, src.bytes, src.orientation, src.animated),
+        )
+        if not self.records.complete(done, owner):
             lg.warning("claim lost before the result was recorded", extra={"stage": "record"})
             return Outcome.SUPERSEDED
         emit_processed(
             self.settings.environment,
             ms=(now - started) * 1000,
-            bytes_in=result.source.bytes,
-            bytes_out=sum(r["bytes"] for r in renditions),
+            bytes_in=src.bytes,
+            bytes_out=sum(r.bytes for r in renditions),
         )
         lg.info(
             "processed",
             extra={"stage": "record", "duration_ms": round((now - started) * 1000), "renditions": len(renditions)},
         )
-        self._publish(_after(claimed, changes, removed), lg)
+        self._publish(done, lg)
         return Outcome.PROCESSED
 
-    def _remove(self, ref: ObjectRef, item: ImageItem, lg: _Log) -> Outcome:
-        """The source is gone: remove every rendition it had, then record the item as deleted and notify."""
-        # Renditions first: if this fails half-way the item still lists them, and the retry removes the rest.
-        self._delete_renditions(_rendition_keys(item))
-        done = self._tombstone(ref, item, notify=True)
-        if done is None:
+    def _remove(self, ref: ObjectRef, read: ImageRecord, lg: _Log) -> Outcome:
+        """The source is gone: remove every rendition it had, then record it as deleted and publish that."""
+        # Renditions first: if this fails half-way the record still lists them, and the retry removes the rest.
+        self._delete_outputs(read.output_keys())
+        gone = self._tombstone(ref, read, publish=True)
+        if not self.records.delete(gone, read.rev):
             raise TransientError("the item changed while its renditions were removed", code="contention")
         lg.info("source removed; renditions deleted", extra={"stage": "remove"})
-        self._publish(done, lg)
+        self._publish(gone, lg)
         return Outcome.DELETED
 
-    def _tombstone(self, ref: ObjectRef, item: ImageItem | None, *, notify: bool) -> ImageItem | None:
-        """Record the key as deleted at this event's version (kept until the TTL, so older events stay stale).
-
-        Returns the item as written, or None when the item changed since it was read.
-        """
-        now = self.clock()
-        new = self._item(ref, item, Status.DELETED, now)
-        new.update({"etag": "", "attempts": 1, "notified": not notify, "processedAt": _iso(now)})
-        if notify:
-            new["notifyUntil"] = int(now) + self.settings.lease_s
-        return new if self.records.delete(new, _rev(item)) else None
-
-    def _item(self, ref: ObjectRef, item: ImageItem | None, status: Status, now: float) -> ImageItem:
-        """What every whole-item write holds: the key, this event's version, the next revision, the dates, the TTL."""
-        new: ImageItem = {
-            "sourceKey": ref.key,
-            "bucket": ref.bucket,
-            "status": status.value,
-            "version": ref.version.token,
-            "sequencer": ref.version.sequencer,
-            "rev": (int(item.get("rev", 0)) + 1) if item else 1,
-            "createdAt": item.get("createdAt", _iso(now)) if item else _iso(now),
-            "updatedAt": _iso(now),
-            "expiresAt": int(now) + self.settings.item_ttl_days * 86400,
-        }
-        if ref.version_id:
-            new["versionId"] = ref.version_id
-        return new
-
-    def _delete_renditions(self, keys: list[str]) -> None:
-        for key in keys:
-            self.store.delete(self.settings.output_bucket, key)
-
-    def _claim(self, ref: ObjectRef, item: ImageItem | None, owner: str, message_id: str) -> ImageItem | None:
-        """Write the claim if the item is still as read (absent, when item is None); the new item, or None."""
-        now = self.clock()
-        same_version = item is not None and item.get("version") == ref.version.token
-        new = self._item(ref, item, Status.PROCESSING, now)
-        new.update(
-            {
-                "etag": ref.etag,
-                "owner": owner,
-                "leaseUntil": int(now) + self.settings.lease_s,
-                "attempts": (int(item.get("attempts", 0)) + 1) if (item and same_version) else 1,
-                "notified": False,
-            }
+    def _new(self, ref: ObjectRef, read: ImageRecord | None, status: Status, now: float) -> ImageRecord:
+        """What every whole-record write starts from: the key, this event's version, the next rev, dates, TTL."""
+        return ImageRecord(
+            source_key=ref.key,
+            bucket=ref.bucket,
+            status=status,
+            version=ref.version,
+            rev=read.rev + 1 if read else 1,
+            created_at=read.created_at if read and read.created_at else _iso(now),
+            updated_at=_iso(now),
+            expires_at=int(now) + self.settings.timing.item_ttl_days * 86400,
         )
-        if message_id:
-            new["messageId"] = message_id
-        if item and same_version and "lastError" in item:
-            new["lastError"] = item["lastError"]
-        replaced = _rendition_keys(item) if item else []
-        if replaced:
+
+    def _claimed(self, ref: ObjectRef, read: ImageRecord | None, owner: str, message_id: str) -> ImageRecord:
+        """The record that claims the image for this event, from the one read (None: there was none)."""
+        now = self.clock()
+        same_version = read is not None and read.version.token == ref.version.token
+        return replace(
+            self._new(ref, read, Status.PROCESSING, now),
+            owner=owner,
+            message_id=message_id,
+            lease_until=int(now) + self.settings.timing.lease_s,
+            attempts=read.attempts + 1 if read and same_version else 1,
+            last_error=read.last_error if read and same_version else None,
             # The renditions of the version being replaced: removed once the new one has its own, or fails.
-            new["staleRenditions"] = replaced
-        return new if self.records.claim(new, _rev(item)) else None
+            stale_renditions=tuple(read.output_keys()) if read else (),
+        )
+
+    def _tombstone(self, ref: ObjectRef, read: ImageRecord | None, *, publish: bool) -> ImageRecord:
+        """The key recorded as deleted at this event's version (kept until the TTL, so older events stay stale)."""
+        now = self.clock()
+        return replace(
+            self._new(ref, read, Status.DELETED, now),
+            attempts=1,
+            published=not publish,
+            publish_until=int(now) + self.settings.timing.lease_s if publish else 0,
+            processed_at=_iso(now),
+        )
+
+    def _ended(self, claimed: ImageRecord, status: Status, now: float) -> ImageRecord:
+        """The claimed record, ended: no owner, lease or stale renditions, and the right to publish taken with it."""
+        return replace(
+            claimed,
+            status=status,
+            rev=claimed.rev + 1,
+            owner="",
+            message_id="",
+            lease_until=0,
+            stale_renditions=(),
+            last_error=None,
+            processed_at=_iso(now),
+            updated_at=_iso(now),
+            published=False,
+            # Taken in the same write: no extra request, and no duplicate can race us.
+            publish_until=int(now) + self.settings.timing.lease_s,
+        )
+
+    def _delete_outputs(self, keys: list[str]) -> None:
+        for key in keys:
+            self.store.delete(self.settings.names.output_bucket, key)
 
     def _render(self, ref: ObjectRef) -> RenderResult:
         limits = self.limits
@@ -280,57 +278,46 @@ class Processor:
         # The current object, and only if it is still the content the event names (If-Match): a version that
         # was deleted or replaced since the event is never rendered, even where S3 still keeps its bytes.
         data = self.store.get(ref.bucket, ref.key, max_bytes=limits.max_bytes, etag=ref.etag)
-        return render(data, self.settings.renditions, limits)
+        return render(data, self.settings.imaging.renditions, limits)
 
-    def _store(self, ref: ObjectRef, result: RenderResult) -> list[RenditionRecord]:
-        out: list[RenditionRecord] = []
+    def _store(self, ref: ObjectRef, result: RenderResult) -> list[StoredRendition]:
+        out: list[StoredRendition] = []
+        bucket = self.settings.names.output_bucket
         for r in result.renditions:
-            key = rendition_key(ref.key, self.settings.input_prefix, r.name, r.extension)
-            etag = self.store.put(
-                self.settings.output_bucket, key, r.data, content_type=r.content_type, source_key=ref.key
-            )
-            out.append(
-                {
-                    "name": r.name,
-                    "bucket": self.settings.output_bucket,
-                    "key": key,
-                    "width": r.width,
-                    "height": r.height,
-                    "bytes": len(r.data),
-                    "contentType": r.content_type,
-                    "etag": etag,
-                }
-            )
+            key = rendition_key(ref.key, self.settings.names.input_prefix, r.name, r.extension)
+            etag = self.store.put(bucket, key, r.data, content_type=r.content_type, source_key=ref.key)
+            out.append(StoredRendition(r.name, bucket, key, r.width, r.height, len(r.data), r.content_type, etag))
         return out
 
-    def _fail(self, ref: ObjectRef, owner: str, claimed: ImageItem, err: PermanentError, lg: _Log) -> Outcome:
+    def _fail(self, claimed: ImageRecord, owner: str, err: PermanentError, lg: _Log) -> Outcome:
         # The version that failed replaced one that had renditions: those no longer show the source, so go.
-        self._delete_renditions(list(claimed.get("staleRenditions", [])))
-        now = self.clock()
-        changes: dict[str, Any] = {
-            "status": Status.FAILED.value,
-            "error": {"code": err.code, "message": err.reason[:1000]},
-            "processedAt": _iso(now),
-            "updatedAt": _iso(now),
-            "notified": False,
-            "notifyUntil": int(now) + self.settings.lease_s,
-        }
-        removed = ("owner", "leaseUntil", "renditions", "original", "messageId", "staleRenditions")
-        if not self.records.fail(ref.key, owner, changes, remove=removed):
+        self._delete_outputs(list(claimed.stale_renditions))
+        failed = replace(
+            self._ended(claimed, Status.FAILED, self.clock()),
+            renditions=(),
+            original=None,
+            error=Failure(err.code, err.reason[:1000]),
+            last_error=claimed.last_error,  # what the attempts before the last one met, kept for the operator
+        )
+        if not self.records.fail(failed, owner):
             lg.warning("claim lost before the failure was recorded", extra={"stage": "record"})
             return Outcome.SUPERSEDED
         emit_failed(self.settings.environment, reason=err.code)
         lg.warning("failed: %s", err.reason, extra={"stage": "record", "error_code": err.code})
-        self._publish(_after(claimed, changes, removed), lg)
+        self._publish(failed, lg)
         return Outcome.FAILED
 
-    def _release(self, ref: ObjectRef, owner: str, err: TransientError | None, lg: _Log) -> None:
+    def _release(self, claimed: ImageRecord, owner: str, err: TransientError | None, lg: _Log) -> None:
         # Give the lease back at once, so the retry does not wait for it to expire; say why it failed.
-        changes: dict[str, Any] = {"leaseUntil": 0, "updatedAt": _iso(self.clock())}
-        if err is not None:
-            changes["lastError"] = {"code": err.code, "message": err.reason[:1000]}
+        released = replace(
+            claimed,
+            rev=claimed.rev + 1,
+            lease_until=0,
+            updated_at=_iso(self.clock()),
+            last_error=Failure(err.code, err.reason[:1000]) if err is not None else claimed.last_error,
+        )
         try:
-            self.records.release(ref.key, owner, changes)
+            self.records.release(released, owner)
         except TransientError:
             lg.warning("could not release the lease; it will expire", extra={"stage": "release"})
         if err is not None:
@@ -338,44 +325,39 @@ class Processor:
                 "transient failure, will retry: %s", err.reason, extra={"stage": "retry", "error_code": err.code}
             )
 
-    def _ensure_notified(self, item: ImageItem, lg: _Log) -> None:
-        """Publish an ended item's result unless that was already recorded as done (a duplicate's path)."""
-        status = item.get("status", "")
-        if status not in {s.value for s in ENDED} or item.get("notified"):
+    def _ensure_published(self, read: ImageRecord, lg: _Log) -> None:
+        """Publish an ended record's result unless that was already recorded as done (a duplicate's path)."""
+        if not read.ended or read.published:
             return
-        key, version = item.get("sourceKey", ""), item.get("version", "")
-        if not self.records.claim_publish(key, version, status, now=int(self.clock()), lease_s=self.settings.lease_s):
-            # Another delivery of this event is publishing it right now; if it fails, its own message retries.
-            lg.info("result is being published by another delivery", extra={"stage": "notify"})
-            return
-        self._publish(item, lg)
+        if not self.records.claim_publish(read, now=int(self.clock()), lease_s=self.settings.timing.lease_s):
+            # Someone holds the right to publish: another delivery publishing right now, or one that failed and
+            # could not give the right back (that write is best effort). Acknowledging here would lose the
+            # result in the second case: come back later, when it is published or the right has expired.
+            raise TransientError("the result is being published by another delivery", code="publish_in_flight")
+        self._publish(read, lg)
 
-    def _publish(self, item: ImageItem, lg: _Log) -> None:
-        """Publish the result of an item whose publishing right we hold, then record that it went out."""
-        status, key, version = item.get("status", ""), item.get("sourceKey", ""), item.get("version", "")
-        # A failure here raises TransientError: SQS delivers the event again, and the retry finds the item
-        # ended but not notified, and publishes. Never lost; sent twice only if we die between publishing
+    def _publish(self, record: ImageRecord, lg: _Log) -> None:
+        """Publish the result of a record whose publishing right we hold, then record that it went out."""
+        # A failure here raises TransientError: SQS delivers the event again, and the retry finds the record
+        # ended but not published, and publishes. Never lost; sent twice only if we die between publishing
         # and recording it (SNS is at-least-once anyway, so subscribers must tolerate that).
         try:
-            self._send(item, result_message(item, self.settings.environment), status)
+            self.publisher.publish(
+                result_message(record, self.settings.environment),
+                subject=f"imgpipe {record.status.value}: {record.source_key.rsplit('/', 1)[-1]}",
+                attributes={
+                    "status": record.status.value,
+                    "environment": self.settings.environment,
+                    "format": record.original.format if record.original else "",
+                    "error_code": record.error.code if record.error else "",
+                },
+            )
         except TransientError:
             # Give the publishing right back at once, so the retry need not wait for it to expire.
-            self.records.release_publish(key, version)
+            self.records.release_publish(record)
             raise
-        self.records.mark_published(key, version, status)
-        lg.info("notified", extra={"stage": "notify", "status": status})
-
-    def _send(self, item: ImageItem, message: dict[str, Any], status: str) -> None:
-        self.notifier.publish(
-            message,
-            subject=f"imgpipe {status}: {item.get('sourceKey', '').rsplit('/', 1)[-1]}",
-            attributes={
-                "status": status,
-                "environment": self.settings.environment,
-                "format": str(item.get("original", {}).get("format", "")),
-                "error_code": str(item.get("error", {}).get("code", "")),
-            },
-        )
+        self.records.mark_published(record)
+        lg.info("published", extra={"stage": "publish", "status": record.status.value})
 
 
 _OUTCOME_OF = {
@@ -385,46 +367,22 @@ _OUTCOME_OF = {
 }
 
 
-def _stored(item: ImageItem | None) -> Stored | None:
-    """What decide() needs of an item."""
-    if item is None:
-        return None
-    status = Status(item.get("status", Status.PROCESSING.value))
-    kind = Kind.REMOVED if status is Status.DELETED else Kind.CREATED
-    version = Version(kind, item.get("sequencer", ""), item.get("etag", ""), item.get("versionId", ""))
-    return Stored(status=status, version=version, lease_until=int(item.get("leaseUntil", 0)))
-
-
-def _rendition_keys(item: ImageItem) -> list[str]:
-    """Every output key an item accounts for: its renditions and those of a version it is replacing."""
-    keys = [r["key"] for r in item.get("renditions", [])]
-    return keys + [k for k in item.get("staleRenditions", []) if k not in keys]
-
-
-def _after(item: ImageItem, changes: dict[str, Any], removed: tuple[str, ...]) -> ImageItem:
-    """The item as a successful finish() leaves it, without reading it back."""
-    done: dict[str, Any] = {**item, **changes, "rev": int(item.get("rev", 0)) + 1}
-    for name in removed:
-        done.pop(name, None)
-    return done  # type: ignore[return-value]
-
-
-def result_message(item: ImageItem, environment: str) -> dict[str, Any]:
-    """The SNS message body for an ended item."""
+def result_message(record: ImageRecord, environment: str) -> dict[str, Any]:
+    """The SNS message body for an ended record."""
     return {
-        "status": item.get("status"),
-        "bucket": item.get("bucket"),
-        "key": item.get("sourceKey"),
-        "etag": item.get("etag"),
-        "versionId": item.get("versionId"),
-        "renditions": item.get("renditions", []),
-        "original": item.get("original"),
-        "error": item.get("error"),
-        "processedAt": item.get("processedAt"),
+        "status": record.status.value,
+        "bucket": record.bucket,
+        "key": record.source_key,
+        "etag": "" if record.status is Status.DELETED else record.version.etag,
+        "versionId": record.version.version_id or None,
+        "renditions": [r.as_dict() for r in record.renditions],
+        "original": record.original.as_dict() if record.original else None,
+        "error": record.error.as_dict() if record.error else None,
+        "processedAt": record.processed_at,
         "environment": environment,
     }
 
 
-def _rev(read: ImageItem | None) -> int | None:
-    """The revision a whole-item write is conditional on: the one read, or None for an item that was absent."""
-    return int(read["rev"]) if read and "rev" in read else None
+def _rev(read: ImageRecord | None) -> int | None:
+    """The rev a whole-record write is conditional on: the one read, or None for a record that was absent."""
+    return read.rev if read else None

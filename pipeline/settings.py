@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
+from typing import TypeVar
 
 from pipeline.domain import DEFAULT_MAX_BYTES
 
@@ -60,18 +61,9 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
 
 
 @dataclass(frozen=True)
-class Settings:
-    """The pipeline's configuration; build it with `Settings.from_env()`."""
+class Names:
+    """Where things are: the stack's resource names (every entry point uses them)."""
 
-    region: str = "us-east-1"
-    endpoint_url: str | None = None
-    # Where a browser reaches S3 for presigned URLs, when that differs from endpoint_url (compose: aws:4566
-    # inside the network, localhost:4566 outside). Unset in AWS, where both are the real S3.
-    public_endpoint_url: str | None = None
-    # Where renditions are served from when a CDN fronts the output bucket (terraform's cdn_enabled): the API then
-    # hands out {cdn_base_url}/{key} instead of presigned S3 GETs.
-    cdn_base_url: str = ""
-    environment: str = "local"
     name_prefix: str = "imgpipe"
     input_bucket: str = "imgpipe-input"
     output_bucket: str = "imgpipe-output"
@@ -86,29 +78,45 @@ class Settings:
     alerts_topic_arn: str = ""
     audit_queue_name: str = "imgpipe-results-audit"
     dlq_alarm_name: str = "imgpipe-jobs-dlq-not-empty"
+
+
+@dataclass(frozen=True)
+class ImagingSettings:
+    """What the image function makes, and the limits it holds every input to."""
+
     renditions: tuple[Rendition, ...] = field(default_factory=lambda: parse_renditions(DEFAULT_RENDITIONS))
     max_bytes: int = DEFAULT_MAX_BYTES
     max_pixels: int = 50_000_000
     jpeg_quality: int = 85
     # The function's memory size: Lambda sets AWS_LAMBDA_FUNCTION_MEMORY_SIZE itself, so the budget follows it.
     memory_mb: int = 512
+
+    @property
+    def work_budget_bytes(self) -> int:
+        """What one image may hold in memory while it is rendered: 60% of the function, less the process itself.
+
+        A Lambda killed for memory loses its whole batch, so every accepted input must fit with room to spare;
+        the handler process itself (Python, boto3, Pillow, Powertools) holds about BASELINE_MB before any image.
+        """
+        return max(0, int(self.memory_mb * 0.6) - BASELINE_MB) * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Timing:
+    """The image function's clock: its timeout, the queue's visibility and receives, leases, retention."""
+
+    handler_timeout_s: int = 60
+    visibility_timeout_s: int = 0  # 0: six times the handler timeout
+    max_receive_count: int = 3
     # A record is started only with at least this much of the invocation left (0: a quarter of the timeout, at
     # most 10 s, about the worst image time measured at 512 MB); the rest are handed back to SQS unstarted.
     record_reserve_ms: int = 0
-    handler_timeout_s: int = 60
-    max_receive_count: int = 3
     item_ttl_days: int = 90
-    # Local runner (the SQS event source mapping done locally).
-    # Pollers, each running one batch at a time: more than the cores, so one waits on AWS while another computes.
-    worker_concurrency: int = 4
-    worker_batch_size: int = 10
-    worker_wait_s: int = 5
-    worker_batch_timeout_s: int = 0
-    visibility_timeout_s: int = 0
-    alarm_interval_s: int = 10
-    # Web origins that may POST uploads to the input bucket (S3 CORS; terraform's `cors_allow_origin`).
-    cors_allow_origins: tuple[str, ...] = tuple(DEFAULT_CORS_ALLOW_ORIGINS.split(","))
-    log_level: str = "INFO"
+
+    @property
+    def queue_visibility_timeout_s(self) -> int:
+        """Visibility timeout of the job queue: six times the handler timeout, as AWS recommends."""
+        return self.visibility_timeout_s or 6 * self.handler_timeout_s
 
     @property
     def lease_s(self) -> int:
@@ -124,24 +132,60 @@ class Settings:
         """The time left below which the handler starts no further record."""
         return self.record_reserve_ms or min(10_000, self.handler_timeout_s * 250)
 
-    @property
-    def work_budget_bytes(self) -> int:
-        """What one image may hold in memory while it is rendered: 60% of the function, less the process itself.
 
-        A Lambda killed for memory loses its whole batch, so every accepted input must fit with room to spare;
-        the handler process itself (Python, boto3, Pillow, Powertools) holds about BASELINE_MB before any image.
-        """
-        return max(0, int(self.memory_mb * 0.6) - BASELINE_MB) * 1024 * 1024
+@dataclass(frozen=True)
+class ApiSettings:
+    """What only the upload API uses."""
 
-    @property
-    def queue_visibility_timeout_s(self) -> int:
-        """Visibility timeout of the job queue: six times the handler timeout, as AWS recommends."""
-        return self.visibility_timeout_s or 6 * self.handler_timeout_s
+    # Where a browser reaches S3 for presigned URLs, when that differs from endpoint_url (compose: aws:4566
+    # inside the network, localhost:4566 outside). Unset in AWS, where both are the real S3.
+    public_endpoint_url: str | None = None
+    # Where renditions are served from when a CDN fronts the output bucket (terraform's cdn_enabled): the API then
+    # hands out {cdn_base_url}/{key} instead of presigned S3 GETs.
+    cdn_base_url: str = ""
+    # Web origins that may POST uploads to the input bucket (S3 CORS; terraform's `cors_allow_origin`).
+    cors_allow_origins: tuple[str, ...] = tuple(DEFAULT_CORS_ALLOW_ORIGINS.split(","))
+
+
+@dataclass(frozen=True)
+class LocalSettings:
+    """What only the local runner uses (the SQS event source mapping and the DLQ alarm, done locally)."""
+
+    # Pollers, each running one batch at a time: more than the cores, so one waits on AWS while another computes.
+    worker_concurrency: int = 4
+    worker_batch_size: int = 10
+    worker_wait_s: int = 5
+    worker_batch_timeout_s: int = 0  # 0: the handler's timeout, as Lambda would enforce
+    alarm_interval_s: int = 10
+
+
+_GROUPS = ("names", "imaging", "timing", "api", "local")
+_Ints = TypeVar("_Ints", Timing, LocalSettings)
+
+
+def _ints(group: type[_Ints], env: Mapping[str, str]) -> _Ints:
+    """A group of whole numbers, each read from the variable named as its field in capitals, else its default."""
+    return group(**{f.name: _int(env, f.name.upper(), f.default) for f in fields(group)})  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The pipeline's configuration, in groups, so each entry point reads what it uses; `Settings.from_env()`."""
+
+    region: str = "us-east-1"
+    endpoint_url: str | None = None
+    environment: str = "local"
+    log_level: str = "INFO"
+    names: Names = field(default_factory=Names)
+    imaging: ImagingSettings = field(default_factory=ImagingSettings)
+    timing: Timing = field(default_factory=Timing)
+    api: ApiSettings = field(default_factory=ApiSettings)
+    local: LocalSettings = field(default_factory=LocalSettings)
 
     @property
     def batch_timeout_s(self) -> int:
-        """The local runner's per-batch timeout: the handler's timeout, as Lambda would enforce."""
-        return self.worker_batch_timeout_s or self.handler_timeout_s
+        """The local runner's per-batch timeout: the handler's timeout unless set, as Lambda would enforce."""
+        return self.local.worker_batch_timeout_s or self.timing.handler_timeout_s
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -159,44 +203,52 @@ class Settings:
         return cls(
             region=e.get("AWS_REGION") or e.get("AWS_DEFAULT_REGION") or "us-east-1",
             endpoint_url=e.get("AWS_ENDPOINT_URL") or None,
-            public_endpoint_url=e.get("PUBLIC_ENDPOINT_URL") or None,
-            cdn_base_url=e.get("CDN_BASE_URL", "").rstrip("/"),
             environment=e.get("ENVIRONMENT", "local"),
-            name_prefix=prefix,
-            input_bucket=name("INPUT_BUCKET", "input"),
-            output_bucket=name("OUTPUT_BUCKET", "output"),
-            input_prefix=input_prefix,
-            table_name=name("TABLE_NAME", "images"),
-            status_index=e.get("STATUS_INDEX", "status-index"),
-            queue_name=queue_name,
-            dlq_name=e.get("DLQ_NAME") or f"{queue_name}-dlq",
-            results_topic_name=name("RESULTS_TOPIC_NAME", "results"),
-            alerts_topic_name=name("ALERTS_TOPIC_NAME", "alerts"),
-            results_topic_arn=e.get("RESULTS_TOPIC_ARN", ""),
-            alerts_topic_arn=e.get("ALERTS_TOPIC_ARN", ""),
-            audit_queue_name=name("AUDIT_QUEUE_NAME", "results-audit"),
-            dlq_alarm_name=e.get("DLQ_ALARM_NAME") or f"{queue_name}-dlq-not-empty",
-            renditions=parse_renditions(e.get("RENDITIONS", DEFAULT_RENDITIONS)),
-            max_bytes=_int(e, "MAX_BYTES", DEFAULT_MAX_BYTES),
-            max_pixels=_int(e, "MAX_PIXELS", 50_000_000),
-            jpeg_quality=_int(e, "JPEG_QUALITY", 85),
-            memory_mb=_int(e, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", _int(e, "MEMORY_MB", 512)),
-            record_reserve_ms=_int(e, "RECORD_RESERVE_MS", 0),
-            handler_timeout_s=_int(e, "HANDLER_TIMEOUT_S", 60),
-            max_receive_count=_int(e, "MAX_RECEIVE_COUNT", 3),
-            item_ttl_days=_int(e, "ITEM_TTL_DAYS", 90),
-            worker_concurrency=_int(e, "WORKER_CONCURRENCY", 4),
-            worker_batch_size=_int(e, "WORKER_BATCH_SIZE", 10),
-            worker_wait_s=_int(e, "WORKER_WAIT_S", 5),
-            worker_batch_timeout_s=_int(e, "WORKER_BATCH_TIMEOUT_S", 0),
-            visibility_timeout_s=_int(e, "VISIBILITY_TIMEOUT_S", 0),
-            alarm_interval_s=_int(e, "ALARM_INTERVAL_S", 10),
-            cors_allow_origins=tuple(
-                o.strip() for o in e.get("CORS_ALLOW_ORIGINS", DEFAULT_CORS_ALLOW_ORIGINS).split(",") if o.strip()
-            ),
             log_level=e.get("LOG_LEVEL", "INFO"),
+            names=Names(
+                name_prefix=prefix,
+                input_bucket=name("INPUT_BUCKET", "input"),
+                output_bucket=name("OUTPUT_BUCKET", "output"),
+                input_prefix=input_prefix,
+                table_name=name("TABLE_NAME", "images"),
+                status_index=e.get("STATUS_INDEX", "status-index"),
+                queue_name=queue_name,
+                dlq_name=e.get("DLQ_NAME") or f"{queue_name}-dlq",
+                results_topic_name=name("RESULTS_TOPIC_NAME", "results"),
+                alerts_topic_name=name("ALERTS_TOPIC_NAME", "alerts"),
+                results_topic_arn=e.get("RESULTS_TOPIC_ARN", ""),
+                alerts_topic_arn=e.get("ALERTS_TOPIC_ARN", ""),
+                audit_queue_name=name("AUDIT_QUEUE_NAME", "results-audit"),
+                dlq_alarm_name=e.get("DLQ_ALARM_NAME") or f"{queue_name}-dlq-not-empty",
+            ),
+            imaging=ImagingSettings(
+                renditions=parse_renditions(e.get("RENDITIONS", DEFAULT_RENDITIONS)),
+                max_bytes=_int(e, "MAX_BYTES", DEFAULT_MAX_BYTES),
+                max_pixels=_int(e, "MAX_PIXELS", 50_000_000),
+                jpeg_quality=_int(e, "JPEG_QUALITY", 85),
+                memory_mb=_int(e, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", _int(e, "MEMORY_MB", 512)),
+            ),
+            timing=_ints(Timing, e),
+            api=ApiSettings(
+                public_endpoint_url=e.get("PUBLIC_ENDPOINT_URL") or None,
+                cdn_base_url=e.get("CDN_BASE_URL", "").rstrip("/"),
+                cors_allow_origins=tuple(
+                    o.strip() for o in e.get("CORS_ALLOW_ORIGINS", DEFAULT_CORS_ALLOW_ORIGINS).split(",") if o.strip()
+                ),
+            ),
+            local=_ints(LocalSettings, e),
         )
 
     def with_(self, **changes: object) -> Settings:
-        """A copy with some fields changed (tests use it for unique names and short timeouts)."""
-        return replace(self, **changes)  # type: ignore[arg-type]
+        """A copy with some fields changed, by their own names, whatever group holds them (tests: names, timeouts)."""
+        top: dict[str, object] = {}
+        grouped: dict[str, dict[str, object]] = {}
+        for key, value in changes.items():
+            group = next((g for g in _GROUPS if key in {f.name for f in fields(getattr(self, g))}), None)
+            if group is None:
+                top[key] = value
+            else:
+                grouped.setdefault(group, {})[key] = value
+        for group, values in grouped.items():
+            top[group] = replace(getattr(self, group), **values)
+        return replace(self, **top)  # type: ignore[arg-type]

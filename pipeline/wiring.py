@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pipeline.adapters.notify import Notifier
 from pipeline.adapters.records import ImageRecords
 from pipeline.adapters.storage import ObjectStore
+from pipeline.adapters.topic import Topic
 from pipeline.aws import Clients, make_clients, resolve_topic_arns
 from pipeline.process import Processor
 from pipeline.settings import Settings
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 def records(settings: Settings, clients: Clients) -> ImageRecords:
     """The image items of this stack's table, with its status index."""
-    return ImageRecords(clients.dynamodb, settings.table_name, settings.status_index)
+    return ImageRecords(clients.dynamodb, settings.names.table_name, settings.names.status_index)
 
 
 def build_processor(settings: Settings, clients: Clients | None = None) -> Processor:
@@ -32,7 +32,7 @@ def build_processor(settings: Settings, clients: Clients | None = None) -> Proce
         settings=settings,
         store=ObjectStore(clients.s3),
         records=records(settings, clients),
-        notifier=Notifier(clients.sns, settings.results_topic_arn),
+        publisher=Topic(clients.sns, settings.names.results_topic_arn),
     )
 
 
@@ -42,7 +42,7 @@ def build_api(settings: Settings, clients: Clients | None = None) -> Api:
 
     clients = clients or make_clients(settings)
     s3 = clients.s3
-    if settings.public_endpoint_url and settings.public_endpoint_url != settings.endpoint_url:
+    if settings.api.public_endpoint_url and settings.api.public_endpoint_url != settings.endpoint_url:
         # Presigned URLs must name the endpoint a browser reaches (compose: localhost, not the service name).
-        s3 = make_clients(settings.with_(endpoint_url=settings.public_endpoint_url)).s3
+        s3 = make_clients(settings.with_(endpoint_url=settings.api.public_endpoint_url)).s3
     return Api(settings, s3, records(settings, clients))

@@ -12,7 +12,6 @@ import os
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from PIL import Image
@@ -62,17 +61,7 @@ def main() -> int:
         settings, clients = stack.settings, stack.clients
         records = wiring.records(settings, clients)
         started = time.monotonic()
-        with ThreadPoolExecutor(8) as pool:
-            list(
-                pool.map(
-                    lambda i: clients.s3.put_object(
-                        Bucket=settings.input_bucket,
-                        Key=f"{settings.input_prefix}soak/{i:06d}.jpg",
-                        Body=small_jpeg(i, w, h),
-                    ),
-                    range(args.count),
-                )
-            )
+        stack.upload("soak", args.count, lambda i: small_jpeg(i, w, h), threads=8)
         uploaded_s = time.monotonic() - started
         deadline = started + args.timeout
         counts = records.count_by_status()

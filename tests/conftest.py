@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,6 +60,11 @@ def endpoint() -> Iterator[str]:
         yield emu.url
     finally:
         stop_process(proc.pid)
+
+
+def run(cmd: list[str], *, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run a command from the repository root, output captured as text; the caller checks the exit code."""
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def make_settings(endpoint: str, **changes: object) -> Settings:

@@ -1,14 +1,21 @@
-"""In-memory stand-ins for the adapters, with the same conditional-write semantics, for unit tests."""
+"""In-memory stand-ins for storage and the topic, and the records adapter on in-process DynamoDB, for unit tests."""
 
 from __future__ import annotations
 
-import copy
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from pipeline.adapters.records import ImageItem
+import boto3
+from botocore.config import Config
+from moto import mock_aws
+
+from pipeline.adapters.records import ImageRecords
 from pipeline.domain import Current
 from pipeline.errors import SourceMissingError, SupersededError, TransientError
+from pipeline.local.bootstrap import table_definition
+from pipeline.settings import Settings
 
 
 class FakeStore:
@@ -51,80 +58,29 @@ class FakeStore:
         return Current(True, self.etag(bucket, key), "")
 
 
-class FakeRecords:
-    """Items in a dict, each write as conditional as DynamoDB's (the contract tests hold it to the adapter)."""
-
-    def __init__(self) -> None:
-        self.items: dict[str, dict[str, Any]] = {}
-
-    def get(self, key: str) -> ImageItem | None:
-        item = self.items.get(key)
-        return copy.deepcopy(item) if item else None  # type: ignore[return-value]
-
-    def claim(self, item: ImageItem, expected_rev: int | None) -> bool:
-        return self._put_if_unchanged(item, expected_rev)
-
-    def delete(self, item: ImageItem, expected_rev: int | None) -> bool:
-        return self._put_if_unchanged(item, expected_rev)
-
-    def complete(self, key: str, owner: str, changes: dict[str, Any], remove: tuple[str, ...] = ()) -> bool:
-        return self._if_owned(key, owner, changes, remove)
-
-    def fail(self, key: str, owner: str, changes: dict[str, Any], remove: tuple[str, ...] = ()) -> bool:
-        return self._if_owned(key, owner, changes, remove)
-
-    def release(self, key: str, owner: str, changes: dict[str, Any]) -> bool:
-        return self._if_owned(key, owner, changes)
-
-    def _put_if_unchanged(self, item: ImageItem, expected_rev: int | None) -> bool:
-        current = self.items.get(item["sourceKey"])
-        if (current is None) != (expected_rev is None):
-            return False
-        if current is not None and current.get("rev") != expected_rev:
-            return False
-        self.items[item["sourceKey"]] = copy.deepcopy(dict(item))
-        return True
-
-    def _if_owned(self, key: str, owner: str, changes: dict[str, Any], remove: tuple[str, ...] = ()) -> bool:
-        current = self.items.get(key)
-        if not current or current.get("owner") != owner or current.get("status") != "processing":
-            return False
-        current.update(copy.deepcopy(changes))
-        for name in remove:
-            current.pop(name, None)
-        current["rev"] = current.get("rev", 0) + 1
-        return True
-
-    def claim_publish(self, key: str, version: str, status: str, *, now: int, lease_s: int) -> bool:
-        current = self.items.get(key)
-        if not current or current.get("version") != version or current.get("status") != status:
-            return False
-        if current.get("notified") or current.get("notifyUntil", 0) >= now:
-            return False
-        current["notifyUntil"] = now + lease_s
-        current["rev"] = current.get("rev", 0) + 1
-        return True
-
-    def release_publish(self, key: str, version: str) -> None:
-        current = self.items.get(key)
-        if current and current.get("version") == version:
-            current.pop("notifyUntil", None)
-
-    def mark_published(self, key: str, version: str, status: str) -> bool:
-        current = self.items.get(key)
-        if not current or current.get("version") != version or current.get("status") != status:
-            return False
-        current["notified"] = True
-        current.pop("notifyUntil", None)
-        current["rev"] = current.get("rev", 0) + 1
-        return True
-
-    def page_by_status(self, status: str, *, limit: int, start: dict[str, str] | None = None) -> dict[str, Any]:
-        rows = sorted((i for i in self.items.values() if i.get("status") == status), key=lambda i: i["sourceKey"])
-        return {"items": [dict(i) for i in rows[:limit]], "next": None}
+def offline_client(service: Any, endpoint_url: str, **config: Any) -> Any:
+    """A boto3 client with placeholder credentials and an explicit endpoint, for tests that never reach AWS."""
+    return boto3.client(
+        service, region_name="us-east-1", endpoint_url=endpoint_url, aws_access_key_id="k", aws_secret_access_key="s",
+        config=Config(**config) if config else None,
+    )  # fmt: skip
 
 
-class FakeNotifier:
+@contextmanager
+def memory_records(settings: Settings) -> Iterator[ImageRecords]:
+    """The real records adapter on moto's in-process DynamoDB (no server, no network), with the stack's table.
+
+    Not a hand-written fake: the conditions are DynamoDB's own, as moto evaluates them, and the contract suite
+    (tests/integration/test_contracts.py) holds moto to the emulators too.
+    """
+    with mock_aws():
+        # An AWS endpoint named outright: with AWS_ENDPOINT_URL set (make test sets it) boto3 would go there.
+        client = offline_client("dynamodb", "https://dynamodb.us-east-1.amazonaws.com")
+        client.create_table(**table_definition(settings))
+        yield ImageRecords(client, settings.names.table_name, settings.names.status_index)
+
+
+class FakePublisher:
     """Keeps published messages; `fail` makes the next N publishes raise TransientError."""
 
     def __init__(self) -> None:

@@ -1,84 +1,24 @@
-"""DynamoDB: one item per source key, changed only by conditional writes."""
+"""DynamoDB: one item per source key, mapped to and from an ImageRecord, changed only by conditional writes."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from pipeline.adapters import CONNECTION_ERRORS, error_code, transient
-from pipeline.domain import Status
+from pipeline.domain import Failure, ImageRecord, Kind, Original, Status, StoredRendition, Version
 from pipeline.errors import TransientError
+from pipeline.ports import Page
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 STATUSES = tuple(s.value for s in Status)
-
-
-class RenditionRecord(TypedDict):
-    """One stored rendition as the item records it."""
-
-    name: str
-    bucket: str
-    key: str
-    width: int
-    height: int
-    bytes: int
-    contentType: str
-    etag: str
-
-
-class OriginalRecord(TypedDict):
-    """What the item records about the original."""
-
-    width: int
-    height: int
-    format: str
-    mime: str
-    bytes: int
-    orientation: int
-    animated: bool
-
-
-class ErrorRecord(TypedDict):
-    """Why an image failed (or, as lastError, why its last attempt did)."""
-
-    code: str
-    message: str
-
-
-class ImageItem(TypedDict, total=False):
-    """The DynamoDB item of one source key."""
-
-    sourceKey: str
-    bucket: str
-    status: str
-    version: str
-    etag: str
-    versionId: str
-    sequencer: str
-    owner: str
-    messageId: str
-    leaseUntil: int
-    attempts: int
-    rev: int
-    renditions: list[RenditionRecord]
-    staleRenditions: list[str]
-    original: OriginalRecord
-    error: ErrorRecord
-    lastError: ErrorRecord
-    notified: bool
-    notifyUntil: int
-    createdAt: str
-    updatedAt: str
-    processedAt: str
-    expiresAt: int
-
 
 _ser = TypeSerializer()
 _de = TypeDeserializer()
@@ -95,32 +35,186 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def to_item(data: dict[str, Any]) -> ImageItem:
-    """Turn a DynamoDB attribute map into a plain item."""
-    out: ImageItem = _plain({k: _de.deserialize(v) for k, v in data.items()})
-    return out
+def to_item(record: ImageRecord) -> dict[str, Any]:
+    """The item a record is stored as (plain values; attributes a record leaves empty are not written)."""
+    r = record
+    item: dict[str, Any] = {
+        "sourceKey": r.source_key,
+        "bucket": r.bucket,
+        "status": r.status.value,
+        # The version as its parts (what it is read back from) and as one token (what the publish writes'
+        # conditions compare: equality only). A tombstone's version is a removal (the status says which).
+        "version": r.version.token,
+        "sequencer": r.version.sequencer,
+        "etag": r.version.etag,
+        "versionId": r.version.version_id,
+        "rev": r.rev,
+        "createdAt": r.created_at,
+        "updatedAt": r.updated_at,
+        "expiresAt": r.expires_at,
+        "owner": r.owner,
+        "messageId": r.message_id,
+        "leaseUntil": r.lease_until,
+        "attempts": r.attempts,
+        "renditions": [x.as_dict() for x in r.renditions],
+        "staleRenditions": list(r.stale_renditions),
+        "original": r.original.as_dict() if r.original else None,
+        "error": r.error.as_dict() if r.error else None,
+        "lastError": r.last_error.as_dict() if r.last_error else None,
+        "published": r.published,
+        "publishUntil": r.publish_until,
+        "processedAt": r.processed_at,
+    }
+    # Absent, not empty: a sparse item, and `attribute_not_exists` keeps its meaning.
+    return {k: v for k, v in item.items() if v not in (None, "", [], 0) or k in _ALWAYS}
+
+
+_ALWAYS = {"sourceKey", "status", "version", "rev", "published"}
+
+
+def from_item(item: dict[str, Any]) -> ImageRecord:
+    """The record a stored item holds."""
+    i = _plain(item)
+    return ImageRecord(
+        source_key=i["sourceKey"],
+        bucket=i.get("bucket", ""),
+        status=Status(i["status"]),
+        version=Version(
+            Kind.REMOVED if i["status"] == Status.DELETED.value else Kind.CREATED,
+            i.get("sequencer", ""),
+            i.get("etag", ""),
+            i.get("versionId", ""),
+        ),
+        rev=i.get("rev", 0),
+        created_at=i.get("createdAt", ""),
+        updated_at=i.get("updatedAt", ""),
+        expires_at=i.get("expiresAt", 0),
+        owner=i.get("owner", ""),
+        message_id=i.get("messageId", ""),
+        lease_until=i.get("leaseUntil", 0),
+        attempts=i.get("attempts", 0),
+        renditions=tuple(StoredRendition.from_dict(x) for x in i.get("renditions", [])),
+        stale_renditions=tuple(i.get("staleRenditions", [])),
+        original=Original.from_dict(i["original"]) if i.get("original") else None,
+        error=Failure.from_dict(i["error"]) if i.get("error") else None,
+        last_error=Failure.from_dict(i["lastError"]) if i.get("lastError") else None,
+        published=bool(i.get("published", False)),
+        publish_until=i.get("publishUntil", 0),
+        processed_at=i.get("processedAt", ""),
+    )
 
 
 def _attrs(values: dict[str, Any]) -> dict[str, Any]:
     return {k: _ser.serialize(v) for k, v in values.items() if v is not None}
 
 
+def _record(raw: Mapping[str, Any]) -> ImageRecord:
+    return from_item({k: _de.deserialize(v) for k, v in raw.items()})
+
+
+def _unchanged(read_rev: int | None) -> dict[str, Any]:
+    """The item is as it was read: absent (None), or still at that rev."""
+    if read_rev is None:
+        return {"ConditionExpression": "attribute_not_exists(sourceKey)"}
+    return {
+        "ConditionExpression": "#rev = :rev",
+        "ExpressionAttributeNames": {"#rev": "rev"},
+        "ExpressionAttributeValues": _attrs({":rev": read_rev}),
+    }
+
+
+def _owned(owner: str) -> dict[str, Any]:
+    """This owner still holds the item, and it is still processing."""
+    return {
+        "ConditionExpression": "#owner = :owner AND #status = :processing",
+        "ExpressionAttributeNames": {"#owner": "owner", "#status": "status"},
+        "ExpressionAttributeValues": _attrs({":owner": owner, ":processing": Status.PROCESSING.value}),
+    }
+
+
 class ImageRecords:
-    """Read and change image items; every change is a conditional write."""
+    """Read and write image records; every write is conditional (the rules beside decide(), pipeline/domain.py)."""
 
     def __init__(self, client: DynamoDBClient, table_name: str, status_index: str = "status-index") -> None:
         self.client = client
         self.table = table_name
         self.status_index = status_index
 
-    def get(self, key: str) -> ImageItem | None:
-        """The item of a source key (a strongly consistent read), or None."""
+    def get(self, key: str) -> ImageRecord | None:
+        """The record of a source key (a strongly consistent read), or None."""
         try:
             resp = self.client.get_item(TableName=self.table, Key=_attrs({"sourceKey": key}), ConsistentRead=True)
         except (ClientError, *CONNECTION_ERRORS) as e:
             raise transient("dynamodb get_item", e) from e
         item = resp.get("Item")
-        return to_item(dict(item)) if item else None
+        return _record(item) if item else None
+
+    # The writes by intent. Whole-record writes are conditional on what the writer knows: the rev it read, or
+    # that it still holds the record in processing (nobody else writes a record while its lease is held).
+
+    def claim(self, record: ImageRecord, read_rev: int | None) -> bool:
+        """Take an image for an event's version, if the record is still as read (None: there was none)."""
+        return self._put(record, _unchanged(read_rev))
+
+    def delete(self, record: ImageRecord, read_rev: int | None) -> bool:
+        """Record the source as deleted (a tombstone), under the same condition as claim."""
+        return self._put(record, _unchanged(read_rev))
+
+    def complete(self, record: ImageRecord, owner: str) -> bool:
+        """Record the renditions of an image this owner still holds in processing."""
+        return self._put(record, _owned(owner))
+
+    def fail(self, record: ImageRecord, owner: str) -> bool:
+        """Record the failure of an image this owner still holds in processing."""
+        return self._put(record, _owned(owner))
+
+    def release(self, record: ImageRecord, owner: str) -> bool:
+        """Give back the lease on an image this owner still holds, saying why (a retry may take it at once)."""
+        return self._put(record, _owned(owner))
+
+    def claim_publish(self, record: ImageRecord, *, now: int, lease_s: int) -> bool:
+        """Take the right to publish this result, so two deliveries of one event do not both publish it."""
+        return self._update(
+            record,
+            "SET publishUntil = :until, #rev = #rev + :one",
+            "published = :f AND (attribute_not_exists(publishUntil) OR publishUntil < :now)",
+            {":until": now + lease_s, ":one": 1, ":f": False, ":now": now},
+        )
+
+    def release_publish(self, record: ImageRecord) -> None:
+        """Give back the right to publish after a failed publish (best effort: it also expires)."""
+        with contextlib.suppress(TransientError):
+            self._update(record, "REMOVE publishUntil", "", {}, same_status=False)
+
+    def mark_published(self, record: ImageRecord) -> bool:
+        """Record that the result of this version was published (only if the record is still that result)."""
+        return self._update(
+            record, "SET published = :t, #rev = #rev + :one REMOVE publishUntil", "", {":t": True, ":one": 1}
+        )
+
+    def _put(self, record: ImageRecord, condition: dict[str, Any]) -> bool:
+        return self._conditional("put_item", Item=_attrs(to_item(record)), **condition)
+
+    def _update(
+        self, record: ImageRecord, expr: str, cond: str, values: dict[str, Any], *, same_status: bool = True
+    ) -> bool:
+        """A targeted update of the record's version (and status), under `cond` as well."""
+        names = {"#version": "version"} | ({"#status": "status"} if same_status else {})
+        values = {**values, ":version": record.version.token}
+        full = "#version = :version"
+        if same_status:
+            full += " AND #status = :status"
+            values[":status"] = record.status.value
+        if "#rev" in expr:
+            names["#rev"] = "rev"
+        return self._conditional(
+            "update_item",
+            Key=_attrs({"sourceKey": record.source_key}),
+            UpdateExpression=expr,
+            ConditionExpression=f"{full} AND {cond}" if cond else full,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=_attrs(values),
+        )
 
     def _conditional(self, op: str, **kwargs: Any) -> bool:
         try:
@@ -132,99 +226,6 @@ class ImageRecords:
         except CONNECTION_ERRORS as e:
             raise transient(f"dynamodb {op}", e) from e
         return True
-
-    # The writes by intent; each one's condition is the rule written beside decide() (pipeline/domain.py).
-
-    def claim(self, item: ImageItem, expected_rev: int | None) -> bool:
-        """Take an image for this event's version: a whole-item write, if the item is still as read."""
-        return self._put_if_unchanged(item, expected_rev)
-
-    def delete(self, item: ImageItem, expected_rev: int | None) -> bool:
-        """Record the source as deleted (a tombstone): a whole-item write, if the item is still as read."""
-        return self._put_if_unchanged(item, expected_rev)
-
-    def complete(self, key: str, owner: str, changes: dict[str, Any], remove: tuple[str, ...] = ()) -> bool:
-        """Record the renditions of an image this owner still holds in processing."""
-        return self._if_owned(key, owner, changes, remove)
-
-    def fail(self, key: str, owner: str, changes: dict[str, Any], remove: tuple[str, ...] = ()) -> bool:
-        """Record the failure of an image this owner still holds in processing."""
-        return self._if_owned(key, owner, changes, remove)
-
-    def release(self, key: str, owner: str, changes: dict[str, Any]) -> bool:
-        """Give back the lease on an image this owner still holds, saying why (a retry may take it at once)."""
-        return self._if_owned(key, owner, changes)
-
-    def _put_if_unchanged(self, item: ImageItem, expected_rev: int | None) -> bool:
-        """Write a whole item if nobody changed it since it was read at `expected_rev` (None: absent)."""
-        if expected_rev is None:
-            cond: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(sourceKey)"}
-        else:
-            cond = {
-                "ConditionExpression": "#rev = :rev",
-                "ExpressionAttributeNames": {"#rev": "rev"},
-                "ExpressionAttributeValues": _attrs({":rev": expected_rev}),
-            }
-        return self._conditional("put_item", Item=_attrs(dict(item)), **cond)
-
-    def _if_owned(self, key: str, owner: str, changes: dict[str, Any], remove: tuple[str, ...] = ()) -> bool:
-        """Apply changes to an item this owner still holds in `processing`; False if the claim was lost."""
-        names = {f"#f{i}": k for i, k in enumerate(changes)}
-        values = {f":v{i}": v for i, v in enumerate(changes.values())}
-        sets = ", ".join(f"#f{i} = :v{i}" for i in range(len(changes)))
-        names.update({"#rev": "rev", "#owner": "owner", "#status": "status"})
-        values.update({":one": 1, ":owner": owner, ":processing": "processing"})
-        expr = f"SET {sets}, #rev = #rev + :one"
-        if remove:
-            names.update({f"#r{i}": k for i, k in enumerate(remove)})
-            expr += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(remove)))
-        return self._conditional(
-            "update_item",
-            Key=_attrs({"sourceKey": key}),
-            UpdateExpression=expr,
-            ConditionExpression="#owner = :owner AND #status = :processing",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=_attrs(values),
-        )
-
-    def claim_publish(self, key: str, version: str, status: str, *, now: int, lease_s: int) -> bool:
-        """Take the right to publish this result, so two deliveries of one event do not both publish it."""
-        return self._conditional(
-            "update_item",
-            Key=_attrs({"sourceKey": key}),
-            UpdateExpression="SET notifyUntil = :until, #rev = #rev + :one",
-            ConditionExpression=(
-                "#version = :version AND #status = :status AND notified = :f "
-                "AND (attribute_not_exists(notifyUntil) OR notifyUntil < :now)"
-            ),
-            ExpressionAttributeNames={"#version": "version", "#status": "status", "#rev": "rev"},
-            ExpressionAttributeValues=_attrs(
-                {":until": now + lease_s, ":one": 1, ":version": version, ":status": status, ":f": False, ":now": now}
-            ),
-        )
-
-    def release_publish(self, key: str, version: str) -> None:
-        """Give back the right to publish after a failed publish (best effort: it also expires)."""
-        with contextlib.suppress(TransientError):
-            self._conditional(
-                "update_item",
-                Key=_attrs({"sourceKey": key}),
-                UpdateExpression="REMOVE notifyUntil",
-                ConditionExpression="#version = :version",
-                ExpressionAttributeNames={"#version": "version"},
-                ExpressionAttributeValues=_attrs({":version": version}),
-            )
-
-    def mark_published(self, key: str, version: str, status: str) -> bool:
-        """Record that the result of this version was published (only if the item is still that result)."""
-        return self._conditional(
-            "update_item",
-            Key=_attrs({"sourceKey": key}),
-            UpdateExpression="SET notified = :t, #rev = #rev + :one REMOVE notifyUntil",
-            ConditionExpression="#version = :version AND #status = :status",
-            ExpressionAttributeNames={"#version": "version", "#status": "status", "#rev": "rev"},
-            ExpressionAttributeValues=_attrs({":t": True, ":one": 1, ":version": version, ":status": status}),
-        )
 
     def _query_status(self, status: str, **extra: Any) -> dict[str, Any]:
         """One Query of the status index for one status (extra: Limit, Select, ExclusiveStartKey, ...)."""
@@ -241,17 +242,17 @@ class ImageRecords:
             raise transient("dynamodb query", e) from e
         return dict(resp)
 
-    def page_by_status(self, status: str, *, limit: int, start: dict[str, str] | None = None) -> dict[str, Any]:
-        """One page of items with a status, newest first: {"items": [...], "next": plain start key or None}."""
+    def page_by_status(self, status: str, *, limit: int, start: dict[str, str] | None = None) -> Page:
+        """One page of records with a status, newest first."""
         extra: dict[str, Any] = {"ScanIndexForward": False, "Limit": limit}
         if start:
             extra["ExclusiveStartKey"] = {k: _ser.serialize(v) for k, v in start.items()}
         resp = self._query_status(status, **extra)
         last = resp.get("LastEvaluatedKey")
-        return {
-            "items": [to_item(dict(i)) for i in resp.get("Items", [])],
-            "next": {k: str(_de.deserialize(v)) for k, v in last.items()} if last else None,
-        }
+        return Page(
+            [_record(i) for i in resp.get("Items", [])],
+            {k: str(_de.deserialize(v)) for k, v in last.items()} if last else None,
+        )
 
     def count_by_status(self) -> dict[str, int]:
         """How many items have each status (a Select=COUNT query per status on the index)."""
@@ -268,9 +269,9 @@ class ImageRecords:
             counts[status] = total
         return counts
 
-    def scan(self) -> Iterator[ImageItem]:
-        """Every item (for reconcile and tests)."""
+    def scan(self) -> Iterator[ImageRecord]:
+        """Every record (for reconcile and tests)."""
         paginator = self.client.get_paginator("scan")
         for page in paginator.paginate(TableName=self.table, ConsistentRead=True):
             for raw in page.get("Items", []):
-                yield to_item(dict(raw))
+                yield _record(raw)

@@ -6,8 +6,8 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from pipeline.adapters.notify import Notifier
 from pipeline.adapters.queue import Queue
+from pipeline.adapters.topic import Topic
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -20,7 +20,7 @@ class DlqAlarm:
         self,
         settings: Settings,
         dlq: Queue,
-        alerts: Notifier,
+        alerts: Topic,
         *,
         emulator_evaluates: bool = False,
     ) -> None:
@@ -46,11 +46,15 @@ class DlqAlarm:
         if self.emulator_evaluates:
             log.info("DLQ %s -> %s; the emulator's own CloudWatch alarm notifies", old, new, extra={"stage": "alarm"})
             return new
-        reason = f"DLQ {self.settings.dlq_name} holds {count} message(s) (threshold 0)"
+        reason = f"DLQ {self.settings.names.dlq_name} holds {count} message(s) (threshold 0)"
         self.alerts.publish(
             self.message(old, new, reason),
-            subject=f'{new}: "{self.settings.dlq_alarm_name}" in {self.settings.region}',
-            attributes={"alarm": self.settings.dlq_alarm_name, "state": new, "environment": self.settings.environment},
+            subject=f'{new}: "{self.settings.names.dlq_alarm_name}" in {self.settings.region}',
+            attributes={
+                "alarm": self.settings.names.dlq_alarm_name,
+                "state": new,
+                "environment": self.settings.environment,
+            },
         )
         log.warning("DLQ alarm %s -> %s: %s", old, new, reason, extra={"stage": "alarm", "dlq_depth": count})
         return new
@@ -58,7 +62,7 @@ class DlqAlarm:
     def message(self, old: str, new: str, reason: str) -> dict[str, Any]:
         """The message CloudWatch itself would publish for this alarm."""
         return {
-            "AlarmName": self.settings.dlq_alarm_name,
+            "AlarmName": self.settings.names.dlq_alarm_name,
             "AlarmDescription": "Jobs are failing repeatedly and landing in the dead-letter queue",
             "NewStateValue": new,
             "OldStateValue": old,
@@ -69,7 +73,7 @@ class DlqAlarm:
                 "MetricName": "ApproximateNumberOfMessagesVisible",
                 "Namespace": "AWS/SQS",
                 "Statistic": "MAXIMUM",
-                "Dimensions": [{"name": "QueueName", "value": self.settings.dlq_name}],
+                "Dimensions": [{"name": "QueueName", "value": self.settings.names.dlq_name}],
                 "Period": 60,
                 "EvaluationPeriods": 1,
                 "ComparisonOperator": "GreaterThanThreshold",

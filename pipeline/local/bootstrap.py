@@ -23,11 +23,13 @@ LONG_POLL_S = 20
 def queue_attributes(settings: Settings, dlq_arn: str) -> dict[str, str]:
     """The job queue's attributes: the same numbers terraform's sqs.tf sets."""
     return {
-        "VisibilityTimeout": str(settings.queue_visibility_timeout_s),
+        "VisibilityTimeout": str(settings.timing.queue_visibility_timeout_s),
         "MessageRetentionPeriod": str(QUEUE_RETENTION_S),
         "ReceiveMessageWaitTimeSeconds": str(LONG_POLL_S),
         "SqsManagedSseEnabled": "true",
-        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": settings.max_receive_count}),
+        "RedrivePolicy": json.dumps(
+            {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": settings.timing.max_receive_count}
+        ),
     }
 
 
@@ -78,46 +80,31 @@ def _bucket(clients: Clients, settings: Settings, name: str, *, versioned: bool)
     s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled" if versioned else "Suspended"})
 
 
+def _send_policy(queue_arn: str, sid: str, service: str, source_arn: str) -> str:
+    """A queue policy: one AWS service may send to the queue, and only on behalf of one source."""
+    statement = {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": "sqs:SendMessage",
+        "Resource": queue_arn,
+        "Condition": {"ArnEquals": {"aws:SourceArn": source_arn}},
+    }
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
 def queue_policy(queue_arn: str, bucket: str) -> str:
     """Only the input bucket may send to the job queue."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "AllowInputBucket",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "s3.amazonaws.com"},
-                    "Action": "sqs:SendMessage",
-                    "Resource": queue_arn,
-                    "Condition": {"ArnEquals": {"aws:SourceArn": f"arn:aws:s3:::{bucket}"}},
-                }
-            ],
-        }
-    )
+    return _send_policy(queue_arn, "AllowInputBucket", "s3.amazonaws.com", f"arn:aws:s3:::{bucket}")
 
 
 def _sns_queue_policy(queue_arn: str, topic_arn: str) -> str:
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "AllowResultsTopic",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "sns.amazonaws.com"},
-                    "Action": "sqs:SendMessage",
-                    "Resource": queue_arn,
-                    "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
-                }
-            ],
-        }
-    )
+    return _send_policy(queue_arn, "AllowResultsTopic", "sns.amazonaws.com", topic_arn)
 
 
 def ensure_audit_queue(settings: Settings, clients: Clients, results_topic_arn: str) -> str:
     """An SQS queue subscribed to the results topic, so checks can read every notification (local only)."""
-    url, arn = _queue(clients, settings.audit_queue_name, {"SqsManagedSseEnabled": "true"})
+    url, arn = _queue(clients, settings.names.audit_queue_name, {"SqsManagedSseEnabled": "true"})
     clients.sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": _sns_queue_policy(arn, results_topic_arn)})
     existing = clients.sns.list_subscriptions_by_topic(TopicArn=results_topic_arn).get("Subscriptions", [])
     if not any(s.get("Endpoint") == arn for s in existing):
@@ -128,7 +115,7 @@ def ensure_audit_queue(settings: Settings, clients: Clients, results_topic_arn: 
 def table_definition(settings: Settings) -> dict[str, Any]:
     """The image table: key on the source key, a status index, on-demand billing."""
     return {
-        "TableName": settings.table_name,
+        "TableName": settings.names.table_name,
         "BillingMode": "PAY_PER_REQUEST",
         "AttributeDefinitions": [
             {"AttributeName": "sourceKey", "AttributeType": "S"},
@@ -138,7 +125,7 @@ def table_definition(settings: Settings) -> dict[str, Any]:
         "KeySchema": [{"AttributeName": "sourceKey", "KeyType": "HASH"}],
         "GlobalSecondaryIndexes": [
             {
-                "IndexName": settings.status_index,
+                "IndexName": settings.names.status_index,
                 "KeySchema": [
                     {"AttributeName": "status", "KeyType": "HASH"},
                     {"AttributeName": "updatedAt", "KeyType": "RANGE"},
@@ -154,18 +141,20 @@ def _table(clients: Clients, settings: Settings) -> None:
     ddb = clients.dynamodb
     try:
         ddb.create_table(**table_definition(settings))
-        ddb.get_waiter("table_exists").wait(TableName=settings.table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+        ddb.get_waiter("table_exists").wait(
+            TableName=settings.names.table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+        )
     except ClientError as e:
         if error_code(e) != "ResourceInUseException":
             raise
-    ttl = ddb.describe_time_to_live(TableName=settings.table_name)["TimeToLiveDescription"]
+    ttl = ddb.describe_time_to_live(TableName=settings.names.table_name)["TimeToLiveDescription"]
     if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
         ddb.update_time_to_live(
-            TableName=settings.table_name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiresAt"}
+            TableName=settings.names.table_name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiresAt"}
         )
     try:
         ddb.update_continuous_backups(
-            TableName=settings.table_name,
+            TableName=settings.names.table_name,
             PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
         )
     except ClientError as e:  # Not every emulator has point-in-time recovery; AWS does (terraform sets it).
@@ -175,17 +164,17 @@ def _table(clients: Clients, settings: Settings) -> None:
 def bootstrap(settings: Settings, clients: Clients) -> Stack:
     """Create or update every resource; safe to run again at any time."""
     sqs, sns = clients.sqs, clients.sns
-    _bucket(clients, settings, settings.input_bucket, versioned=True)
-    _bucket(clients, settings, settings.output_bucket, versioned=False)
+    _bucket(clients, settings, settings.names.input_bucket, versioned=True)
+    _bucket(clients, settings, settings.names.output_bucket, versioned=False)
     # Browsers POST uploads straight to the input bucket (as terraform's aws_s3_bucket_cors_configuration allows).
     # MiniStack and moto ignore CORS; LocalStack and AWS enforce it, so without this the page cannot upload.
     clients.s3.put_bucket_cors(
-        Bucket=settings.input_bucket,
+        Bucket=settings.names.input_bucket,
         CORSConfiguration={
             "CORSRules": [
                 {
                     "AllowedMethods": ["POST"],
-                    "AllowedOrigins": list(settings.cors_allow_origins),
+                    "AllowedOrigins": list(settings.api.cors_allow_origins),
                     "AllowedHeaders": ["*"],
                     "MaxAgeSeconds": 300,
                 }
@@ -193,36 +182,38 @@ def bootstrap(settings: Settings, clients: Clients) -> Stack:
         },
     )
 
-    dlq_url, dlq_arn = _queue(clients, settings.dlq_name, dlq_attributes())
-    queue_url, queue_arn = _queue(clients, settings.queue_name, queue_attributes(settings, dlq_arn))
-    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": queue_policy(queue_arn, settings.input_bucket)})
+    dlq_url, dlq_arn = _queue(clients, settings.names.dlq_name, dlq_attributes())
+    queue_url, queue_arn = _queue(clients, settings.names.queue_name, queue_attributes(settings, dlq_arn))
+    sqs.set_queue_attributes(
+        QueueUrl=queue_url, Attributes={"Policy": queue_policy(queue_arn, settings.names.input_bucket)}
+    )
 
     _table(clients, settings)
 
-    results_arn = sns.create_topic(Name=settings.results_topic_name)["TopicArn"]
-    alerts_arn = sns.create_topic(Name=settings.alerts_topic_name)["TopicArn"]
+    results_arn = sns.create_topic(Name=settings.names.results_topic_name)["TopicArn"]
+    alerts_arn = sns.create_topic(Name=settings.names.alerts_topic_name)["TopicArn"]
     audit_url = ensure_audit_queue(settings, clients, results_arn)
 
     clients.s3.put_bucket_notification_configuration(
-        Bucket=settings.input_bucket,
+        Bucket=settings.names.input_bucket,
         NotificationConfiguration={
             "QueueConfigurations": [
                 {
                     "Id": "images-to-queue",
                     "QueueArn": queue_arn,
                     "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"],
-                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": settings.input_prefix}]}},
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": settings.names.input_prefix}]}},
                 }
             ]
         },
     )
 
     clients.cloudwatch.put_metric_alarm(
-        AlarmName=settings.dlq_alarm_name,
+        AlarmName=settings.names.dlq_alarm_name,
         AlarmDescription="Jobs are failing repeatedly and landing in the dead-letter queue",
         Namespace="AWS/SQS",
         MetricName="ApproximateNumberOfMessagesVisible",
-        Dimensions=[{"Name": "QueueName", "Value": settings.dlq_name}],
+        Dimensions=[{"Name": "QueueName", "Value": settings.names.dlq_name}],
         Statistic="Maximum",
         Period=60,
         EvaluationPeriods=1,
@@ -232,15 +223,7 @@ def bootstrap(settings: Settings, clients: Clients) -> Stack:
         AlarmActions=[alerts_arn],
         OKActions=[alerts_arn],
     )
-    stack = Stack(
-        queue_url=queue_url,
-        queue_arn=queue_arn,
-        dlq_url=dlq_url,
-        dlq_arn=dlq_arn,
-        audit_queue_url=audit_url,
-        results_topic_arn=results_arn,
-        alerts_topic_arn=alerts_arn,
-    )
+    stack = Stack(queue_url, queue_arn, dlq_url, dlq_arn, audit_url, results_arn, alerts_arn)
     log.info("bootstrapped", extra={"stack": stack.as_dict()})
     return stack
 

@@ -6,7 +6,8 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,19 @@ class RunningStack:
     env: dict[str, str]
     emulator_pid: int
     worker: subprocess.Popen[bytes]
+
+    def upload(self, folder: str, count: int, body: Callable[[int], bytes], *, threads: int = 4) -> list[str]:
+        """Upload `count` objects under the input prefix's `folder/`, in parallel; returns their keys."""
+        names = self.settings.names
+        keys = [f"{names.input_prefix}{folder}/{i:06d}.jpg" for i in range(count)]
+        with ThreadPoolExecutor(threads) as pool:
+            list(
+                pool.map(
+                    lambda i: self.clients.s3.put_object(Bucket=names.input_bucket, Key=keys[i], Body=body(i)),
+                    range(count),
+                )
+            )
+        return keys
 
 
 @contextmanager

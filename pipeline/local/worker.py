@@ -117,7 +117,7 @@ class Worker:
         request_id = str(uuid.uuid4())
         timeout = self.settings.batch_timeout_s
         context = LocalContext(
-            function_name=f"{self.settings.name_prefix}-processor",
+            function_name=f"{self.settings.names.name_prefix}-processor",
             aws_request_id=request_id,
             invoked_function_arn=f"arn:aws:lambda:{self.settings.region}:000000000000:function:local",
             deadline=time.monotonic() + timeout,
@@ -156,7 +156,7 @@ class Worker:
                 if not self._queue_arn:
                     self._queue_arn = self.queue.arn()
                 messages = self.queue.receive(
-                    max_messages=self.settings.worker_batch_size, wait_s=self.settings.worker_wait_s
+                    max_messages=self.settings.local.worker_batch_size, wait_s=self.settings.local.worker_wait_s
                 )
                 delay = 0.5
             except Exception as e:
@@ -190,20 +190,22 @@ class Worker:
                 self.alarm.evaluate()
             except Exception as e:
                 log.warning("DLQ alarm check failed: %s", e)
-            self.stop.wait(self.settings.alarm_interval_s)
+            self.stop.wait(self.settings.local.alarm_interval_s)
 
     def start(self) -> list[threading.Thread]:
         """Start the pollers (and the alarm) in background threads."""
         threads = [
             threading.Thread(target=self._poll_loop, args=(i,), name=f"poller-{i}", daemon=True)
-            for i in range(max(1, self.settings.worker_concurrency))
+            for i in range(max(1, self.settings.local.worker_concurrency))
         ]
         if self.alarm is not None:
             threads.append(threading.Thread(target=self._alarm_loop, name="dlq-alarm", daemon=True))
         for t in threads:
             t.start()
         self.threads = threads
-        log.info("worker started", extra={"concurrency": self.settings.worker_concurrency, "queue": self.queue.url})
+        log.info(
+            "worker started", extra={"concurrency": self.settings.local.worker_concurrency, "queue": self.queue.url}
+        )
         return threads
 
     def run(self, *, idle_exit_s: float | None = None) -> WorkerStats:
@@ -217,14 +219,14 @@ class Worker:
             self.stop.set()
             for t in threads:
                 # A long poll ends within worker_wait_s; a batch within its timeout.
-                t.join(timeout=self.settings.worker_wait_s + self.settings.batch_timeout_s + 5)
+                t.join(timeout=self.settings.local.worker_wait_s + self.settings.batch_timeout_s + 5)
         log.info("worker stopped", extra={"batches": self.stats.batches, "deleted": self.stats.deleted})
         return self.stats
 
 
 def build_worker(settings: Settings, clients: Clients) -> Worker:
     """A worker wired to the real handler, the job queue and the DLQ alarm (what Lambda and CloudWatch do in AWS)."""
-    from pipeline.adapters.notify import Notifier
+    from pipeline.adapters.topic import Topic
     from pipeline.handler import handle_batch
     from pipeline.local.alarms import DlqAlarm
     from pipeline.local.emulator import evaluates_alarms
@@ -233,13 +235,13 @@ def build_worker(settings: Settings, clients: Clients) -> Worker:
     processor = build_processor(settings, clients)
     alarm = DlqAlarm(
         settings,
-        Queue.by_name(clients.sqs, settings.dlq_name),
-        Notifier(clients.sns, settings.alerts_topic_arn),
+        Queue.by_name(clients.sqs, settings.names.dlq_name),
+        Topic(clients.sns, settings.names.alerts_topic_arn),
         emulator_evaluates=evaluates_alarms(settings.endpoint_url),
     )
     return Worker(
         settings,
-        Queue.by_name(clients.sqs, settings.queue_name),
+        Queue.by_name(clients.sqs, settings.names.queue_name),
         lambda event, context: handle_batch(event, context, processor),
         alarm,
     )

@@ -36,18 +36,18 @@ def describe(settings: Settings, clients: Clients) -> Stack:
         url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
         return url, sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
-    queue_url, queue_arn = queue(settings.queue_name)
-    dlq_url, dlq_arn = queue(settings.dlq_name)
+    queue_url, queue_arn = queue(settings.names.queue_name)
+    dlq_url, dlq_arn = queue(settings.names.dlq_name)
     topics = {
         t["TopicArn"].rsplit(":", 1)[-1]: t["TopicArn"]
         for page in clients.sns.get_paginator("list_topics").paginate()
         for t in page.get("Topics", [])
     }
-    results_arn = settings.results_topic_arn or topics.get(settings.results_topic_name, "")
-    alerts_arn = settings.alerts_topic_arn or topics.get(settings.alerts_topic_name, "")
+    results_arn = settings.names.results_topic_arn or topics.get(settings.names.results_topic_name, "")
+    alerts_arn = settings.names.alerts_topic_arn or topics.get(settings.names.alerts_topic_name, "")
     audit_url = ""
     with contextlib.suppress(ClientError):
-        audit_url, _ = queue(settings.audit_queue_name)
+        audit_url, _ = queue(settings.names.audit_queue_name)
     return Stack(
         queue_url=queue_url,
         queue_arn=queue_arn,

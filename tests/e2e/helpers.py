@@ -11,7 +11,9 @@ from typing import Any, Literal, TypeVar
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from pipeline.adapters.queue import Queue
-from pipeline.e2e import notification
+from pipeline.adapters.records import ImageRecords
+from pipeline.domain import ImageRecord, Status
+from pipeline.e2e import is_ended, notification
 from pipeline.local.worker import Worker, build_worker
 
 T = TypeVar("T")
@@ -43,7 +45,7 @@ def running_worker(settings: Any, clients: Any) -> Iterator[Worker]:
     finally:
         worker.stop.set()
         for t in threads:
-            t.join(timeout=settings.worker_wait_s + settings.batch_timeout_s + 5)
+            t.join(timeout=settings.local.worker_wait_s + settings.batch_timeout_s + 5)
         assert not any(t.is_alive() for t in threads), "worker threads did not stop"
 
 
@@ -57,6 +59,19 @@ def read_notifications(audit: Queue, *, seconds: float = 3) -> list[dict[str, An
         if messages:
             audit.delete([m["ReceiptHandle"] for m in messages])
     return out
+
+
+def ended(records: ImageRecords, key: str) -> ImageRecord | None:
+    """The key's record once it is processed or failed and published, else None (for wait_for)."""
+    record = records.get(key)
+    return record if is_ended(record) else None
+
+
+def status_is(records: ImageRecords, key: str, status: Status, etag: str | None = None) -> ImageRecord | None:
+    """The key's record once it has this status, published (and this ETag), else None (for wait_for)."""
+    r = records.get(key)
+    ok = r is not None and r.status is status and r.published and (etag is None or r.version.etag == etag)
+    return r if ok else None
 
 
 def s3_event(bucket: str, key: str, etag: str, sequencer: str) -> str:

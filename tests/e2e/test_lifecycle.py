@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import os
 from functools import partial
 
@@ -12,24 +11,18 @@ from PIL import Image
 
 from pipeline import wiring
 from pipeline.adapters.queue import Queue
-from pipeline.adapters.records import ImageItem, ImageRecords
 from pipeline.aws import Clients
+from pipeline.domain import Status
 from pipeline.settings import Settings
 from tests.conftest import StackFixture
-from tests.e2e.helpers import read_notifications, running_worker, s3_event, wait_for
+from tests.e2e.helpers import read_notifications, running_worker, s3_event, status_is, wait_for
 from tests.images import encode, marked
 
 LOCALSTACK_SEQUENCER = "0055AED6DCD90281E5"  # LocalStack puts this one on every S3 event
 
 
-def status_is(records: ImageRecords, key: str, status: str, etag: str | None = None) -> ImageItem | None:
-    item = records.get(key)
-    ok = item and item.get("status") == status and item.get("notified") and (etag is None or item["etag"] == etag)
-    return item if ok else None
-
-
 def outputs(clients: Clients, settings: Settings) -> set[str]:
-    resp = clients.s3.list_objects_v2(Bucket=settings.output_bucket)
+    resp = clients.s3.list_objects_v2(Bucket=settings.names.output_bucket)
     return {o["Key"] for o in resp.get("Contents", [])}
 
 
@@ -45,16 +38,16 @@ def test_delete_removes_renditions_and_marks_the_item_deleted(fresh_stack: Stack
     key = "uploads/life/photo.jpg"
     with running_worker(settings, clients):
         # GIVEN a processed image, and a folder marker as the S3 console makes one
-        clients.s3.put_object(Bucket=settings.input_bucket, Key=key, Body=encode(marked(1600, 1200), "JPEG"))
-        clients.s3.put_object(Bucket=settings.input_bucket, Key="uploads/life/folder/", Body=b"")
-        wait_for(lambda: status_is(records, key, "processed"), what="processing")
+        clients.s3.put_object(Bucket=settings.names.input_bucket, Key=key, Body=encode(marked(1600, 1200), "JPEG"))
+        clients.s3.put_object(Bucket=settings.names.input_bucket, Key="uploads/life/folder/", Body=b"")
+        wait_for(lambda: status_is(records, key, Status.PROCESSED), what="processing")
         assert len(outputs(clients, settings)) == 3
         # WHEN the source is deleted
-        clients.s3.delete_object(Bucket=settings.input_bucket, Key=key)
+        clients.s3.delete_object(Bucket=settings.names.input_bucket, Key=key)
         # THEN its renditions go, the item says deleted, and subscribers are told
-        item = wait_for(lambda: status_is(records, key, "deleted"), what="the removal")
+        item = wait_for(lambda: status_is(records, key, Status.DELETED), what="the removal")
         wait_for(lambda: not outputs(clients, settings), what="renditions removed")
-    assert "renditions" not in item and records.get("uploads/life/folder/") is None
+    assert not item.renditions and records.get("uploads/life/folder/") is None
     notes = read_notifications(audit)
     assert [(n["message"]["key"], n["attributes"]["status"]["Value"]) for n in notes] == [
         (key, "processed"),
@@ -65,28 +58,32 @@ def test_delete_removes_renditions_and_marks_the_item_deleted(fresh_stack: Stack
 def test_overwrite_with_localstacks_repeated_sequencer_is_processed(fresh_stack: StackFixture) -> None:
     settings, clients, stack = fresh_stack
     # GIVEN S3 events as LocalStack sends them: one fixed sequencer on every event (we send them ourselves)
-    clients.s3.put_bucket_notification_configuration(Bucket=settings.input_bucket, NotificationConfiguration={})
+    clients.s3.put_bucket_notification_configuration(Bucket=settings.names.input_bucket, NotificationConfiguration={})
     records = wiring.records(settings, clients)
     queue = Queue(clients.sqs, stack.queue_url)
     key = "uploads/ls/photo.jpg"
     with running_worker(settings, clients):
-        first = clients.s3.put_object(Bucket=settings.input_bucket, Key=key, Body=encode(marked(1600, 1200), "JPEG"))
+        first = clients.s3.put_object(
+            Bucket=settings.names.input_bucket, Key=key, Body=encode(marked(1600, 1200), "JPEG")
+        )
         etag1 = first["ETag"].strip('"')
-        queue.send(s3_event(settings.input_bucket, key, etag1, LOCALSTACK_SEQUENCER))
-        wait_for(lambda: status_is(records, key, "processed", etag1), what="first version")
+        queue.send(s3_event(settings.names.input_bucket, key, etag1, LOCALSTACK_SEQUENCER))
+        wait_for(lambda: status_is(records, key, Status.PROCESSED, etag1), what="first version")
         # WHEN the key is overwritten with new content and the event has the same sequencer
-        second = clients.s3.put_object(Bucket=settings.input_bucket, Key=key, Body=encode(marked(300, 600), "JPEG"))
+        second = clients.s3.put_object(
+            Bucket=settings.names.input_bucket, Key=key, Body=encode(marked(300, 600), "JPEG")
+        )
         etag2 = second["ETag"].strip('"')
-        queue.send(s3_event(settings.input_bucket, key, etag2, LOCALSTACK_SEQUENCER))
+        queue.send(s3_event(settings.names.input_bucket, key, etag2, LOCALSTACK_SEQUENCER))
         # THEN it is processed (it was taken for a duplicate), and the first event delivered late changes nothing
-        item = wait_for(lambda: status_is(records, key, "processed", etag2), what="the overwrite")
-        queue.send(s3_event(settings.input_bucket, key, etag1, LOCALSTACK_SEQUENCER))
+        item = wait_for(lambda: status_is(records, key, Status.PROCESSED, etag2), what="the overwrite")
+        queue.send(s3_event(settings.names.input_bucket, key, etag1, LOCALSTACK_SEQUENCER))
         wait_for(lambda: queue.depth() == {"visible": 0, "in_flight": 0, "delayed": 0}, what="queue drained")
-    assert records.get(key) == item and item["original"]["height"] == 600
-    body = clients.s3.get_object(Bucket=settings.output_bucket, Key="large/ls/photo.jpg.jpg")["Body"].read()
+    assert records.get(key) == item and item.original and item.original.height == 600
+    body = clients.s3.get_object(Bucket=settings.names.output_bucket, Key="large/ls/photo.jpg.jpg")["Body"].read()
     with Image.open(io.BytesIO(body)) as im:
         assert im.size == (300, 600)
-    assert json.loads(json.dumps(item["renditions"]))[0]["etag"]
+    assert item.renditions[0].etag
 
 
 def test_sources_that_used_to_collide_keep_their_own_renditions(fresh_stack: StackFixture) -> None:
@@ -103,15 +100,15 @@ def test_sources_that_used_to_collide_keep_their_own_renditions(fresh_stack: Sta
     }
     with running_worker(settings, clients):
         for key, body in sources.items():
-            clients.s3.put_object(Bucket=settings.input_bucket, Key=key, Body=body)
-        items = {k: wait_for(partial(status_is, records, k, "processed"), what=k) for k in sources}
+            clients.s3.put_object(Bucket=settings.names.input_bucket, Key=key, Body=body)
+        items = {k: wait_for(partial(status_is, records, k, Status.PROCESSED), what=k) for k in sources}
     # THEN every source has its own rendition keys, and each large rendition shows that source's size
-    keys = [r["key"] for item in items.values() for r in item["renditions"]]
+    keys = [r.key for item in items.values() for r in item.renditions]
     assert len(keys) == len(set(keys)) == 3 * len(sources)
     for key, item in items.items():
         with Image.open(io.BytesIO(sources[key])) as src:
             want = src.size
-        [large] = [r for r in item["renditions"] if r["name"] == "large"]
-        body = clients.s3.get_object(Bucket=settings.output_bucket, Key=large["key"])["Body"].read()
+        [large] = [r for r in item.renditions if r.name == "large"]
+        body = clients.s3.get_object(Bucket=settings.names.output_bucket, Key=large.key)["Body"].read()
         with Image.open(io.BytesIO(body)) as im:
-            assert im.size == want, (key, large["key"], im.size)
+            assert im.size == want, (key, large.key, im.size)

@@ -8,6 +8,7 @@ import urllib.request
 from pathlib import Path
 
 from pipeline.local.emulator import free_port, port_open
+from tests.conftest import run
 from tests.e2e.helpers import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -16,23 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def make(target: str, port: int, run_dir: Path, timeout: float, api_port: int = 0) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "VISIBILITY_TIMEOUT_S": "3", "ALARM_INTERVAL_S": "2"}
     env.pop("AWS_ENDPOINT_URL", None)
-    return subprocess.run(
-        [
-            "make",
-            "--no-print-directory",
-            target,
-            f"PORT={port}",
-            f"RUN_DIR={run_dir}",
-            f"EMULATOR={os.environ.get('EMULATOR', 'ministack')}",
-            f"API_PORT={api_port or free_port()}",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    emulator = os.environ.get("EMULATOR", "ministack")
+    args = [f"PORT={port}", f"RUN_DIR={run_dir}", f"EMULATOR={emulator}", f"API_PORT={api_port or free_port()}"]
+    return run(["make", "--no-print-directory", target, *args], env=env, timeout=timeout)
 
 
 def test_make_up_e2e_down(tmp_path: Path) -> None:

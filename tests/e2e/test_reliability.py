@@ -17,8 +17,8 @@ import pytest
 
 from pipeline import wiring
 from pipeline.adapters.queue import Queue
-from pipeline.adapters.records import ImageItem, ImageRecords
 from pipeline.aws import make_clients
+from pipeline.domain import ImageRecord, Status
 from pipeline.e2e import Check, check_rendition
 from pipeline.local.bootstrap import bootstrap
 from pipeline.local.emulator import Emulator, free_port, port_open, stop_process
@@ -26,35 +26,30 @@ from pipeline.ops.dlq import peek, redrive
 from pipeline.ops.stack import Stack
 from pipeline.settings import Settings
 from tests.conftest import ROOT, StackFixture, make_settings
-from tests.e2e.helpers import read_notifications, running_worker, s3_event, wait_for
+from tests.e2e.helpers import ended, read_notifications, running_worker, s3_event, wait_for
 from tests.faults import Faults
 from tests.images import encode, marked
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"
 
 
-def ended(records: ImageRecords, key: str) -> ImageItem | None:
-    item = records.get(key)
-    return item if item and item.get("status") in ("processed", "failed") and item.get("notified") else None
-
-
-def _ended_as(clients: Any, item: Any, exp: dict[str, Any]) -> list[str]:
+def _ended_as(clients: Any, item: ImageRecord, exp: dict[str, Any]) -> list[str]:
     """What is wrong with how one corpus file ended, against its expectation (nothing: [])."""
-    check = Check(item["sourceKey"], exp["expect"])
+    check = Check(item.source_key, exp["expect"])
     if exp["expect"] == "failed":
-        if (item["status"], item.get("error", {}).get("code")) != ("failed", exp["code"]):
-            check.problems.append(f"ended {item['status']} {item.get('error')}")
-        elif not item["error"]["message"]:
+        if item.status is not Status.FAILED or item.error is None or item.error.code != exp["code"]:
+            check.problems.append(f"ended {item.status.value} {item.error}")
+        elif not item.error.message:
             check.problems.append("no reason")
-    elif item["status"] != "processed":
-        check.problems.append(f"ended {item['status']} {item.get('error')}")
+    elif item.status is not Status.PROCESSED:
+        check.problems.append(f"ended {item.status.value} {item.error}")
     else:
-        for rend in item["renditions"]:
-            check_rendition(clients, dict(rend), exp, check)
-        if exp.get("key_suffix") and not all(r["key"].endswith(exp["key_suffix"]) for r in item["renditions"]):
-            check.problems.append(f"rendition keys {[r['key'] for r in item['renditions']]}")
-    if item.get("attempts") != 1:
-        check.problems.append(f"{item.get('attempts')} attempts")
+        for rend in item.renditions:
+            check_rendition(clients, rend.as_dict(), exp, check)
+        if exp.get("key_suffix") and not all(r.key.endswith(exp["key_suffix"]) for r in item.renditions):
+            check.problems.append(f"rendition keys {[r.key for r in item.renditions]}")
+    if item.attempts != 1:
+        check.problems.append(f"{item.attempts} attempts")
     return check.problems
 
 
@@ -65,10 +60,13 @@ def test_bad_input_corpus_each_ends_once_without_retries(fresh_stack: StackFixtu
     settings, clients, stack = fresh_stack
     records = wiring.records(settings, clients)
     expected = json.loads((CORPUS / "expected.json").read_text())
-    base = f"{settings.input_prefix}corpus/"
+    base = f"{settings.names.input_prefix}corpus/"
     uploads = {base + name: ((CORPUS / name).read_bytes(), exp) for name, exp in expected.items()}
     # made here rather than committed: a file over the byte limit, and a 900-byte key
-    uploads[base + "too-big.jpg"] = (os.urandom(settings.max_bytes + 1), {"expect": "failed", "code": "too_large"})
+    uploads[base + "too-big.jpg"] = (
+        os.urandom(settings.imaging.max_bytes + 1),
+        {"expect": "failed", "code": "too_large"},
+    )
     long_key = base + "long/" + "k" * (900 - len(base) - len("long/") - len(".jpg")) + ".jpg"
     assert len(long_key.encode()) == 900
     small = {
@@ -80,11 +78,11 @@ def test_bad_input_corpus_each_ends_once_without_retries(fresh_stack: StackFixtu
     queue = Queue(clients.sqs, stack.queue_url)
     with running_worker(settings, clients) as worker:
         for key, (data, _) in uploads.items():
-            clients.s3.put_object(Bucket=settings.input_bucket, Key=key, Body=data)
+            clients.s3.put_object(Bucket=settings.names.input_bucket, Key=key, Body=data)
         # an event for an object deleted before we got to it, and one outside the input prefix
         gone = base + "deleted-before-processing.jpg"
-        queue.send(s3_event(settings.input_bucket, gone, "d41d8cd98f00b204e9800998ecf8427e", "0A"))
-        queue.send(s3_event(settings.input_bucket, "elsewhere/x.jpg", "abc", "0A"))
+        queue.send(s3_event(settings.names.input_bucket, gone, "d41d8cd98f00b204e9800998ecf8427e", "0A"))
+        queue.send(s3_event(settings.names.input_bucket, "elsewhere/x.jpg", "abc", "0A"))
         items = {k: wait_for(partial(ended, records, k), timeout=90, what=k) for k in [*uploads, gone]}
         wait_for(lambda: queue.depth() == {"visible": 0, "in_flight": 0, "delayed": 0}, what="queue drained")
         assert worker.stats.retried == 0, "a bad input must never be retried"
@@ -92,7 +90,7 @@ def test_bad_input_corpus_each_ends_once_without_retries(fresh_stack: StackFixtu
         f"{key[-60:]}: {found}" for key, (_, exp) in uploads.items() if (found := _ended_as(clients, items[key], exp))
     ]
     assert not problems, "\n".join(problems)
-    assert items[gone]["error"]["code"] == "source_missing"
+    assert (items[gone].error or pytest.fail("no error")).code == "source_missing"
     assert records.get("elsewhere/x.jpg") is None
     notes = read_notifications(Queue(clients.sqs, stack.audit_queue_url), seconds=4)
     per_key = {k: sum(n["message"]["key"] == k for n in notes) for k in [*uploads, gone]}
@@ -106,7 +104,7 @@ def test_transient_faults_are_retried_then_dead_lettered_then_redriven(fresh_sta
     faults = Faults()
     for client in (clients.s3, clients.dynamodb, clients.sns):
         faults.attach(client)
-    base = f"{settings.input_prefix}faults/"
+    base = f"{settings.names.input_prefix}faults/"
     # a few throttles, 5xx and connection resets on every service: more than botocore's own retries absorb
     faults.add("s3.GetObject", "throttle", times=3)
     faults.add("dynamodb.PutItem", "throttle", times=2)
@@ -119,20 +117,20 @@ def test_transient_faults_are_retried_then_dead_lettered_then_redriven(fresh_sta
     uploader = make_clients(settings).s3  # the user's uploads do not go through the faulty clients
     with running_worker(settings, clients):
         for key in [*keys, stuck]:
-            uploader.put_object(Bucket=settings.input_bucket, Key=key, Body=encode(marked(640, 480), "JPEG"))
+            uploader.put_object(Bucket=settings.names.input_bucket, Key=key, Body=encode(marked(640, 480), "JPEG"))
         for key in keys:
-            assert wait_for(partial(ended, records, key), timeout=60, what=key)["status"] == "processed"
+            assert wait_for(partial(ended, records, key), timeout=60, what=key).status is Status.PROCESSED
         dlq = Queue(clients.sqs, stack.dlq_url)
         landed = wait_for(lambda: peek(dlq), timeout=40, what="the stuck image in the DLQ")
         assert len(landed) == 1 and "stuck.jpg" in landed[0]["body"]
         item = records.get(stuck)
-        assert item is not None and item["status"] == "processing" and 1 <= item["attempts"] <= 3
-        assert item["lastError"]["code"] == "aws_SlowDown" and "put_object" in item["lastError"]["message"]
+        assert item is not None and item.status is Status.PROCESSING and 1 <= item.attempts <= 3
+        assert item.last_error and item.last_error.code == "aws_SlowDown" and "put_object" in item.last_error.message
         # WHEN the cause is fixed and the DLQ redriven THEN the image completes
         faults.clear()
         assert redrive(dlq, Queue(clients.sqs, stack.queue_url)) in (1, -1)
         done = wait_for(lambda: ended(records, stuck), timeout=30, what="the redriven image")
-    assert done["status"] == "processed" and "lastError" not in done
+    assert done.status is Status.PROCESSED and done.last_error is None
     notes = read_notifications(Queue(clients.sqs, stack.audit_queue_url), seconds=3)
     assert sorted(n["message"]["key"] for n in notes) == sorted([*keys, stuck])
 
@@ -143,13 +141,13 @@ def test_publish_failing_after_processed_is_retried_not_lost(fresh_stack: StackF
     faults = Faults()
     faults.attach(clients.sns)
     rule = faults.add("sns.Publish", "throttle", times=2)  # both botocore attempts of the first publish fail
-    key = f"{settings.input_prefix}notify/x.jpg"
+    key = f"{settings.names.input_prefix}notify/x.jpg"
     with running_worker(settings, clients) as worker:
-        clients.s3.put_object(Bucket=settings.input_bucket, Key=key, Body=encode(marked(640, 480), "JPEG"))
+        clients.s3.put_object(Bucket=settings.names.input_bucket, Key=key, Body=encode(marked(640, 480), "JPEG"))
         item = wait_for(lambda: ended(records, key), timeout=30, what="processed and notified")
         assert rule.hits == 2, rule
         wait_for(lambda: worker.stats.retried == 1, timeout=10, what="the failed publish to be reported for retry")
-    assert item["status"] == "processed" and item["attempts"] == 1  # processed once; only the publish was retried
+    assert item.status is Status.PROCESSED and item.attempts == 1  # processed once; only the publish was retried
     notes = read_notifications(Queue(clients.sqs, stack.audit_queue_url), seconds=3)
     assert [n["message"]["key"] for n in notes] == [key]
 
@@ -158,9 +156,9 @@ def _worker_env(settings: Settings, stack: Stack) -> dict[str, str]:
     return {
         **os.environ,
         "AWS_ENDPOINT_URL": str(settings.endpoint_url),
-        "NAME_PREFIX": settings.name_prefix,
-        "VISIBILITY_TIMEOUT_S": str(settings.visibility_timeout_s),
-        "HANDLER_TIMEOUT_S": str(settings.handler_timeout_s),
+        "NAME_PREFIX": settings.names.name_prefix,
+        "VISIBILITY_TIMEOUT_S": str(settings.timing.visibility_timeout_s),
+        "HANDLER_TIMEOUT_S": str(settings.timing.handler_timeout_s),
         "WORKER_WAIT_S": "1",
         "ALARM_INTERVAL_S": "1",
         "RESULTS_TOPIC_ARN": stack.results_topic_arn,
@@ -173,10 +171,10 @@ def _worker_env(settings: Settings, stack: Stack) -> dict[str, str]:
 def test_sigkill_mid_batch_then_restart_loses_nothing(fresh_stack: StackFixture, tmp_path: Path) -> None:
     settings, clients, stack = fresh_stack
     records = wiring.records(settings, clients)
-    keys = [f"{settings.input_prefix}kill/{i}.jpg" for i in range(12)]
+    keys = [f"{settings.names.input_prefix}kill/{i}.jpg" for i in range(12)]
     for key in keys:  # big enough that a batch takes a while
         clients.s3.put_object(
-            Bucket=settings.input_bucket, Key=key, Body=encode(marked(3000, 2000), "JPEG", quality=95)
+            Bucket=settings.names.input_bucket, Key=key, Body=encode(marked(3000, 2000), "JPEG", quality=95)
         )
     env = _worker_env(settings, stack)
     log = (tmp_path / "worker-1.log").open("w")
@@ -212,10 +210,12 @@ def test_sigkill_mid_batch_then_restart_loses_nothing(fresh_stack: StackFixture,
         assert second.wait(timeout=30) == 0, "SIGTERM must stop the worker cleanly"
     for key in keys:
         item = records.get(key)
-        assert item is not None and item["status"] == "processed" and len(item["renditions"]) == 3
-        for r in item["renditions"]:
-            clients.s3.head_object(Bucket=r["bucket"], Key=r["key"])
-    assert len([i for i in records.scan() if i["sourceKey"].startswith(f"{settings.input_prefix}kill/")]) == len(keys)
+        assert item is not None and item.status is Status.PROCESSED and len(item.renditions) == 3
+        for r in item.renditions:
+            clients.s3.head_object(Bucket=r.bucket, Key=r.key)
+    assert len([i for i in records.scan() if i.source_key.startswith(f"{settings.names.input_prefix}kill/")]) == len(
+        keys
+    )
     # At-least-once: an image whose notification was published just before the kill may be announced twice.
     notes = read_notifications(Queue(clients.sqs, stack.audit_queue_url), seconds=3)
     counts = {k: sum(n["message"]["key"] == k for n in notes) for k in keys}
@@ -251,11 +251,11 @@ def test_worker_survives_the_emulator_going_away(
             # THEN it comes back, gets its resources again, and the worker resumes on its own
             proc = emu.start(tmp_path / "emu.log")
             bootstrap(settings, clients)
-            key = f"{settings.input_prefix}after-restart-{uuid.uuid4().hex[:6]}.jpg"
-            clients.s3.put_object(Bucket=settings.input_bucket, Key=key, Body=encode(marked(640, 480), "JPEG"))
+            key = f"{settings.names.input_prefix}after-restart-{uuid.uuid4().hex[:6]}.jpg"
+            clients.s3.put_object(Bucket=settings.names.input_bucket, Key=key, Body=encode(marked(640, 480), "JPEG"))
             assert (
-                wait_for(lambda: ended(records, key), timeout=60, what="processing after the restart")["status"]
-                == "processed"
+                wait_for(lambda: ended(records, key), timeout=60, what="processing after the restart").status
+                is Status.PROCESSED
             )
     finally:
         stop_process(proc.pid)

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from pipeline.adapters.notify import Notifier
 from pipeline.adapters.queue import Queue
 from pipeline.adapters.storage import ObjectStore
+from pipeline.adapters.topic import Topic
 from pipeline.errors import SourceMissingError, SupersededError, TooLargeError
 from tests.conftest import StackFixture
 
@@ -25,39 +25,39 @@ def store(session_stack: StackFixture) -> ObjectStore:
 def test_put_then_get_keeps_bytes_and_content_type(session_stack: StackFixture, store: ObjectStore) -> None:
     settings, _clients, _ = session_stack
     key = f"thumb/ü {uuid.uuid4().hex}.png"
-    store.put(settings.output_bucket, key, b"\x89PNG data", content_type="image/png", source_key="uploads/ü.png")
-    head = store.head(settings.output_bucket, key)
+    store.put(settings.names.output_bucket, key, b"\x89PNG data", content_type="image/png", source_key="uploads/ü.png")
+    head = store.head(settings.names.output_bucket, key)
     assert head is not None and head["ContentType"] == "image/png"
     assert head["Metadata"]["source-key"] == "uploads/%C3%BC.png"
-    assert store.get(settings.output_bucket, key, max_bytes=100) == b"\x89PNG data"
+    assert store.get(settings.names.output_bucket, key, max_bytes=100) == b"\x89PNG data"
 
 
 def test_missing_object_is_a_permanent_error(session_stack: StackFixture, store: ObjectStore) -> None:
     settings, _, _ = session_stack
     with pytest.raises(SourceMissingError):
-        store.get(settings.input_bucket, "uploads/does-not-exist.jpg", max_bytes=100)
+        store.get(settings.names.input_bucket, "uploads/does-not-exist.jpg", max_bytes=100)
 
 
 def test_changed_object_is_superseded(session_stack: StackFixture, store: ObjectStore) -> None:
     settings, clients, _ = session_stack
     key = f"other/{uuid.uuid4().hex}.jpg"
-    clients.s3.put_object(Bucket=settings.output_bucket, Key=key, Body=b"new content")
+    clients.s3.put_object(Bucket=settings.names.output_bucket, Key=key, Body=b"new content")
     with pytest.raises(SupersededError):
-        store.get(settings.output_bucket, key, max_bytes=100, etag="0" * 32)
+        store.get(settings.names.output_bucket, key, max_bytes=100, etag="0" * 32)
 
 
 def test_object_over_the_byte_limit_is_refused(session_stack: StackFixture, store: ObjectStore) -> None:
     settings, clients, _ = session_stack
     key = f"other/{uuid.uuid4().hex}.bin"
-    clients.s3.put_object(Bucket=settings.output_bucket, Key=key, Body=b"x" * 1000)
+    clients.s3.put_object(Bucket=settings.names.output_bucket, Key=key, Body=b"x" * 1000)
     with pytest.raises(TooLargeError) as e:
-        store.get(settings.output_bucket, key, max_bytes=999)
+        store.get(settings.names.output_bucket, key, max_bytes=999)
     assert e.value.code == "too_large"
 
 
 def test_notification_reaches_subscribers_with_attributes(session_stack: StackFixture) -> None:
     _settings, clients, stack = session_stack
-    notifier = Notifier(clients.sns, stack.results_topic_arn)
+    notifier = Topic(clients.sns, stack.results_topic_arn)
     marker = uuid.uuid4().hex
     notifier.publish(
         {"key": marker, "status": "processed"},
@@ -78,7 +78,7 @@ def test_notification_reaches_subscribers_with_attributes(session_stack: StackFi
 
 def test_queue_send_receive_delete_and_depth(session_stack: StackFixture) -> None:
     settings, clients, _stack = session_stack
-    q = Queue(clients.sqs, clients.sqs.create_queue(QueueName=f"{settings.name_prefix}-scratch")["QueueUrl"])
+    q = Queue(clients.sqs, clients.sqs.create_queue(QueueName=f"{settings.names.name_prefix}-scratch")["QueueUrl"])
     q.send("one")
     q.send("two")
     got: list[Any] = []
@@ -95,12 +95,12 @@ def test_object_store_current_delete_and_etags(session_stack: StackFixture) -> N
     settings, clients, _ = session_stack
     store = ObjectStore(clients.s3)
     key = f"uploads/cur-{uuid.uuid4().hex}.jpg"
-    assert store.current(settings.input_bucket, key).exists is False
-    put = clients.s3.put_object(Bucket=settings.input_bucket, Key=key, Body=b"one")
-    now = store.current(settings.input_bucket, key)
+    assert store.current(settings.names.input_bucket, key).exists is False
+    put = clients.s3.put_object(Bucket=settings.names.input_bucket, Key=key, Body=b"one")
+    now = store.current(settings.names.input_bucket, key)
     assert now.exists and now.etag == put["ETag"].strip('"')
-    etag = store.put(settings.output_bucket, f"large/{key}.jpg", b"x", content_type="image/jpeg", source_key=key)
-    assert store.etags(settings.output_bucket, "large/uploads/cur-")[f"large/{key}.jpg"] == etag
-    store.delete(settings.output_bucket, f"large/{key}.jpg")
-    store.delete(settings.output_bucket, f"large/{key}.jpg")  # already gone: no error
-    assert f"large/{key}.jpg" not in store.etags(settings.output_bucket, "large/uploads/cur-")
+    etag = store.put(settings.names.output_bucket, f"large/{key}.jpg", b"x", content_type="image/jpeg", source_key=key)
+    assert store.etags(settings.names.output_bucket, "large/uploads/cur-")[f"large/{key}.jpg"] == etag
+    store.delete(settings.names.output_bucket, f"large/{key}.jpg")
+    store.delete(settings.names.output_bucket, f"large/{key}.jpg")  # already gone: no error
+    assert f"large/{key}.jpg" not in store.etags(settings.names.output_bucket, "large/uploads/cur-")

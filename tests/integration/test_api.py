@@ -73,7 +73,7 @@ def test_upload_through_presigned_post_then_status_and_listing(fresh_stack: Stac
         code, created = call(
             api, "POST", "/uploads", {"filename": "../holiday photo.jpg", "contentType": "image/jpeg", "size": 5000}
         )
-        assert code == 201 and created["key"].startswith(f"{settings.input_prefix}web/")
+        assert code == 201 and created["key"].startswith(f"{settings.names.input_prefix}web/")
         assert created["key"].endswith("/holiday photo.jpg") and ".." not in created["key"]
         fields = created["upload"]["fields"]
         assert fields["Content-Type"] == "image/jpeg" and "x-amz-signature" in {k.lower() for k in fields}

@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 
 from pipeline import wiring
+from pipeline.domain import Status
 from tests.conftest import StackFixture
 from tests.e2e.helpers import running_worker, wait_for
 
@@ -26,13 +27,13 @@ def awslocal(endpoint: str, *args: str) -> str:
 def test_the_readme_commands(fresh_stack: StackFixture, endpoint: str, tmp_path: Path) -> None:
     settings, clients, stack = fresh_stack
     records = wiring.records(settings, clients)
-    key = f"{settings.input_prefix}cli/{uuid.uuid4().hex}.jpg"
+    key = f"{settings.names.input_prefix}cli/{uuid.uuid4().hex}.jpg"
     # list the buckets
-    assert settings.input_bucket in awslocal(endpoint, "s3", "ls")
+    assert settings.names.input_bucket in awslocal(endpoint, "s3", "ls")
     with running_worker(settings, clients):
         # copy a photo into uploads/
-        awslocal(endpoint, "s3", "cp", str(ROOT / "samples" / "photo.jpg"), f"s3://{settings.input_bucket}/{key}")
-        wait_for(lambda: (i := records.get(key)) and i.get("status") == "processed", what="the upload")
+        awslocal(endpoint, "s3", "cp", str(ROOT / "samples" / "photo.jpg"), f"s3://{settings.names.input_bucket}/{key}")
+        wait_for(lambda: (i := records.get(key)) and i.status is Status.PROCESSED, what="the upload")
     # read its item
     item = json.loads(
         awslocal(
@@ -40,7 +41,7 @@ def test_the_readme_commands(fresh_stack: StackFixture, endpoint: str, tmp_path:
             "dynamodb",
             "get-item",
             "--table-name",
-            settings.table_name,
+            settings.names.table_name,
             "--key",
             json.dumps({"sourceKey": {"S": key}}),
         )

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from pipeline.settings import Settings
-from tests.conftest import ROOT, StackFixture
+from tests.conftest import ROOT, StackFixture, run
 from tests.e2e.helpers import running_worker
 
 
@@ -16,19 +16,11 @@ def cli(settings: Settings, *args: str, timeout: float = 60) -> subprocess.Compl
     env = {
         **os.environ,
         "AWS_ENDPOINT_URL": str(settings.endpoint_url),
-        "NAME_PREFIX": settings.name_prefix,
+        "NAME_PREFIX": settings.names.name_prefix,
         "LOG_LEVEL": "WARNING",
-        "VISIBILITY_TIMEOUT_S": str(settings.visibility_timeout_s),
+        "VISIBILITY_TIMEOUT_S": str(settings.timing.visibility_timeout_s),
     }
-    return subprocess.run(
-        [sys.executable, "-m", "pipeline", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return run([sys.executable, "-m", "pipeline", *args], env=env, timeout=timeout)
 
 
 def test_info_status_watch_dlq_and_reconcile(session_stack: StackFixture) -> None:
@@ -48,7 +40,7 @@ def test_info_status_watch_dlq_and_reconcile(session_stack: StackFixture) -> Non
     watch = cli(settings, "status", "--watch", "--interval", "0.5", "--duration", "2")
     assert watch.returncode == 0 and watch.stdout.count("progress  [") >= 2 and "dlq" in watch.stdout
     dlq = cli(settings, "dlq", "list")
-    assert dlq.returncode == 0 and dlq.stdout.strip().endswith(f"message(s) in {settings.dlq_name}")
+    assert dlq.returncode == 0 and dlq.stdout.strip().endswith(f"message(s) in {settings.names.dlq_name}")
 
 
 def test_upload_wait_prints_how_each_image_ended(fresh_stack: StackFixture) -> None:
@@ -77,8 +69,8 @@ def test_dlq_list_says_how_many_it_shows_of_how_many(fresh_stack: StackFixture) 
         clients.sqs.send_message(QueueUrl=stack.dlq_url, MessageBody=f"dead {i}")
     shown = cli(settings, "dlq", "list")
     assert shown.returncode == 0 and shown.stdout.count('"messageId"') == 10
-    assert f"10 of 13 message(s) in {settings.dlq_name}" in shown.stdout and "--all" in shown.stdout
+    assert f"10 of 13 message(s) in {settings.names.dlq_name}" in shown.stdout and "--all" in shown.stdout
     every = cli(settings, "dlq", "list", "--all")
     bodies = {json.loads(line)["body"] for line in every.stdout.splitlines() if line.startswith("{")}
     assert bodies == {f"dead {i}" for i in range(13)}
-    assert every.stdout.strip().endswith(f"13 of 13 message(s) in {settings.dlq_name}")
+    assert every.stdout.strip().endswith(f"13 of 13 message(s) in {settings.names.dlq_name}")

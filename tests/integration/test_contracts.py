@@ -1,29 +1,37 @@
-"""One contract, two implementations: the in-memory fakes the unit tests use and the real adapters on the emulator.
+"""One contract, every implementation: the adapters on the emulator, and what the unit tests use in their place.
 
-Each test states a rule the processor relies on (pipeline/ports.py) and runs against both, so a fake that drifts
-from its adapter fails here rather than letting a unit test pass against behaviour AWS does not have.
+Each test states a rule the processor relies on (pipeline/ports.py). The records rules run against the adapter on
+moto in process (the unit tests' table) and on the emulator; the storage rules against the unit tests' in-memory
+store and the S3 adapter. A stand-in that drifts from AWS's behaviour fails here, not in production.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
 from pipeline import wiring
-from pipeline.adapters.records import ImageItem
 from pipeline.adapters.storage import ObjectStore
+from pipeline.domain import Failure, ImageRecord, Kind, Status, Version
 from pipeline.errors import SourceMissingError, SupersededError
 from pipeline.ports import Records, Storage
-from tests.fakes import FakeRecords, FakeStore
+from pipeline.settings import Settings
+from tests.fakes import FakeStore, memory_records
+
+V1 = Version(Kind.CREATED, "0A".rjust(32, "0"), "e1", "")
 
 
-@pytest.fixture(params=["fake", "real"])
-def records(request: pytest.FixtureRequest) -> Records:
-    if request.param == "fake":
-        return FakeRecords()
+@pytest.fixture(params=["moto-in-process", "emulator"])
+def records(request: pytest.FixtureRequest) -> Iterator[Records]:
+    if request.param == "moto-in-process":
+        with memory_records(Settings.from_env({"NAME_PREFIX": "contract"})) as r:
+            yield r
+        return
     settings, clients, _ = request.getfixturevalue("session_stack")
-    return wiring.records(settings, clients)
+    yield wiring.records(settings, clients)
 
 
 @pytest.fixture(params=["fake", "real"])
@@ -31,78 +39,84 @@ def storage(request: pytest.FixtureRequest) -> tuple[Storage, str]:
     if request.param == "fake":
         return FakeStore(), "bucket"
     settings, clients, _ = request.getfixturevalue("session_stack")
-    return ObjectStore(clients.s3), settings.output_bucket
+    return ObjectStore(clients.s3), settings.names.output_bucket
 
 
-def item(key: str, **changes: object) -> ImageItem:
-    base: ImageItem = {
-        "sourceKey": key,
-        "status": "processing",
-        "version": "v1",
-        "owner": "a",
-        "rev": 1,
-        "notified": False,
-        "updatedAt": "2026-12-01T00:00:00Z",
-    }
-    return {**base, **changes}  # type: ignore[typeddict-item]
+def record(key: str, **changes: object) -> ImageRecord:
+    base = ImageRecord(key, "in", Status.PROCESSING, V1, owner="a", updated_at="2026-12-01T00:00:00Z")
+    return replace(base, **changes)  # type: ignore[arg-type]
 
 
 def new_key() -> str:
     return f"uploads/contract/{uuid.uuid4().hex}.jpg"
 
 
-def test_whole_item_writes_are_conditional_on_rev(records: Records) -> None:
-    key = new_key()
-    assert records.claim(item(key), None) is True
-    assert records.claim(item(key, owner="b"), None) is False  # it exists now
-    assert records.claim(item(key, owner="c", rev=2), 1) is True  # read at rev 1: first writer wins
-    assert records.claim(item(key, owner="d", rev=2), 1) is False  # the second sees rev 2
+def stored(records: Records, key: str) -> ImageRecord:
     got = records.get(key)
-    assert got is not None and got["owner"] == "c" and got["rev"] == 2
+    assert got is not None
+    return got
 
 
-def test_only_the_owner_of_a_processing_item_finishes_it_and_rev_moves(records: Records) -> None:
+def test_a_record_reads_back_as_written(records: Records) -> None:
     key = new_key()
-    assert records.claim(item(key), None)
-    assert records.complete(key, "someone-else", {"status": "processed"}) is False
-    assert records.complete(key, "a", {"status": "processed", "extra": "x"}) is True
-    got = records.get(key)
-    assert got is not None and got["status"] == "processed" and got["rev"] == 2
-    assert records.complete(key, "a", {"status": "failed"}) is False  # no longer processing
-    assert records.complete(new_key(), "a", {"status": "processed"}) is False  # no item at all
+    full = record(
+        key,
+        attempts=2,
+        stale_renditions=("large/x.jpg",),
+        last_error=Failure("aws_SlowDown", "slow down"),
+        version=Version(Kind.CREATED, "0B".rjust(32, "0"), "e|2", "v-1"),
+        expires_at=1_900_000_000,
+    )
+    assert records.claim(full, None)
+    assert stored(records, key) == full
 
 
-def test_finish_removes_attributes(records: Records) -> None:
+def test_whole_record_writes_are_conditional_on_rev(records: Records) -> None:
     key = new_key()
-    assert records.claim(item(key, lastError={"code": "x"}), None)
-    assert records.complete(key, "a", {"status": "processed"}, remove=("lastError",))
-    got = records.get(key)
-    assert got is not None and "lastError" not in got
+    assert records.claim(record(key), None) is True
+    assert records.claim(record(key, owner="b"), None) is False  # it exists now
+    assert records.claim(record(key, owner="c", rev=2), 1) is True  # read at rev 1: first writer wins
+    assert records.claim(record(key, owner="d", rev=2), 1) is False  # the second sees rev 2
+    got = stored(records, key)
+    assert got.owner == "c" and got.rev == 2
+
+
+def test_only_the_owner_of_a_processing_record_ends_it(records: Records) -> None:
+    key = new_key()
+    assert records.claim(record(key), None)
+    done = record(key, status=Status.PROCESSED, owner="", rev=2)
+    assert records.complete(done, "someone-else") is False
+    assert records.complete(done, "a") is True
+    assert stored(records, key) == done
+    assert records.complete(replace(done, rev=3), "a") is False  # no longer processing
+    assert records.complete(record(new_key(), status=Status.PROCESSED), "a") is False  # no record at all
 
 
 def test_the_publishing_right_is_taken_once_per_lease_and_bumps_rev(records: Records) -> None:
     key = new_key()
-    assert records.claim(item(key, status="processed", owner=""), None)
-    assert records.claim_publish(key, "v1", "processed", now=1000, lease_s=60) is True
-    assert records.claim_publish(key, "v1", "processed", now=1030, lease_s=60) is False  # lease still live
-    got = records.get(key)
-    assert got is not None and got["rev"] == 2  # (the fake once forgot this)
-    assert records.claim_publish(key, "v1", "processed", now=1061, lease_s=60) is True  # lease expired
-    assert records.claim_publish(key, "v2", "processed", now=2000, lease_s=60) is False  # another version
-    assert records.claim_publish(key, "v1", "failed", now=2000, lease_s=60) is False  # another result
+    done = record(key, status=Status.PROCESSED, owner="")
+    assert records.claim(done, None)
+    assert records.claim_publish(done, now=1000, lease_s=60) is True
+    assert records.claim_publish(done, now=1030, lease_s=60) is False  # lease still live
+    assert stored(records, key).rev == 2  # (the hand-written fake once forgot this)
+    assert records.claim_publish(done, now=1061, lease_s=60) is True  # lease expired
+    other = replace(done, version=replace(V1, etag="e2"))
+    assert records.claim_publish(other, now=2000, lease_s=60) is False  # another version
+    assert records.claim_publish(replace(done, status=Status.FAILED), now=2000, lease_s=60) is False
 
 
 def test_released_right_can_be_taken_again_and_marked_never_again(records: Records) -> None:
     key = new_key()
-    assert records.claim(item(key, status="failed", owner=""), None)
-    assert records.claim_publish(key, "v1", "failed", now=1000, lease_s=60)
-    records.release_publish(key, "v1")
-    assert records.claim_publish(key, "v1", "failed", now=1001, lease_s=60) is True
-    assert records.mark_published(key, "v1", "processed") is False  # not that result
-    assert records.mark_published(key, "v1", "failed") is True
-    got = records.get(key)
-    assert got is not None and got["notified"] is True and "notifyUntil" not in got
-    assert records.claim_publish(key, "v1", "failed", now=5000, lease_s=60) is False  # published already
+    failed = record(key, status=Status.FAILED, owner="")
+    assert records.claim(failed, None)
+    assert records.claim_publish(failed, now=1000, lease_s=60)
+    records.release_publish(failed)
+    assert records.claim_publish(failed, now=1001, lease_s=60) is True
+    assert records.mark_published(replace(failed, status=Status.PROCESSED)) is False  # not that result
+    assert records.mark_published(failed) is True
+    got = stored(records, key)
+    assert got.published is True and got.publish_until == 0
+    assert records.claim_publish(failed, now=5000, lease_s=60) is False  # published already
 
 
 def test_get_of_an_unknown_key_is_none(records: Records) -> None:
@@ -133,23 +147,32 @@ def test_storage_says_missing_and_replaced(storage: tuple[Storage, str]) -> None
     store.delete(bucket, key)  # deleting what is gone is fine
 
 
-def test_fail_and_release_need_the_owner_and_leave_the_item_as_said(records: Records) -> None:
+def test_fail_and_release_need_the_owner(records: Records) -> None:
     key = new_key()
-    assert records.claim(item(key), None)
-    assert records.release(key, "b", {"leaseUntil": 0}) is False
-    assert records.release(key, "a", {"leaseUntil": 0, "lastError": {"code": "aws_Throttling"}}) is True
-    got = records.get(key)
-    assert got is not None and got["status"] == "processing" and got["rev"] == 2
-    assert records.fail(key, "b", {"status": "failed"}) is False
-    assert records.fail(key, "a", {"status": "failed", "error": {"code": "bad_image"}}, remove=("owner",)) is True
-    got = records.get(key)
-    assert got is not None and got["status"] == "failed" and "owner" not in got and got["rev"] == 3
+    claimed = record(key)
+    assert records.claim(claimed, None)
+    released = replace(claimed, rev=2, lease_until=0, last_error=Failure("aws_Throttling", "slow"))
+    assert records.release(released, "b") is False
+    assert records.release(released, "a") is True
+    assert stored(records, key) == released
+    failed = replace(released, rev=3, status=Status.FAILED, owner="", error=Failure("bad_image", "no"))
+    assert records.fail(failed, "b") is False
+    assert records.fail(failed, "a") is True
+    assert stored(records, key) == failed
 
 
-def test_a_tombstone_is_a_whole_item_write_under_the_same_condition(records: Records) -> None:
+def test_a_tombstone_is_a_whole_record_write_under_the_same_condition(records: Records) -> None:
     key = new_key()
-    assert records.claim(item(key, status="processed", owner=""), None)
-    assert records.delete(item(key, status="deleted", owner="", rev=2), 5) is False  # not the rev read
-    assert records.delete(item(key, status="deleted", owner="", rev=2), 1) is True
-    got = records.get(key)
-    assert got is not None and got["status"] == "deleted"
+    assert records.claim(record(key, status=Status.PROCESSED, owner=""), None)
+    gone = record(key, status=Status.DELETED, owner="", rev=2, version=replace(V1, kind=Kind.REMOVED, etag=""))
+    assert records.delete(gone, 5) is False  # not the rev read
+    assert records.delete(gone, 1) is True
+    assert stored(records, key) == gone
+
+
+def test_a_page_by_status_holds_records(records: Records) -> None:
+    key = new_key()
+    mark = uuid.uuid4().hex  # a status page on a shared table: find ours by its updatedAt
+    assert records.claim(record(key, status=Status.FAILED, owner="", updated_at=f"9999-{mark}"), None)
+    page = records.page_by_status("failed", limit=1)
+    assert [r.source_key for r in page.records] == [key]

@@ -11,6 +11,7 @@ from PIL import Image
 
 from pipeline import handler, wiring
 from pipeline.adapters.queue import Queue
+from pipeline.domain import Status
 from pipeline.local.worker import to_lambda_event
 from tests.conftest import StackFixture
 from tests.images import encode, marked
@@ -25,7 +26,7 @@ def test_lambda_handler_processes_a_real_notification(
     for name, value in {
         "AWS_ENDPOINT_URL": settings.endpoint_url,
         "AWS_REGION": settings.region,
-        "NAME_PREFIX": settings.name_prefix,
+        "NAME_PREFIX": settings.names.name_prefix,
         "RESULTS_TOPIC_ARN": stack.results_topic_arn,
         "ENVIRONMENT": "it",
     }.items():
@@ -33,7 +34,7 @@ def test_lambda_handler_processes_a_real_notification(
     handler._processor.cache_clear()
     # AND an upload whose notification is waiting in the queue
     key = "uploads/it/a photo+1.jpg"
-    clients.s3.put_object(Bucket=settings.input_bucket, Key=key, Body=encode(marked(1024, 768), "JPEG"))
+    clients.s3.put_object(Bucket=settings.names.input_bucket, Key=key, Body=encode(marked(1024, 768), "JPEG"))
     queue = Queue(clients.sqs, stack.queue_url)
     messages: list[Any] = []
     deadline = time.monotonic() + 20
@@ -45,12 +46,12 @@ def test_lambda_handler_processes_a_real_notification(
     # THEN nothing is retried, the item is processed, and the renditions are real images of the right size
     assert resp == {"batchItemFailures": []}
     item = wiring.records(settings, clients).get(key)
-    assert item is not None and item["status"] == "processed" and item["notified"] is True
+    assert item is not None and item.status is Status.PROCESSED and item.published is True
     sizes = {}
-    for r in item["renditions"]:
-        body = clients.s3.get_object(Bucket=r["bucket"], Key=r["key"])["Body"].read()
+    for r in item.renditions:
+        body = clients.s3.get_object(Bucket=r.bucket, Key=r.key)["Body"].read()
         with Image.open(io.BytesIO(body)) as im:
-            sizes[r["name"]] = im.size
+            sizes[r.name] = im.size
     assert sizes == {"large": (800, 600), "medium": (400, 300), "thumb": (150, 113)}
-    assert item["renditions"][0]["key"] == "large/it/a photo+1.jpg.jpg"
+    assert item.renditions[0].key == "large/it/a photo+1.jpg.jpg"
     handler._processor.cache_clear()

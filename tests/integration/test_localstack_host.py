@@ -28,8 +28,8 @@ def test_the_init_hook_bootstrapped_the_default_stack(endpoint: str) -> None:
     assert [(s["name"], s["state"]) for s in state["scripts"]] == [("10-bootstrap.sh", "SUCCESSFUL")]
     settings = Settings.from_env({"AWS_ENDPOINT_URL": endpoint})
     clients = make_clients(settings)
-    assert clients.sqs.get_queue_url(QueueName=settings.queue_name)["QueueUrl"].startswith(endpoint)
-    assert clients.dynamodb.describe_table(TableName=settings.table_name)["Table"]["TableStatus"] == "ACTIVE"
+    assert clients.sqs.get_queue_url(QueueName=settings.names.queue_name)["QueueUrl"].startswith(endpoint)
+    assert clients.dynamodb.describe_table(TableName=settings.names.table_name)["Table"]["TableStatus"] == "ACTIVE"
     assert evaluates_alarms(endpoint)
 
 

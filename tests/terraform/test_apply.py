@@ -11,6 +11,7 @@ import pytest
 
 from pipeline import wiring
 from pipeline.aws import Clients, make_clients
+from pipeline.domain import Status
 from pipeline.local.bootstrap import bootstrap
 from pipeline.settings import Settings
 from tests.e2e.helpers import wait_for
@@ -119,14 +120,14 @@ def test_no_drift_between_terraform_and_bootstrap(applied: Applied) -> None:
     )
     from_bootstrap = _describe(
         clients,
-        queue=settings.queue_name,
-        dlq=settings.dlq_name,
-        input_bucket=settings.input_bucket,
-        output_bucket=settings.output_bucket,
-        table=settings.table_name,
+        queue=settings.names.queue_name,
+        dlq=settings.names.dlq_name,
+        input_bucket=settings.names.input_bucket,
+        output_bucket=settings.names.output_bucket,
+        table=settings.names.table_name,
         results=stack.results_topic_arn,
         alerts=stack.alerts_topic_arn,
-        alarm=settings.dlq_alarm_name,
+        alarm=settings.names.dlq_alarm_name,
     )
     assert from_bootstrap == from_terraform
     # and the values are the intended ones, not merely equal
@@ -142,22 +143,22 @@ def test_the_deployed_zip_processes_an_upload(applied: Applied) -> None:
     clients = make_clients(settings)
     key = "uploads/lambda/zip test.jpg"
     # WHEN an image is uploaded (no local worker is running)
-    clients.s3.put_object(Bucket=settings.input_bucket, Key=key, Body=encode(marked(1200, 900), "JPEG"))
+    clients.s3.put_object(Bucket=settings.names.input_bucket, Key=key, Body=encode(marked(1200, 900), "JPEG"))
     # THEN the function records it processed, with real renditions in the output bucket
 
     records = wiring.records(settings, clients)
     item = wait_for(
-        lambda: (i := records.get(key)) and i.get("status") == "processed" and i,
+        lambda: (i := records.get(key)) and i.status is Status.PROCESSED and i,
         timeout=90,
         what="the Lambda to process the upload",
     )
     from PIL import Image
 
     sizes = {}
-    for r in item["renditions"]:
-        body = clients.s3.get_object(Bucket=settings.output_bucket, Key=r["key"])["Body"].read()
+    for r in item.renditions:
+        body = clients.s3.get_object(Bucket=settings.names.output_bucket, Key=r.key)["Body"].read()
         with Image.open(io.BytesIO(body)) as im:
-            sizes[r["name"]] = im.size
+            sizes[r.name] = im.size
     assert sizes == {"large": (800, 600), "medium": (400, 300), "thumb": (150, 113)}
 
 

@@ -133,7 +133,7 @@ def _exercise(applied: Applied, stack: Stack) -> Exercised:
     for client in (clients.s3, clients.dynamodb, clients.sns):
         recorder.attach(client)
     processor = build_processor(settings, clients)
-    bucket, run = settings.input_bucket, uuid.uuid4().hex[:6]
+    bucket, run = settings.names.input_bucket, uuid.uuid4().hex[:6]
     good, bad, gone = f"uploads/perm-{run}/a.jpg", f"uploads/perm-{run}/bad.jpg", f"uploads/perm-{run}/gone.jpg"
     seq = iter(f"{n:016X}" for n in range(1, 100))
 
@@ -171,9 +171,9 @@ def _exercise(applied: Applied, stack: Stack) -> Exercised:
 
     handed: list[tuple[str, str, str, str]] = []
     upload = call("POST", "/uploads", {"filename": "p.png", "contentType": "image/png", "size": 100})
-    handed.append((API, "s3:PutObject", api_settings.input_bucket, upload["upload"]["fields"]["key"]))
+    handed.append((API, "s3:PutObject", api_settings.names.input_bucket, upload["upload"]["fields"]["key"]))
     image = call("GET", f"/images/{_image_id(f'uploads/perm-{run}/a.png')}")
-    cdn = api_settings.cdn_base_url
+    cdn = api_settings.api.cdn_base_url
     for rendition in image["renditions"]:
         parts = urlsplit(rendition["url"])
         if cdn:

@@ -17,9 +17,9 @@ from botocore.exceptions import (
     UnknownServiceError,
 )
 
-from pipeline.adapters.notify import Notifier
 from pipeline.adapters.records import ImageRecords
 from pipeline.adapters.storage import ObjectStore
+from pipeline.adapters.topic import Topic
 from pipeline.errors import TransientError
 
 
@@ -40,7 +40,7 @@ CALLS: dict[str, Callable[[Any], Any]] = {
     "s3 get": lambda c: ObjectStore(c).get("b", "k", max_bytes=10),
     "s3 put": lambda c: ObjectStore(c).put("b", "k", b"x", content_type="image/png", source_key="s"),
     "dynamodb get": lambda c: ImageRecords(c, "t").get("k"),
-    "sns publish": lambda c: Notifier(c, "arn:aws:sns:us-east-1:1:t").publish({}, subject="s", attributes={}),
+    "sns publish": lambda c: Topic(c, "arn:aws:sns:us-east-1:1:t").publish({}, subject="s", attributes={}),
 }
 
 NETWORK = [

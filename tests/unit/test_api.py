@@ -1,35 +1,36 @@
-"""The upload API's rules, without a network: presigning is computed locally, items come from a fake."""
+"""The upload API's rules, without a network: presigning is computed locally, records come from moto in process."""
 
 from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
-from botocore.config import Config
 
+from pipeline.adapters.records import ImageRecords
 from pipeline.api import Api, image_id, key_of
+from pipeline.domain import ImageRecord, Kind, Original, Status, StoredRendition, Version
 from pipeline.local.api_server import to_event
 from pipeline.settings import Settings
-from tests.fakes import FakeRecords
+from tests.fakes import memory_records, offline_client
 
 SETTINGS = Settings.from_env({"NAME_PREFIX": "unit", "MAX_BYTES": "1000"})
 
 
+def processed(key: str, *renditions: StoredRendition, original: Original | None = None) -> ImageRecord:
+    """A processed record of a key, as the processor leaves one."""
+    version = Version(Kind.CREATED, "1".rjust(32, "0"), "e1", "")
+    return ImageRecord(key, "in", Status.PROCESSED, version, renditions=renditions, original=original)
+
+
 @pytest.fixture
-def api() -> tuple[Api, FakeRecords]:
-    s3 = boto3.client(
-        "s3",
-        region_name="us-east-1",
-        endpoint_url="http://127.0.0.1:9",
-        aws_access_key_id="k",
-        aws_secret_access_key="s",
-        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
-    )
-    records = FakeRecords()
-    return Api(SETTINGS, s3, records), records
+def api() -> Iterator[tuple[Api, ImageRecords]]:
+    s3 = offline_client("s3", "http://127.0.0.1:9", signature_version="s3v4", s3={"addressing_style": "path"})
+    with memory_records(SETTINGS) as records:
+        yield Api(SETTINGS, s3, records), records
 
 
 def call(api: Api, method: str, path: str, body: Any = None) -> tuple[int, dict[str, Any]]:
@@ -38,7 +39,7 @@ def call(api: Api, method: str, path: str, body: Any = None) -> tuple[int, dict[
     return resp["statusCode"], json.loads(resp["body"])
 
 
-def test_presigned_post_is_limited_to_the_type_and_size(api: tuple[Api, FakeRecords]) -> None:
+def test_presigned_post_is_limited_to_the_type_and_size(api: tuple[Api, ImageRecords]) -> None:
     a, _ = api
     code, out = call(
         a,
@@ -58,16 +59,13 @@ def test_presigned_post_is_limited_to_the_type_and_size(api: tuple[Api, FakeReco
 def test_with_a_cdn_rendition_urls_are_the_cdns_and_unsigned() -> None:
     # GIVEN an API whose output bucket is fronted by CloudFront (terraform's cdn_enabled sets CDN_BASE_URL)
     settings = Settings.from_env({"NAME_PREFIX": "unit", "CDN_BASE_URL": "https://d111.cloudfront.net/"})
-    records = FakeRecords()
     key = "uploads/web/x/a photo#1.jpg"
-    records.items[key] = {
-        "sourceKey": key,
-        "status": "processed",
-        "renditions": [{"name": "thumb", "bucket": "out", "key": "thumb/web/x/a photo#1.jpg.jpg"}],
-    }
-    a = Api(settings, boto3.client("s3", region_name="us-east-1"), records)
-    # WHEN an image is asked for
-    code, out = call(a, "GET", f"/images/{image_id(key)}")
+    thumb = StoredRendition("thumb", "out", "thumb/web/x/a photo#1.jpg.jpg", 150, 100, 999, "image/jpeg", "e")
+    with memory_records(settings) as records:
+        assert records.claim(processed(key, thumb), None)
+        a = Api(settings, boto3.client("s3", region_name="us-east-1"), records)
+        # WHEN an image is asked for
+        code, out = call(a, "GET", f"/images/{image_id(key)}")
     # THEN its rendition URL is the CDN's, path-quoted, with no S3 signature in it
     assert code == 200
     assert out["renditions"][0]["url"] == "https://d111.cloudfront.net/thumb/web/x/a%20photo%231.jpg.jpg"
@@ -85,21 +83,17 @@ def test_with_a_cdn_rendition_urls_are_the_cdns_and_unsigned() -> None:
     ],
 )
 def test_bad_upload_requests_are_refused_with_a_json_reason(
-    api: tuple[Api, FakeRecords], body: Any, status: int
+    api: tuple[Api, ImageRecords], body: Any, status: int
 ) -> None:
     code, out = call(api[0], "POST", "/uploads", body)
     assert code == status and out["error"]
 
 
-def test_image_status_carries_rendition_urls(api: tuple[Api, FakeRecords]) -> None:
+def test_image_status_carries_rendition_urls(api: tuple[Api, ImageRecords]) -> None:
     a, records = api
     key = "uploads/web/x/p.jpg"
-    records.items[key] = {
-        "sourceKey": key,
-        "status": "processed",
-        "original": {"width": 10},
-        "renditions": [{"name": "thumb", "bucket": "out", "key": "thumb/web/x/p.jpg", "width": 1, "height": 1}],
-    }
+    thumb = StoredRendition("thumb", "out", "thumb/web/x/p.jpg", 1, 1, 100, "image/jpeg", "e")
+    assert records.claim(processed(key, thumb, original=Original(10, 10, "JPEG", "image/jpeg", 500, 1, False)), None)
     code, out = call(a, "GET", f"/images/{image_id(key)}")
     assert code == 200 and out["status"] == "processed"
     assert "/out/thumb/web/x/p.jpg?" in out["renditions"][0]["url"] and "X-Amz-Signature" in out["renditions"][0]["url"]

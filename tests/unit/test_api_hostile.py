@@ -12,10 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pipeline.adapters.records import ImageRecords
 from pipeline.api import Api, image_id
 from pipeline.local.api_server import make_server, to_event
-from tests.fakes import FakeRecords
-from tests.unit.test_api import SETTINGS, api  # noqa: F401 - the fixture
+from tests.fakes import memory_records
+from tests.unit.test_api import SETTINGS, api, processed  # noqa: F401 - the fixture
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
@@ -47,18 +48,18 @@ def answer(a: Api, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         "!!!not base64!!!",
     ],
 )
-def test_bad_cursors_are_400(api: tuple[Api, FakeRecords], cursor: str) -> None:  # noqa: F811
+def test_bad_cursors_are_400(api: tuple[Api, ImageRecords], cursor: str) -> None:  # noqa: F811
     status, body = answer(api[0], to_event("GET", f"/images?status=processed&cursor={cursor}", {}, b""))
     assert status == 400 and "cursor" in body["error"]
 
 
-def test_deeply_nested_body_is_400(api: tuple[Api, FakeRecords]) -> None:  # noqa: F811
+def test_deeply_nested_body_is_400(api: tuple[Api, ImageRecords]) -> None:  # noqa: F811
     status, _ = answer(api[0], to_event("POST", "/uploads", {}, b"[" * 30000 + b"]" * 30000))
     assert status == 400
 
 
 @pytest.mark.parametrize("length", [3000, 100_000])
-def test_overlong_image_id_is_404(api: tuple[Api, FakeRecords], length: int) -> None:  # noqa: F811
+def test_overlong_image_id_is_404(api: tuple[Api, ImageRecords], length: int) -> None:  # noqa: F811
     status, _ = answer(api[0], to_event("GET", "/images/" + b64(b"uploads/" + b"k" * length), {}, b""))
     assert status == 404
 
@@ -74,7 +75,7 @@ def test_overlong_image_id_is_404(api: tuple[Api, FakeRecords], length: int) -> 
     b64_body=st.booleans(),
 )
 def test_no_client_input_gets_a_5xx_or_an_exception(
-    api: tuple[Api, FakeRecords],  # noqa: F811
+    api: tuple[Api, ImageRecords],  # noqa: F811
     method: str,
     path: str,
     image: str,
@@ -97,24 +98,24 @@ def test_no_client_input_gets_a_5xx_or_an_exception(
 
 
 def test_the_local_server_answers_bad_content_length_with_400() -> None:
-    records = FakeRecords()
-    records.items["uploads/a"] = {"sourceKey": "uploads/a", "status": "processed"}
     import boto3
 
     s3 = boto3.client("s3", region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s")
-    server = make_server(Api(SETTINGS, s3, records), port=0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        for value in ("abc", "-1", "1e3"):
-            host, port = str(server.server_address[0]), int(server.server_address[1])
-            with socket.create_connection((host, port), timeout=5) as sock:
-                sock.sendall(f"POST /uploads HTTP/1.1\r\nHost: x\r\nContent-Length: {value}\r\n\r\n{{}}".encode())
-                reply = sock.recv(4096).decode()
-            assert reply.startswith("HTTP/1.0 400") or reply.startswith("HTTP/1.1 400"), (value, reply[:80])
-            assert "Content-Length" in reply
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with memory_records(SETTINGS) as records:
+        assert records.claim(processed("uploads/a"), None)
+        server = make_server(Api(SETTINGS, s3, records), port=0)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            for value in ("abc", "-1", "1e3"):
+                host, port = str(server.server_address[0]), int(server.server_address[1])
+                with socket.create_connection((host, port), timeout=5) as sock:
+                    sock.sendall(f"POST /uploads HTTP/1.1\r\nHost: x\r\nContent-Length: {value}\r\n\r\n{{}}".encode())
+                    reply = sock.recv(4096).decode()
+                assert reply.startswith("HTTP/1.0 400") or reply.startswith("HTTP/1.1 400"), (value, reply[:80])
+                assert "Content-Length" in reply
+        finally:
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=5)
     assert image_id("uploads/a")

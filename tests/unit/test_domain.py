@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.domain import MAX_KEY_BYTES, Current, Decision, Kind, Status, Stored, Version, decide, rendition_key
+from pipeline.domain import MAX_KEY_BYTES, Current, Decision, ImageRecord, Kind, Status, Version, decide, rendition_key
 from pipeline.imaging import EXTENSIONS
 
 NOW = 1_800_000_000.0
@@ -18,8 +18,8 @@ def v(seq: str = "0A", etag: str = "e1", kind: Kind = Kind.CREATED, vid: str = "
     return Version(kind, Version.pad(seq), etag, vid)
 
 
-def stored(status: Status, version: Version | None = None, lease: int = 0) -> Stored:
-    return Stored(status, version or v(), lease)
+def stored(status: Status, version: Version | None = None, lease: int = 0) -> ImageRecord:
+    return ImageRecord("uploads/x", "in", status, version or v(), lease_until=lease)
 
 
 @pytest.mark.parametrize(
@@ -80,7 +80,7 @@ def stored(status: Status, version: Version | None = None, lease: int = 0) -> St
         ),
     ],
 )
-def test_decide(item: Stored | None, event: Version, current: Current | None, want: Decision) -> None:
+def test_decide(item: ImageRecord | None, event: Version, current: Current | None, want: Decision) -> None:
     assert decide(item, event, NOW, current) is want
 
 

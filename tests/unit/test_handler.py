@@ -98,4 +98,4 @@ def test_records_are_not_started_when_the_invocation_is_nearly_out_of_time() -> 
     # THEN the first three run (33, 25, 17 s left), and the last two (9 s left) are handed back unstarted
     assert proc.seen == ["uploads/0.jpg", "uploads/1.jpg", "uploads/2.jpg"]
     assert [f["itemIdentifier"] for f in resp["batchItemFailures"]] == ["m3", "m4"]
-    assert FakeProcessor.settings.start_reserve_ms == 10_000
+    assert FakeProcessor.settings.timing.start_reserve_ms == 10_000

@@ -117,11 +117,11 @@ def test_16bit_source_over_the_memory_budget_is_refused_from_its_header() -> Non
     # WHEN the budget is that of a 128 MB function THEN it is refused before decoding, with a clear code
     small = Settings.from_env({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128"})
     with pytest.raises(ImageError) as e:
-        render(data, R, Limits(max_work_bytes=small.work_budget_bytes))
+        render(data, R, Limits(max_work_bytes=small.imaging.work_budget_bytes))
     assert e.value.code == "too_much_memory" and "MiB" in str(e.value)
 
 
 def test_default_budget_follows_the_function_memory() -> None:
-    assert Settings.from_env({}).memory_mb == 512
+    assert Settings.from_env({}).imaging.memory_mb == 512
     big = Settings.from_env({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024"})
-    assert big.work_budget_bytes > 2 * Settings.from_env({}).work_budget_bytes
+    assert big.imaging.work_budget_bytes > 2 * Settings.from_env({}).imaging.work_budget_bytes

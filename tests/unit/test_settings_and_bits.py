@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.adapters.notify import safe_subject
+from pipeline.adapters.topic import safe_subject
 from pipeline.local.worker import to_lambda_event
 from pipeline.settings import Settings, parse_renditions
 
@@ -20,15 +20,20 @@ def test_renditions_parse_and_sort_largest_first() -> None:
 
 def test_names_from_prefix_and_overrides() -> None:
     s = Settings.from_env({"NAME_PREFIX": "p", "OUTPUT_BUCKET": "out", "INPUT_PREFIX": "in"})
-    assert (s.input_bucket, s.output_bucket, s.queue_name, s.dlq_name) == ("p-input", "out", "p-jobs", "p-jobs-dlq")
-    assert s.input_prefix == "in/" and s.endpoint_url is None
+    assert (s.names.input_bucket, s.names.output_bucket, s.names.queue_name, s.names.dlq_name) == (
+        "p-input",
+        "out",
+        "p-jobs",
+        "p-jobs-dlq",
+    )
+    assert s.names.input_prefix == "in/" and s.endpoint_url is None
 
 
 def test_visibility_is_six_times_the_timeout_and_lease_is_under_it() -> None:
     s = Settings.from_env({"HANDLER_TIMEOUT_S": "60"})
-    assert s.queue_visibility_timeout_s == 360 and s.lease_s == 60
+    assert s.timing.queue_visibility_timeout_s == 360 and s.timing.lease_s == 60
     short = Settings.from_env({"HANDLER_TIMEOUT_S": "60", "VISIBILITY_TIMEOUT_S": "10"})
-    assert short.lease_s == 5 < short.queue_visibility_timeout_s
+    assert short.timing.lease_s == 5 < short.timing.queue_visibility_timeout_s
 
 
 def test_bad_integer_setting_says_which() -> None:
@@ -58,12 +63,18 @@ def test_lambda_shaped_event() -> None:
 
 
 def test_reconcile_sees_renditions_that_do_not_belong_and_orphans() -> None:
+    from pipeline.domain import ImageRecord, Kind, Status, StoredRendition, Version
     from pipeline.ops.reconcile import reconcile
 
+    def rec(key: str, status: Status, *renditions: tuple[str, str]) -> ImageRecord:
+        made = tuple(StoredRendition("large", "out", k, 8, 8, 8, "image/jpeg", e) for k, e in renditions)
+        kind = Kind.REMOVED if status is Status.DELETED else Kind.CREATED
+        return ImageRecord(key, "in", status, Version(kind, "", "", ""), renditions=made)
+
     items = [
-        {"sourceKey": "uploads/a", "status": "processed", "renditions": [{"key": "large/a.jpg", "etag": "ea"}]},
-        {"sourceKey": "uploads/b", "status": "processed", "renditions": [{"key": "large/b.jpg", "etag": "eb"}]},
-        {"sourceKey": "uploads/gone", "status": "deleted"},
+        rec("uploads/a", Status.PROCESSED, ("large/a.jpg", "ea")),
+        rec("uploads/b", Status.PROCESSED, ("large/b.jpg", "eb")),
+        rec("uploads/gone", Status.DELETED),
     ]
     # GIVEN b's key now holds another image's bytes, and a rendition of a deleted source was left behind
     outputs = {"large/a.jpg": "ea", "large/b.jpg": "e-other", "large/gone.jpg": "eg"}

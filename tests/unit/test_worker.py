@@ -57,7 +57,7 @@ def test_batch_timeout_deletes_nothing() -> None:
         time.sleep(1.5)
         return {"batchItemFailures": []}
 
-    w = Worker(Settings(worker_batch_timeout_s=1), q, slow)  # type: ignore[arg-type]
+    w = Worker(Settings().with_(worker_batch_timeout_s=1), q, slow)  # type: ignore[arg-type]
     with ThreadPoolExecutor(1) as ex, pytest.raises(FutureTimeout):
         w.run_batch(msgs(2), ex)  # type: ignore[arg-type]
     assert q.deleted == [] and w.stats.timeouts == 1 and 0 < seen_remaining[0] <= 1000

@@ -22,7 +22,7 @@ def safe_subject(text: str) -> str:
     return cleaned[:99]
 
 
-class Notifier:
+class Topic:
     """Publish JSON messages with filterable attributes to one topic."""
 
     def __init__(self, client: SNSClient, topic_arn: str) -> None:

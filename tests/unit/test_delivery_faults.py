@@ -1,0 +1,111 @@
+"""Any adapter call may fail, before or after it took effect: every event still ends, published, with exactly its
+renditions. A property over fault plans, with SQS's redelivery played by the test (the records adapter on moto).
+
+The class of defect this closes: a step that swallows a failure (a best-effort write) or acknowledges an event on
+the strength of a write that did not happen, leaving an image stuck, unpublished or with stray renditions.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pipeline.domain import Kind, Status
+from pipeline.errors import TransientError
+from pipeline.events import ObjectRef
+from pipeline.process import Outcome, Processor
+from pipeline.settings import Settings
+from tests.fakes import FakePublisher, FakeStore, memory_records
+from tests.images import encode, marked
+
+SETTINGS = Settings.from_env({"NAME_PREFIX": "faults", "ENVIRONMENT": "test"})
+IN, OUT = SETTINGS.names.input_bucket, SETTINGS.names.output_bucket
+BEST_EFFORT = {"release_publish"}  # the adapter swallows its failure: a fault here is "nothing happened"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Flaky:
+    """A proxy that fails chosen calls: ("before", n) raises instead of call n, ("after", n) raises after it."""
+
+    def __init__(self, target: Any, plan: dict[int, str], calls: list[str]) -> None:
+        self._target, self._plan, self._calls = target, plan, calls
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._target, name)
+        if not callable(attr) or name.startswith("_"):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self._calls.append(name)
+            fault = self._plan.get(len(self._calls))
+            if fault == "before":
+                if name in BEST_EFFORT:
+                    return None
+                raise TransientError(f"injected before {name}", code="injected")
+            result = attr(*args, **kwargs)
+            if fault == "after" and name not in BEST_EFFORT:
+                raise TransientError(f"injected after {name}", code="injected")
+            return result
+
+        return call
+
+
+def deliver(process: Callable[[int], Outcome], clock: Clock, limit: int = 30) -> Outcome:
+    """SQS's part: deliver until acknowledged, one visibility timeout apart."""
+    for receive in range(1, limit + 1):
+        try:
+            return process(receive)
+        except TransientError:
+            clock.now += SETTINGS.timing.queue_visibility_timeout_s
+    raise AssertionError(f"not acknowledged after {limit} receives")
+
+
+PLANS = st.dictionaries(st.integers(1, 25), st.sampled_from(["before", "after"]), max_size=6)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(plan=PLANS, then_delete=st.booleans(), duplicate=st.booleans())
+def test_every_event_ends_published_with_exactly_its_renditions(
+    plan: dict[int, str], then_delete: bool, duplicate: bool
+) -> None:
+    key = f"uploads/f/{uuid.uuid4().hex}.jpg"
+    store, publisher, clock = FakeStore(), FakePublisher(), Clock()
+    calls: list[str] = []
+    store.objects[(IN, key)] = (encode(marked(64, 48), "JPEG"), "image/jpeg")
+    store.etags[(IN, key)] = "e1"
+    with memory_records(SETTINGS) as records:
+        p = Processor(
+            SETTINGS, Flaky(store, plan, calls), Flaky(records, plan, calls), Flaky(publisher, plan, calls), clock
+        )
+        created = ObjectRef(IN, key, None, "e1", None, "0A", Kind.CREATED)
+        assert deliver(lambda n: p.process(created, message_id="m1", receive_count=n), clock) in {
+            Outcome.PROCESSED, Outcome.DUPLICATE, Outcome.SUPERSEDED,
+        }  # fmt: skip
+        events = [created]
+        if then_delete:
+            del store.objects[(IN, key)]
+            removed = ObjectRef(IN, key, None, "", None, "0B", Kind.REMOVED)
+            deliver(lambda n: p.process(removed, message_id="m2", receive_count=n), clock)
+            events.append(removed)
+        if duplicate:  # S3 delivers at least once: the last event again, after it was acknowledged
+            assert deliver(lambda n: p.process(events[-1], receive_count=n), clock) is Outcome.DUPLICATE
+        record = records.get(key)
+    want = Status.DELETED if then_delete else Status.PROCESSED
+    # THEN the record ended as the last event says, and its result went out (at least once)
+    assert record is not None and record.status is want and record.published, (record, calls)
+    assert want.value in [m["attributes"]["status"] for m in publisher.messages]
+    # and the output bucket holds exactly the record's renditions: none missing, none stray
+    outputs = {k for (b, k) in store.objects if b == OUT}
+    assert outputs == {r.key for r in record.renditions}, (outputs, record)
+    assert len(record.renditions) == (0 if then_delete else 3)
