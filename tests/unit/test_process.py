@@ -148,13 +148,19 @@ def test_deleted_source_fails_cleanly(env: Env) -> None:
     assert code(got(records, "uploads/gone.jpg")) == "source_missing"
 
 
-def test_transient_error_raises_and_releases_the_lease_with_a_reason(env: Env) -> None:
-    p, store, records, publisher, _ = env
+def first_delivery_raises(env: Env) -> ImageRecord:
+    """Upload x.jpg and deliver its event once, with the caller's fault in place: it raises, for SQS to retry."""
+    p, store, records, _, _ = env
     put(store, "uploads/a/x.jpg")
-    store.fail_puts = 1
     with pytest.raises(TransientError):
         p.process(ref())
-    item = got(records)
+    return got(records)
+
+
+def test_transient_error_raises_and_releases_the_lease_with_a_reason(env: Env) -> None:
+    p, store, records, publisher, _ = env
+    store.fail_puts = 1
+    item = first_delivery_raises(env)
     assert item.status is Status.PROCESSING and item.lease_until == 0
     assert item.last_error and item.last_error.code == "aws_SlowDown" and not publisher.messages
     # the retry claims at once, counts the attempt, and completes
@@ -164,11 +170,8 @@ def test_transient_error_raises_and_releases_the_lease_with_a_reason(env: Env) -
 
 def test_failed_publish_is_retried_not_lost(env: Env) -> None:
     p, store, records, publisher, _ = env
-    put(store, "uploads/a/x.jpg")
     publisher.fail = 1
-    with pytest.raises(TransientError):
-        p.process(ref())
-    item = got(records)
+    item = first_delivery_raises(env)
     assert item.status is Status.PROCESSED and item.published is False and not publisher.messages
     gets = store.gets
     assert p.process(ref()) is Outcome.DUPLICATE  # the retry publishes without processing again
