@@ -79,7 +79,9 @@ def child(path: str) -> None:
     # Reset the high-water mark (Linux): the imports' own transient peak must not hide the render's.
     Path("/proc/self/clear_refs").write_text("5")
     before = _status("VmRSS")
-    limits = Limits(max_bytes=1 << 30, max_pixels=1 << 31, max_work_bytes=1 << 40)
+    limits = Limits(
+        max_bytes=1 << 30, max_pixels=1 << 31, max_work_bytes=1 << 40, variants=settings.imaging.variants
+    )
     outcome = "ok"
     try:
         render(data, settings.imaging.renditions, limits)
@@ -121,6 +123,7 @@ def worst_cases() -> int:
         settings.imaging.max_pixels,
         settings.imaging.jpeg_quality,
         settings.imaging.work_budget_bytes,
+        settings.imaging.variants,
     )
     budget = settings.imaging.memory_mb * 1024 * 1024 * 0.6
     costliest = {

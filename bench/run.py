@@ -26,13 +26,15 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:0] = [str(ROOT), str(HERE)]
 
+from cost import cost_per_million  # noqa: E402
 from images import make_cases  # noqa: E402
 from reference import reference_renditions  # noqa: E402
 
 from pipeline.imaging import Limits, render  # noqa: E402
-from pipeline.settings import DEFAULT_RENDITIONS, parse_renditions  # noqa: E402
+from pipeline.settings import DEFAULT_FORMATS, DEFAULT_RENDITIONS, parse_formats, parse_renditions  # noqa: E402
 
 RENDITIONS = parse_renditions(DEFAULT_RENDITIONS)
+VARIANTS = parse_formats(DEFAULT_FORMATS)  # what the handler writes by default
 CACHE = ROOT / ".run" / "bench"
 # Lambda prices (us-east-1, per GB-second and per request) and the CPU a 512 MB function gets: AWS gives one
 # full vCPU at 1,769 MB, and CPU in proportion to memory below that.
@@ -43,8 +45,34 @@ FULL_VCPU_MB = 1769
 
 
 def ours(data: bytes) -> list[bytes]:
-    """Our imaging core, as the handler calls it."""
-    return [r.data for r in render(data, RENDITIONS, Limits()).renditions]
+    """Our imaging core, as the handler calls it with the default FORMATS (every variant of every size)."""
+    return [r.data for r in render(data, RENDITIONS, Limits(variants=VARIANTS)).renditions]
+
+
+def ours_fallback(data: bytes) -> list[bytes]:
+    """Our fallback renditions only: the same format as the reference's, to compare pixels."""
+    return [r.data for r in render(data, RENDITIONS, Limits(variants=())).renditions]
+
+
+def bench_formats(data: bytes, repeats: int, reference_ms: float) -> dict[str, Any]:
+    """The 12 MP JPEG's time with each FORMATS choice, against the budget (half the reference's time)."""
+    out: dict[str, Any] = {}
+    for name, variants in (("fallback", ()), ("fallback,webp", ("WEBP",)), ("fallback,webp,avif", ("WEBP", "AVIF"))):
+        times, sizes = [], []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            result = render(data, RENDITIONS, Limits(variants=variants))
+            times.append((time.perf_counter() - t) * 1000)
+            sizes = [(r.name, r.format, len(r.data)) for r in result.renditions]
+        ms = statistics.median(times)
+        out[name] = {
+            "ms": round(ms, 1),
+            "within_budget": ms <= reference_ms / 2,
+            "bytes": {f"{n} {f}": b for n, f, b in sizes},
+            # Lambda at 512 MB gets 512/1769 of a vCPU: the measured time, scaled.
+            "usd_per_million_uploads_arm64": cost_per_million(len(variants), ms * FULL_VCPU_MB / LAMBDA_MB),
+        }
+    return out
 
 
 IMPLS = {"reference": reference_renditions, "ours": ours}
@@ -140,7 +168,7 @@ def bench_imaging(repeats: int) -> dict[str, Any]:
             row["rss_ratio"] = round(our_mem / ref_mem, 3) if ref_mem > 0 else None
             if name.startswith("jpeg"):  # same output format on both sides: compare the pixels
                 row["psnr_db"] = [
-                    round(psnr(a, b), 1) for a, b in zip(ours(data), reference_renditions(data), strict=True)
+                    round(psnr(a, b), 1) for a, b in zip(ours_fallback(data), reference_renditions(data), strict=True)
                 ]
         results[name] = row
     return results
@@ -230,6 +258,7 @@ def main() -> int:
     started = time.perf_counter()
     imaging = bench_imaging(args.repeats)
     big = (CACHE / "jpeg_12mp").read_bytes()
+    formats = bench_formats(big, args.repeats, imaging["jpeg_12mp"]["reference_ms"])
     only = imaging_throughput(big, args.e2e_images, args.concurrency)
     e2e = e2e_throughput(big, args.e2e_images, args.concurrency, args.backend)
     bursted = burst(args.burst, args.concurrency, args.backend) if args.burst else {}
@@ -253,9 +282,12 @@ def main() -> int:
         if bursted
         else None,
         "lambda_usd_per_10k_images_512mb": cost,
+        "formats_12mp_ms_and_budget": {k: (v["ms"], v["within_budget"]) for k, v in formats.items()},
+        "usd_per_million_uploads_arm64": {k: v["usd_per_million_uploads_arm64"]["total"] for k, v in formats.items()},
     }
     results = {
         "imaging": imaging,
+        "formats_12mp": formats,
         "imaging_only_12mp": round(only, 2),
         "e2e_12mp": e2e,
         "burst": bursted,

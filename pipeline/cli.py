@@ -95,7 +95,10 @@ def cmd_upload(args: argparse.Namespace) -> int:
         record = items.get(key)
         status = record.status.value if record else "missing"
         if record and record.status is Status.PROCESSED:
-            sizes = ", ".join(f"{r.name} {r.width}x{r.height}" for r in record.renditions)
+            by_size: dict[str, list[str]] = {}
+            for r in record.renditions:  # one line per size: its pixels, then its formats, fallback first
+                by_size.setdefault(f"{r.name} {r.width}x{r.height}", []).append(r.format.lower())
+            sizes = ", ".join(f"{size} ({' '.join(formats)})" for size, formats in by_size.items())
             out(f"{status:<10} {key}: {sizes}")
         else:
             reason = record.error.message if record and record.error else "not finished in time"

@@ -116,6 +116,7 @@ class StoredRendition:
     bytes: int
     content_type: str
     etag: str
+    format: str = ""  # JPEG, PNG, WEBP or AVIF: one size is written in its fallback and each modern variant
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON form (the item's, the message's and the API's)."""
@@ -128,6 +129,7 @@ class StoredRendition:
             "bytes": self.bytes,
             "contentType": self.content_type,
             "etag": self.etag,
+            "format": self.format,
         }
 
     @staticmethod
@@ -135,7 +137,7 @@ class StoredRendition:
         """Back from the JSON form."""
         return StoredRendition(
             str(d["name"]), str(d["bucket"]), str(d["key"]), int(d["width"]), int(d["height"]), int(d["bytes"]),
-            str(d.get("contentType", "")), str(d.get("etag", "")),
+            str(d.get("contentType", "")), str(d.get("etag", "")), str(d.get("format", "")),
         )  # fmt: skip
 
 

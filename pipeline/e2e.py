@@ -82,15 +82,16 @@ _FORMAT_INFO = frozenset(
 
 def check_rendition(clients: Clients, rend: dict[str, Any], exp: dict[str, Any], check: Check) -> None:
     """Check one stored rendition: content type, format, pixel size, no EXIF, alpha and orientation."""
-    name = rend["name"]
-    want = exp["sizes"].get(name)
+    fmt = rend.get("format") or exp["format"]  # a variant says its own; the fallback is the manifest's
+    name = f"{rend['name']} {fmt}"
+    want = exp["sizes"].get(rend["name"])
     head = clients.s3.head_object(Bucket=rend["bucket"], Key=rend["key"])
-    if head.get("ContentType") != CONTENT_TYPES[exp["format"]]:
+    if head.get("ContentType") != CONTENT_TYPES[fmt]:
         check.problems.append(f"{name}: content type {head.get('ContentType')}")
     body = clients.s3.get_object(Bucket=rend["bucket"], Key=rend["key"])["Body"].read()
     with Image.open(io.BytesIO(body)) as img:
-        if img.format != exp["format"]:
-            check.problems.append(f"{name}: format {img.format}, expected {exp['format']}")
+        if img.format != fmt:
+            check.problems.append(f"{name}: format {img.format}, expected {fmt}")
         if list(img.size) != want:
             check.problems.append(f"{name}: {img.size[0]}x{img.size[1]}, expected {want[0]}x{want[1]}")
         leaked = sorted(k for k in img.info if k not in _FORMAT_INFO)
@@ -158,7 +159,8 @@ def run(
         Queue(clients.sqs, stack.queue_url).send(poison_body)
     log.info("uploaded %d samples under %s", len(keys), prefix)
     items = wait_for_items(records, list(keys.values()), timeout_s)
-    checks = [_check_item(clients, rel, exp, items[keys[rel]]) for rel, exp in manifest.items()]
+    variants = settings.imaging.variants
+    checks = [_check_item(clients, rel, exp, items[keys[rel]], variants) for rel, exp in manifest.items()]
     audit = drain_audit(Queue(clients.sqs, stack.audit_queue_url), prefix, len(keys), timeout_s=60)
     for check in checks:
         notes = audit.get(keys[check.name], [])
@@ -189,8 +191,10 @@ def _upload(
     return keys
 
 
-def _check_item(clients: Clients, rel: str, exp: dict[str, Any], item: ImageRecord | None) -> Check:
-    """One sample's item against its expectation: status, reason, and each rendition's pixels."""
+def _check_item(
+    clients: Clients, rel: str, exp: dict[str, Any], item: ImageRecord | None, variants: tuple[str, ...]
+) -> Check:
+    """One sample's item against its expectation: status, reason, and each rendition's pixels, in each format."""
     check = Check(rel, exp["expect"] if exp["expect"] == "processed" else f"failed:{exp['code']}")
     if item is None:
         check.problems.append("no item")
@@ -201,8 +205,10 @@ def _check_item(clients: Clients, rel: str, exp: dict[str, Any], item: ImageReco
         check.problems.append(f"ended {check.actual}, expected {check.expected}")
     elif status == "processed":
         rends = item.renditions
-        if sorted(r.name for r in rends) != sorted(exp["sizes"]):
-            check.problems.append(f"renditions {[r.name for r in rends]}")
+        formats = [exp["format"], *(v for v in variants if v != exp["format"])]  # the fallback first
+        want = sorted((name, fmt) for name in exp["sizes"] for fmt in formats)
+        if sorted((r.name, r.format) for r in rends) != want:
+            check.problems.append(f"renditions {[(r.name, r.format) for r in rends]}, expected {want}")
         for rend in rends:
             check_rendition(clients, rend.as_dict(), exp, check)
     elif item.error is None or not item.error.message:

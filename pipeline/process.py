@@ -76,6 +76,7 @@ class Processor:
             max_pixels=s.imaging.max_pixels,
             jpeg_quality=s.imaging.jpeg_quality,
             max_work_bytes=s.imaging.work_budget_bytes,
+            variants=s.imaging.variants,
         )
 
     def process(self, ref: ObjectRef, request_id: str = "", message_id: str = "", receive_count: int = 1) -> Outcome:
@@ -286,7 +287,9 @@ class Processor:
         for r in result.renditions:
             key = rendition_key(ref.key, self.settings.names.input_prefix, r.name, r.extension)
             etag = self.store.put(bucket, key, r.data, content_type=r.content_type, source_key=ref.key)
-            out.append(StoredRendition(r.name, bucket, key, r.width, r.height, len(r.data), r.content_type, etag))
+            out.append(
+                StoredRendition(r.name, bucket, key, r.width, r.height, len(r.data), r.content_type, etag, r.format)
+            )
         return out
 
     def _fail(self, claimed: ImageRecord, owner: str, err: PermanentError, lg: _Log) -> Outcome:

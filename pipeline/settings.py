@@ -23,6 +23,11 @@ class Rendition:
 
 
 DEFAULT_RENDITIONS = "large:800x600,medium:400x300,thumb:150x150"
+# Every rendition in its fallback (JPEG, or PNG with alpha: what any browser shows) and these modern formats.
+# AVIF is not in the default: written in line it takes a 12 MP image past half the reference handler's time
+# (bench/formats.py, README "Formats"); `FORMATS=fallback,webp,avif` adds it, at that cost.
+DEFAULT_FORMATS = "fallback,webp"
+_VARIANTS = {"webp": "WEBP", "avif": "AVIF"}
 # Local pages only: terraform's `cors_allow_origin` names the real site.
 DEFAULT_CORS_ALLOW_ORIGINS = "http://127.0.0.1:*,http://localhost:*"
 # Resident memory of a process that has loaded the handler and built its clients (measured: bench/memory.py).
@@ -48,6 +53,17 @@ def parse_renditions(spec: str) -> tuple[Rendition, ...]:
         raise ValueError("rendition names must be unique")
     # The cascade resizes each rendition from the previous one, so order by area, largest first.
     return tuple(sorted(out, key=lambda r: r.width * r.height, reverse=True))
+
+
+def parse_formats(spec: str) -> tuple[str, ...]:
+    """Parse FORMATS (`fallback,webp,avif`) into the variant formats written beside the fallback."""
+    names = [p.strip().lower() for p in spec.split(",") if p.strip()]
+    unknown = [n for n in names if n != "fallback" and n not in _VARIANTS]
+    if unknown:
+        raise ValueError(f"FORMATS: unknown {', '.join(unknown)} (choose from fallback, webp, avif)")
+    if "fallback" not in names:
+        raise ValueError("FORMATS must include fallback: it is what <img> shows where no <source> is understood")
+    return tuple(dict.fromkeys(_VARIANTS[n] for n in names if n != "fallback"))
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -85,6 +101,7 @@ class ImagingSettings:
     """What the image function makes, and the limits it holds every input to."""
 
     renditions: tuple[Rendition, ...] = field(default_factory=lambda: parse_renditions(DEFAULT_RENDITIONS))
+    variants: tuple[str, ...] = field(default_factory=lambda: parse_formats(DEFAULT_FORMATS))
     max_bytes: int = DEFAULT_MAX_BYTES
     max_pixels: int = 50_000_000
     jpeg_quality: int = 85
@@ -223,6 +240,7 @@ class Settings:
             ),
             imaging=ImagingSettings(
                 renditions=parse_renditions(e.get("RENDITIONS", DEFAULT_RENDITIONS)),
+                variants=parse_formats(e.get("FORMATS", DEFAULT_FORMATS)),
                 max_bytes=_int(e, "MAX_BYTES", DEFAULT_MAX_BYTES),
                 max_pixels=_int(e, "MAX_PIXELS", 50_000_000),
                 jpeg_quality=_int(e, "JPEG_QUALITY", 85),

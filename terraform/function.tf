@@ -29,6 +29,7 @@ module "processor" {
     RESULTS_TOPIC_ARN       = aws_sns_topic.results.arn
     ALERTS_TOPIC_ARN        = aws_sns_topic.alerts.arn
     RENDITIONS              = var.renditions
+    FORMATS                 = var.formats
     MAX_BYTES               = tostring(var.max_bytes)
     MAX_PIXELS              = tostring(var.max_pixels)
     HANDLER_TIMEOUT_S       = tostring(var.lambda_timeout_s)

@@ -39,17 +39,36 @@ function renderResult(node, image) {
   show(node, "processed", `${o.format} ${o.width}×${o.height}, ${(o.bytes / 1024).toFixed(0)} KB`);
   const box = node.querySelector(".renditions");
   box.textContent = "";
+  // One <picture> per size: AVIF and WebP sources for browsers that take them, the fallback (the first
+  // variant of each size: JPEG, or PNG with alpha) in the <img> for every other.
+  const sizes = new Map();
   for (const r of image.renditions) {
+    if (!sizes.has(r.name)) sizes.set(r.name, []);
+    sizes.get(r.name).push(r);
+  }
+  for (const [name, variants] of sizes) {
+    const [fallback, ...modern] = variants;
     const fig = document.createElement("figure");
+    const picture = document.createElement("picture");
+    for (const type of ["image/avif", "image/webp"]) {
+      const v = modern.find((m) => m.contentType === type);
+      if (!v) continue;
+      const source = document.createElement("source");
+      source.type = type;
+      source.srcset = v.url;
+      picture.append(source);
+    }
     const img = document.createElement("img");
-    img.src = r.url;
-    img.alt = `${r.name} rendition`;
-    img.className = "rendition " + r.name;
-    img.width = r.width;
-    img.height = r.height;
+    img.src = fallback.url;
+    img.alt = `${name} rendition`;
+    img.className = "rendition " + name;
+    img.width = fallback.width;
+    img.height = fallback.height;
+    picture.append(img);
     const cap = document.createElement("figcaption");
-    cap.textContent = `${r.name} ${r.width}×${r.height} · ${(r.bytes / 1024).toFixed(1)} KB`;
-    fig.append(img, cap);
+    const kb = (v) => `${v.format || v.contentType} ${(v.bytes / 1024).toFixed(1)} KB`;
+    cap.textContent = `${name} ${fallback.width}×${fallback.height} · ${variants.map(kb).join(" · ")}`;
+    fig.append(picture, cap);
     box.append(fig);
   }
 }

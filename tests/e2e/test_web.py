@@ -47,7 +47,7 @@ def served(fresh_stack: StackFixture) -> Iterator[tuple[str, object]]:
         thread.join(timeout=10)
 
 
-@pytest.mark.stack(visibility_timeout_s=30)
+@pytest.mark.stack(visibility_timeout_s=30, variants=("WEBP", "AVIF"))
 def test_upload_in_the_browser_and_see_renditions_and_failures(served: tuple[str, object], tmp_path: Path) -> None:
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM} (.ci/run installs Debian's chromium; or set CHROMIUM_PATH)")
@@ -98,6 +98,11 @@ def test_upload_in_the_browser_and_see_renditions_and_failures(served: tuple[str
                 "imgs => imgs.map(i => [i.naturalWidth, i.naturalHeight])"
             )
             assert sizes == [[800, 600], [400, 300], [150, 113]]
+            # and each <picture> made the browser load the AVIF source (Chromium takes AVIF), not the fallback
+            loaded = photo.locator("img.rendition").evaluate_all("imgs => imgs.map(i => i.currentSrc)")
+            assert len(loaded) == 3 and all(".jpg.avif" in u for u in loaded), loaded
+            types = photo.locator("picture").first.evaluate("p => [...p.querySelectorAll('source')].map(s => s.type)")
+            assert types == ["image/avif", "image/webp"], types
             assert "unsupported_format" in page.locator(".card[data-status=failed] .error").inner_text()
             page.screenshot(path=str(OUT / "web.png"), full_page=True)
             assert not errors, errors

@@ -46,7 +46,9 @@ def test_the_readme_commands(fresh_stack: StackFixture, endpoint: str, tmp_path:
             json.dumps({"sourceKey": {"S": key}}),
         )
     )["Item"]
-    assert item["status"] == {"S": "processed"} and len(item["renditions"]["L"]) == 3
+    assert item["status"] == {"S": "processed"} and len(item["renditions"]["L"]) == 3 * (
+        1 + len(settings.imaging.variants)
+    )
     # look at the DLQ
     attrs = json.loads(
         awslocal(endpoint, "sqs", "get-queue-attributes", "--queue-url", stack.dlq_url, "--attribute-names", "All")

@@ -56,7 +56,9 @@ def test_upload_wait_prints_how_each_image_ended(fresh_stack: StackFixture) -> N
             "60",
         )
     assert up.returncode == 1, "a failed image makes upload --wait exit 1"
-    assert "processed  uploads/photo.jpg: large 800x600, medium 400x300, thumb 150x113" in up.stdout
+    formats = " ".join(["jpeg", *(v.lower() for v in settings.imaging.variants)])
+    sizes = ", ".join(f"{n} ({formats})" for n in ("large 800x600", "medium 400x300", "thumb 150x113"))
+    assert f"processed  uploads/photo.jpg: {sizes}" in up.stdout, up.stdout
     assert "failed     uploads/text.jpg: not a supported image format" in up.stdout
     rec = cli(settings, "reconcile")
     report = json.loads(rec.stdout)

@@ -51,7 +51,11 @@ def test_lambda_handler_processes_a_real_notification(
     for r in item.renditions:
         body = clients.s3.get_object(Bucket=r.bucket, Key=r.key)["Body"].read()
         with Image.open(io.BytesIO(body)) as im:
-            sizes[r.name] = im.size
-    assert sizes == {"large": (800, 600), "medium": (400, 300), "thumb": (150, 113)}
+            sizes[(r.name, im.format)] = im.size
+    assert sizes == {
+        (name, fmt): size
+        for name, size in {"large": (800, 600), "medium": (400, 300), "thumb": (150, 113)}.items()
+        for fmt in ("JPEG", *settings.imaging.variants)
+    }
     assert item.renditions[0].key == "large/it/a photo+1.jpg.jpg"
     handler._processor.cache_clear()

@@ -158,8 +158,12 @@ def test_the_deployed_zip_processes_an_upload(applied: Applied) -> None:
     for r in item.renditions:
         body = clients.s3.get_object(Bucket=settings.names.output_bucket, Key=r.key)["Body"].read()
         with Image.open(io.BytesIO(body)) as im:
-            sizes[r.name] = im.size
-    assert sizes == {"large": (800, 600), "medium": (400, 300), "thumb": (150, 113)}
+            sizes[(r.name, im.format)] = im.size
+    assert sizes == {
+        (name, fmt): size
+        for name, size in {"large": (800, 600), "medium": (400, 300), "thumb": (150, 113)}.items()
+        for fmt in ("JPEG", *settings.imaging.variants)
+    }
 
 
 def test_the_deployed_api_function_answers(applied: Applied) -> None:

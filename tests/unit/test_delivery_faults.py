@@ -108,4 +108,4 @@ def test_every_event_ends_published_with_exactly_its_renditions(
     # and the output bucket holds exactly the record's renditions: none missing, none stray
     outputs = {k for (b, k) in store.objects if b == OUT}
     assert outputs == {r.key for r in record.renditions}, (outputs, record)
-    assert len(record.renditions) == (0 if then_delete else 3)
+    assert len(record.renditions) == (0 if then_delete else 3 * (1 + len(SETTINGS.imaging.variants)))

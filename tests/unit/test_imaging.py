@@ -44,7 +44,7 @@ def test_fit_keeps_aspect_and_never_upscales(src: tuple[int, int], box: tuple[in
 def test_jpeg_renditions_have_exact_sizes_and_jpeg_type() -> None:
     # GIVEN a 1600x1200 JPEG WHEN rendered THEN each rendition fits its box exactly, as JPEG
     data = encode(marked(1600, 1200), "JPEG")
-    result = render(data, R, Limits())
+    result = render(data, R, Limits(variants=()))
     assert [(r.name, r.width, r.height, r.content_type) for r in result.renditions] == [
         ("large", 800, 600, "image/jpeg"),
         ("medium", 400, 300, "image/jpeg"),
@@ -94,9 +94,10 @@ def test_renditions_carry_no_exif_gps_or_serial() -> None:
 def test_png_with_alpha_stays_png_with_alpha() -> None:
     img = Image.new("RGBA", (500, 500), (255, 0, 0, 0))
     result = render(encode(img, "PNG"), R, Limits())
-    assert {r.format for r in result.renditions} == {"PNG"}
-    with Image.open(io.BytesIO(result.renditions[0].data)) as im:
-        assert im.mode == "RGBA" and im.getpixel((10, 10))[3] == 0  # type: ignore[index]
+    assert [r.format for r in result.renditions[:3]] == ["PNG", "WEBP", "AVIF"]  # the fallback first
+    for r in result.renditions:  # and every variant keeps the transparency
+        with Image.open(io.BytesIO(r.data)) as im:
+            assert im.mode == "RGBA" and im.getpixel((10, 10))[3] == 0, r.format  # type: ignore[index]
 
 
 def test_palette_png_with_transparency_keeps_it() -> None:
@@ -146,9 +147,11 @@ def test_animated_gif_gives_first_frame_as_png() -> None:
 def test_output_format_follows_the_bytes(fmt: str, mode: str, want: str) -> None:
     img = Image.new(mode, (640, 480), (10, 200, 10, 255)[: len(mode)])
     result = render(encode(img, fmt), R, Limits())
-    assert {r.format for r in result.renditions} == {want}
-    with Image.open(io.BytesIO(result.renditions[0].data)) as im:
-        assert im.format == want
+    assert {r.format for r in result.renditions} == {want, "WEBP", "AVIF"}
+    for r in result.renditions:
+        with Image.open(io.BytesIO(r.data)) as im:
+            assert im.format == r.format  # the bytes are what the rendition says
+    assert result.renditions[0].format == want  # the fallback comes first
 
 
 def test_very_wide_image() -> None:
@@ -210,3 +213,38 @@ def test_truncated_files_fail_as_corrupt(fmt: str) -> None:
 def test_output_format_of_unknown_alpha_source() -> None:
     _, info = inspect(encode(Image.new("RGBA", (10, 10)), "TIFF"), Limits())
     assert output_format(info) == "PNG"
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "RGBA", "LA"])
+def test_every_size_is_written_in_its_fallback_then_webp_then_avif_with_the_same_pixels(mode: str) -> None:
+    # GIVEN a source marked red in its top-left corner, in any mode a rendition can have
+    src = marked(1600, 1200).convert(mode)
+    data = encode(src, "PNG" if "A" in mode else "JPEG")
+    result = render(data, R, Limits())
+    fallback = "PNG" if "A" in mode else "JPEG"
+    # THEN each size comes as the fallback, WebP and AVIF, each of the recorded size, type and (for colour) mark
+    assert [(r.name, r.format) for r in result.renditions] == [
+        (name, fmt) for name in ("large", "medium", "thumb") for fmt in (fallback, "WEBP", "AVIF")
+    ]
+    for r in result.renditions:
+        with Image.open(io.BytesIO(r.data)) as im:
+            assert (im.format, im.size) == (r.format, (r.width, r.height))
+            assert r.content_type == Image.MIME[r.format] or r.content_type == "image/avif"
+        if mode.startswith("RGB"):
+            assert red_top_left(r.data), (r.name, r.format)
+    assert all(r.extension == {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "AVIF": ".avif"}[r.format]
+               for r in result.renditions)  # fmt: skip
+
+
+def test_formats_setting_chooses_the_variants_and_keeps_the_fallback() -> None:
+    from pipeline.settings import parse_formats
+
+    assert parse_formats("fallback,webp,avif") == ("WEBP", "AVIF")
+    assert parse_formats(" fallback , AVIF ") == ("AVIF",)
+    assert parse_formats("fallback") == ()
+    with pytest.raises(ValueError, match="must include fallback"):
+        parse_formats("webp,avif")
+    with pytest.raises(ValueError, match="unknown jxl"):
+        parse_formats("fallback,jxl")
+    only_avif = render(encode(marked(400, 300), "JPEG"), R, Limits(variants=("AVIF",)))
+    assert [r.format for r in only_avif.renditions] == ["JPEG", "AVIF"] * 3

@@ -68,8 +68,18 @@ def assert_bare(data: bytes) -> None:
             assert marker in JPEG_ALLOWED or icc, f"JPEG segment 0x{marker:02X} {payload[:12]!r}"
     elif data[:4] == b"\x89PNG":
         assert set(png_chunks(data)) <= PNG_ALLOWED, png_chunks(data)
+    elif data[4:8] == b"ftyp":
+        assert_bare_avif(data)
     else:
         assert set(webp_chunks(data)) <= WEBP_ALLOWED, webp_chunks(data)
+
+
+def assert_bare_avif(data: bytes) -> None:
+    """An AVIF (HEIF boxes) whose header names no Exif or XMP item and no ICC profile (`colr` of type prof/rICC)."""
+    assert data[8:12] in (b"avif", b"avis"), data[:16]
+    head = data[: data.index(b"mdat")]  # every box before the coded image: where items and properties are named
+    for carrier in (b"Exif", b"mime", b"prof", b"rICC"):
+        assert carrier not in head, f"AVIF header names {carrier!r}"
 
 
 def with_app13(jpeg: bytes) -> bytes:
@@ -157,6 +167,10 @@ def test_a_profile_never_reaches_a_rendition_and_srgb_pixels_stay(fmt: str) -> N
 def test_a_broken_profile_is_ignored_not_fatal() -> None:
     data = encode(marked(640, 480), "JPEG", icc_profile=b"not an ICC profile at all" * 8)
     result = render(data, R, Limits())
-    assert [(r.width, r.height) for r in result.renditions] == [(640, 480), (400, 300), (150, 113)]
+    assert [(r.width, r.height) for r in result.renditions if r.format == "JPEG"] == [
+        (640, 480),
+        (400, 300),
+        (150, 113),
+    ]
     for r in result.renditions:
         assert_bare(r.data)

@@ -18,8 +18,8 @@ from pipeline.settings import Settings
 from tests.fakes import FakePublisher, FakeStore, memory_records
 from tests.images import encode, marked
 
-SETTINGS = Settings.from_env({"NAME_PREFIX": "unit", "ENVIRONMENT": "test"})
-IN = SETTINGS.names.input_bucket
+SETTINGS = Settings.from_env({"NAME_PREFIX": "unit", "ENVIRONMENT": "test", "FORMATS": "fallback,webp,avif"})
+IN, OUT = SETTINGS.names.input_bucket, SETTINGS.names.output_bucket
 
 
 def ref(
@@ -90,17 +90,24 @@ def test_processes_stores_records_and_notifies_once(env: Env) -> None:
     assert p.process(ref(), "req-1") is Outcome.PROCESSED
     item = got(records)
     assert item.status is Status.PROCESSED and item.published is True and item.attempts == 1
-    assert [(r.key, r.width, r.height) for r in item.renditions] == [
-        ("large/a/x.jpg.jpg", 800, 600),
-        ("medium/a/x.jpg.jpg", 400, 300),
-        ("thumb/a/x.jpg.jpg", 150, 113),
+    assert [(r.key, r.width, r.height, r.format, r.content_type) for r in item.renditions] == [
+        (f"{name}/a/x.jpg{ext}", w, h, fmt, ctype)
+        for name, w, h in (("large", 800, 600), ("medium", 400, 300), ("thumb", 150, 113))
+        for fmt, ext, ctype in (
+            ("JPEG", ".jpg", "image/jpeg"),
+            ("WEBP", ".webp", "image/webp"),
+            ("AVIF", ".avif", "image/avif"),
+        )
     ]
+    assert {(b, k) for (b, k) in store.objects if b == OUT} == {(OUT, r.key) for r in item.renditions}
     assert item.original is not None and item.original.width == 1600 and item.owner == ""
     assert (SETTINGS.names.output_bucket, "thumb/a/x.jpg.jpg") in store.objects
     assert all(r.etag == store.etag(SETTINGS.names.output_bucket, r.key) for r in item.renditions)
     [msg] = publisher.messages
     assert msg["attributes"]["status"] == "processed" and msg["attributes"]["environment"] == "test"
-    assert msg["message"]["renditions"][0]["key"] == "large/a/x.jpg.jpg"
+    assert [(r["key"], r["format"]) for r in msg["message"]["renditions"]] == [
+        (r.key, r.format) for r in item.renditions
+    ]
 
 
 def test_duplicate_event_does_nothing(env: Env) -> None:
@@ -247,7 +254,7 @@ def test_delete_removes_renditions_marks_deleted_and_notifies(env: Env) -> None:
     p, store, records, publisher, _ = env
     put(store, "uploads/a/x.jpg")
     p.process(ref())
-    assert len(rendition_objects(store)) == 3
+    assert len(rendition_objects(store)) == 9  # 3 sizes x (JPEG, WebP, AVIF)
     del store.objects[(IN, "uploads/a/x.jpg")]
     assert p.process(ref(seq="0B", etag="", kind=Kind.REMOVED)) is Outcome.DELETED
     item = got(records)
@@ -294,7 +301,9 @@ def test_new_version_in_another_format_replaces_the_old_renditions(env: Env) -> 
     p.process(ref("uploads/a/x"))
     obj(store, "uploads/a/x", encode(marked(640, 480), "PNG"), etag="e2")
     assert p.process(ref("uploads/a/x", seq="0B", etag="e2")) is Outcome.PROCESSED
-    assert rendition_objects(store) == {f"{n}/a/x.png" for n in ("large", "medium", "thumb")}
+    assert rendition_objects(store) == {
+        f"{n}/a/x{e}" for n in ("large", "medium", "thumb") for e in (".png", ".webp", ".avif")
+    }
 
 
 def test_localstack_overwrite_with_the_same_sequencer_is_processed(env: Env) -> None:
