@@ -79,9 +79,7 @@ def child(path: str) -> None:
     # Reset the high-water mark (Linux): the imports' own transient peak must not hide the render's.
     Path("/proc/self/clear_refs").write_text("5")
     before = _status("VmRSS")
-    limits = Limits(
-        max_bytes=1 << 30, max_pixels=1 << 31, max_work_bytes=1 << 40, variants=settings.imaging.variants
-    )
+    limits = Limits(max_bytes=1 << 30, max_pixels=1 << 31, max_work_bytes=1 << 40, variants=settings.imaging.variants)
     outcome = "ok"
     try:
         render(data, settings.imaging.renditions, limits)

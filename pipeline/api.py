@@ -224,6 +224,8 @@ class Api:
                 "attempts": r.attempts,
                 "updatedAt": r.updated_at or None,
                 "processedAt": r.processed_at or None,
+                **r.identity(),
+                "placeholderUrl": _placeholder_url(r.blurhash),
             },
         )
 
@@ -252,6 +254,15 @@ class Api:
         if page.next:
             cursor = base64.urlsafe_b64encode(json.dumps(page.next).encode()).decode().rstrip("=")
         return _json(200, {"items": items, "cursor": cursor})
+
+
+def _placeholder_url(hashed: str) -> str | None:
+    """A data: URL of the decoded placeholder, so a page needs no BlurHash decoder of its own (about 1 KB)."""
+    if not hashed:
+        return None
+    from pipeline.imaging import placeholder_png  # Pillow only when an image has one: not at the API's cold start
+
+    return "data:image/png;base64," + base64.b64encode(placeholder_png(hashed)).decode()
 
 
 @lru_cache(maxsize=1)

@@ -15,7 +15,7 @@ from typing import Any
 
 from pipeline import wiring
 from pipeline.adapters.records import to_item
-from pipeline.domain import Status
+from pipeline.domain import SIMILAR_DISTANCE, Status
 from pipeline.settings import Settings
 
 
@@ -235,6 +235,20 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     return 1 if any(report[k] for k in bad) else 0
 
 
+def cmd_similar(args: argparse.Namespace) -> int:
+    """Pictures within a Hamming distance of one picture's perceptual hash, closest first (reads every record)."""
+    from pipeline.ops.similar import similar
+
+    settings, clients = _env()
+    records = wiring.records(settings, clients)
+    target = records.get(args.key)
+    if target is None or not target.phash:
+        raise UsageError(f"{args.key} has no processed picture: give the source key of a processed image")
+    for distance, key in similar(target, records.scan(), args.distance):
+        out(f"{distance:>2}  {key}")
+    return 0
+
+
 def cmd_e2e(args: argparse.Namespace) -> int:
     """Upload the samples to the running stack and check every outcome."""
     from pipeline.e2e import run, table
@@ -370,6 +384,15 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser("reconcile", help="compare inputs, items and renditions")
     r.add_argument("--prefix", default="")
     r.set_defaults(func=cmd_reconcile)
+    m = sub.add_parser("similar", help="pictures whose perceptual hash is close to one picture's")
+    m.add_argument("key", help="the source key of a processed image, e.g. uploads/photo.jpg")
+    m.add_argument(
+        "--distance",
+        type=int,
+        default=SIMILAR_DISTANCE,
+        help=f"bits of 64 that may differ (default {SIMILAR_DISTANCE})",
+    )
+    m.set_defaults(func=cmd_similar)
     e = sub.add_parser("e2e", help="run the end-to-end scenario against the running stack")
     e.add_argument("--samples", default="samples")
     e.add_argument("--timeout", type=float, default=180)

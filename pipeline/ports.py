@@ -87,6 +87,10 @@ class Records(Protocol):
         """One page of records with a status, newest first."""
         ...
 
+    def same_picture(self, phash: str) -> list[str]:
+        """Source keys of processed pictures with this perceptual hash, earliest first."""
+        ...
+
 
 class Publisher(Protocol):
     """The results topic."""

@@ -20,6 +20,7 @@ from pipeline.domain import (
     Status,
     StoredRendition,
     decide,
+    is_flat,
     rendition_key,
 )
 from pipeline.errors import PermanentError, SupersededError, TooLargeError, TransientError
@@ -165,6 +166,7 @@ class Processor:
         try:
             result = self._render(ref)
             renditions = self._store(ref, result)
+            duplicate = self._earlier_same_picture(ref.key, result.identity.phash)
             fresh = {r.key for r in renditions}
             self._delete_outputs([k for k in claimed.stale_renditions if k not in fresh])
         except SupersededError:
@@ -178,10 +180,15 @@ class Processor:
             raise
         now = self.clock()
         src = result.source
+        identity = result.identity
         done = replace(
             self._ended(claimed, Status.PROCESSED, now),
             renditions=tuple(renditions),
             original=Original(src.width, src.height, src.format, src.mime, src.bytes, src.orientation, src.animated),
+            blurhash=identity.blurhash,
+            dominant_color=identity.dominant_color,
+            phash=identity.phash,
+            duplicate_of=duplicate,
         )
         if not self.records.complete(done, owner):
             lg.warning("claim lost before the result was recorded", extra={"stage": "record"})
@@ -266,6 +273,12 @@ class Processor:
             # Taken in the same write: no extra request, and no duplicate can race us.
             publish_until=int(now) + self.settings.timing.lease_s,
         )
+
+    def _earlier_same_picture(self, key: str, phash: str) -> str:
+        """The source key of an earlier upload with this perceptual hash ("" if none, or if the picture is flat)."""
+        if is_flat(phash):
+            return ""
+        return next((k for k in self.records.same_picture(phash) if k != key), "")
 
     def _delete_outputs(self, keys: list[str]) -> None:
         for key in keys:
@@ -383,6 +396,7 @@ def result_message(record: ImageRecord, environment: str) -> dict[str, Any]:
         "error": record.error.as_dict() if record.error else None,
         "processedAt": record.processed_at,
         "environment": environment,
+        **record.identity(),
     }
 
 

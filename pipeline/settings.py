@@ -86,6 +86,7 @@ class Names:
     input_prefix: str = "uploads/"
     table_name: str = "imgpipe-images"
     status_index: str = "status-index"
+    phash_index: str = "phash-index"
     queue_name: str = "imgpipe-jobs"
     dlq_name: str = "imgpipe-jobs-dlq"
     results_topic_name: str = "imgpipe-results"
@@ -229,6 +230,7 @@ class Settings:
                 input_prefix=input_prefix,
                 table_name=name("TABLE_NAME", "images"),
                 status_index=e.get("STATUS_INDEX", "status-index"),
+                phash_index=e.get("PHASH_INDEX", "phash-index"),
                 queue_name=queue_name,
                 dlq_name=e.get("DLQ_NAME") or f"{queue_name}-dlq",
                 results_topic_name=name("RESULTS_TOPIC_NAME", "results"),

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 def records(settings: Settings, clients: Clients) -> ImageRecords:
     """The image items of this stack's table, with its status index."""
-    return ImageRecords(clients.dynamodb, settings.names.table_name, settings.names.status_index)
+    names = settings.names
+    return ImageRecords(clients.dynamodb, names.table_name, names.status_index, names.phash_index)
 
 
 def build_processor(settings: Settings, clients: Clients | None = None) -> Processor:

@@ -24,6 +24,7 @@ module "processor" {
     INPUT_PREFIX            = var.input_prefix
     TABLE_NAME              = aws_dynamodb_table.this.name
     STATUS_INDEX            = local.status_index
+    PHASH_INDEX             = local.phash_index
     QUEUE_NAME              = aws_sqs_queue.this.name
     DLQ_NAME                = aws_sqs_queue.dlq.name
     RESULTS_TOPIC_ARN       = aws_sns_topic.results.arn

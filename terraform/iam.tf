@@ -31,6 +31,12 @@ data "aws_iam_policy_document" "this" {
     resources = [aws_dynamodb_table.this.arn]
   }
 
+  statement {
+    sid       = "SamePicture"
+    actions   = ["dynamodb:Query"]
+    resources = ["${aws_dynamodb_table.this.arn}/index/${local.phash_index}"]
+  }
+
   # Results only: operator alerts come from the alarms, never from the handler.
   statement {
     sid       = "PublishResults"

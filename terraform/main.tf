@@ -10,6 +10,7 @@ locals {
   dlq_name       = "${var.name_prefix}-jobs-dlq"
   table_name     = "${var.name_prefix}-images"
   status_index   = "status-index"
+  phash_index    = "phash-index"
   visibility_s   = coalesce(var.queue_visibility_timeout_s, 6 * var.lambda_timeout_s + var.batching_window_s)
   dlq_alarm_name = "${var.name_prefix}-jobs-dlq-not-empty"
   # The one uploaded package both functions run.

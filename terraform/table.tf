@@ -16,12 +16,24 @@ resource "aws_dynamodb_table" "this" {
     name = "updatedAt"
     type = "S"
   }
+  attribute {
+    name = "phash"
+    type = "S"
+  }
 
   global_secondary_index {
     name            = local.status_index
     hash_key        = "status"
     range_key       = "updatedAt"
     projection_type = "ALL"
+  }
+
+  # Processed pictures by perceptual hash: how an upload finds an earlier one with the same picture (duplicateOf).
+  global_secondary_index {
+    name               = local.phash_index
+    hash_key           = "phash"
+    projection_type    = "INCLUDE"
+    non_key_attributes = ["createdAt"]
   }
 
   ttl {

@@ -77,7 +77,8 @@ def memory_records(settings: Settings) -> Iterator[ImageRecords]:
         # An AWS endpoint named outright: with AWS_ENDPOINT_URL set (make test sets it) boto3 would go there.
         client = offline_client("dynamodb", "https://dynamodb.us-east-1.amazonaws.com")
         client.create_table(**table_definition(settings))
-        yield ImageRecords(client, settings.names.table_name, settings.names.status_index)
+        names = settings.names
+        yield ImageRecords(client, names.table_name, names.status_index, names.phash_index)
 
 
 class FakePublisher:

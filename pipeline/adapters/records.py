@@ -64,6 +64,10 @@ def to_item(record: ImageRecord) -> dict[str, Any]:
         "published": r.published,
         "publishUntil": r.publish_until,
         "processedAt": r.processed_at,
+        "blurhash": r.blurhash,
+        "dominantColor": r.dominant_color,
+        "phash": r.phash,
+        "duplicateOf": r.duplicate_of,
     }
     # Absent, not empty: a sparse item, and `attribute_not_exists` keeps its meaning.
     return {k: v for k, v in item.items() if v not in (None, "", [], 0) or k in _ALWAYS}
@@ -101,6 +105,10 @@ def from_item(item: dict[str, Any]) -> ImageRecord:
         published=bool(i.get("published", False)),
         publish_until=i.get("publishUntil", 0),
         processed_at=i.get("processedAt", ""),
+        blurhash=i.get("blurhash", ""),
+        dominant_color=i.get("dominantColor", ""),
+        phash=i.get("phash", ""),
+        duplicate_of=i.get("duplicateOf", ""),
     )
 
 
@@ -135,10 +143,17 @@ def _owned(owner: str) -> dict[str, Any]:
 class ImageRecords:
     """Read and write image records; every write is conditional (the rules beside decide(), pipeline/domain.py)."""
 
-    def __init__(self, client: DynamoDBClient, table_name: str, status_index: str = "status-index") -> None:
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table_name: str,
+        status_index: str = "status-index",
+        phash_index: str = "phash-index",
+    ) -> None:
         self.client = client
         self.table = table_name
         self.status_index = status_index
+        self.phash_index = phash_index
 
     def get(self, key: str) -> ImageRecord | None:
         """The record of a source key (a strongly consistent read), or None."""
@@ -226,6 +241,24 @@ class ImageRecords:
         except CONNECTION_ERRORS as e:
             raise transient(f"dynamodb {op}", e) from e
         return True
+
+    def same_picture(self, phash: str) -> list[str]:
+        """Source keys of processed pictures with this perceptual hash, earliest first (the hash index)."""
+        try:
+            resp = self.client.query(
+                TableName=self.table,
+                IndexName=self.phash_index,
+                KeyConditionExpression="phash = :h",
+                ExpressionAttributeValues=_attrs({":h": phash}),
+                Limit=20,
+            )
+        except (ClientError, *CONNECTION_ERRORS) as e:
+            raise transient("dynamodb query", e) from e
+        found = [
+            (str(_de.deserialize(i.get("createdAt", {"S": ""}))), str(_de.deserialize(i["sourceKey"])))
+            for i in resp.get("Items", [])
+        ]
+        return [key for _, key in sorted(found)]
 
     def _query_status(self, status: str, **extra: Any) -> dict[str, Any]:
         """One Query of the status index for one status (extra: Limit, Select, ExclusiveStartKey, ...)."""

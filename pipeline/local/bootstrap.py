@@ -121,6 +121,7 @@ def table_definition(settings: Settings) -> dict[str, Any]:
             {"AttributeName": "sourceKey", "AttributeType": "S"},
             {"AttributeName": "status", "AttributeType": "S"},
             {"AttributeName": "updatedAt", "AttributeType": "S"},
+            {"AttributeName": "phash", "AttributeType": "S"},
         ],
         "KeySchema": [{"AttributeName": "sourceKey", "KeyType": "HASH"}],
         "GlobalSecondaryIndexes": [
@@ -131,7 +132,12 @@ def table_definition(settings: Settings) -> dict[str, Any]:
                     {"AttributeName": "updatedAt", "KeyType": "RANGE"},
                 ],
                 "Projection": {"ProjectionType": "ALL"},
-            }
+            },
+            {
+                "IndexName": settings.names.phash_index,
+                "KeySchema": [{"AttributeName": "phash", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["createdAt"]},
+            },
         ],
         "SSESpecification": {"Enabled": True},
     }

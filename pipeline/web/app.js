@@ -64,6 +64,12 @@ function renderResult(node, image) {
     img.className = "rendition " + name;
     img.width = fallback.width;
     img.height = fallback.height;
+    // The placeholder (the decoded BlurHash, over the dominant colour) shows until the rendition has loaded.
+    if (image.dominantColor) img.style.backgroundColor = image.dominantColor;
+    if (image.placeholderUrl) {
+      img.style.backgroundImage = `url("${image.placeholderUrl}")`;
+      img.style.backgroundSize = "100% 100%";
+    }
     picture.append(img);
     const cap = document.createElement("figcaption");
     const kb = (v) => `${v.format || v.contentType} ${(v.bytes / 1024).toFixed(1)} KB`;

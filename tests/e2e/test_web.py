@@ -103,6 +103,13 @@ def test_upload_in_the_browser_and_see_renditions_and_failures(served: tuple[str
             assert len(loaded) == 3 and all(".jpg.avif" in u for u in loaded), loaded
             types = photo.locator("picture").first.evaluate("p => [...p.querySelectorAll('source')].map(s => s.type)")
             assert types == ["image/avif", "image/webp"], types
+            # and the placeholder was painted behind each image: the decoded ThumbHash over the dominant colour
+            painted = photo.locator("img.rendition").evaluate_all(
+                "imgs => imgs.map(i => [i.style.backgroundImage.slice(0, 27), i.style.backgroundColor])"
+            )
+            assert all(bg == 'url("data:image/png;base64,' and colour.startswith("rgb") for bg, colour in painted), (
+                painted
+            )
             assert "unsupported_format" in page.locator(".card[data-status=failed] .error").inner_text()
             page.screenshot(path=str(OUT / "web.png"), full_page=True)
             assert not errors, errors

@@ -31,8 +31,15 @@ def test_resources_have_the_intended_attributes(session_stack: StackFixture) -> 
 
     table = clients.dynamodb.describe_table(TableName=settings.names.table_name)["Table"]
     assert table["KeySchema"] == [{"AttributeName": "sourceKey", "KeyType": "HASH"}]
-    [gsi] = table["GlobalSecondaryIndexes"]
-    assert gsi["IndexName"] == "status-index" and gsi["KeySchema"][0]["AttributeName"] == "status"
+    gsis = {g["IndexName"]: g for g in table["GlobalSecondaryIndexes"]}
+    assert set(gsis) == {"status-index", "phash-index"}
+    gsi = gsis["status-index"]
+    assert gsi["KeySchema"][0]["AttributeName"] == "status"
+    by_hash = gsis["phash-index"]
+    assert [k["AttributeName"] for k in by_hash["KeySchema"]] == ["phash"]
+    assert by_hash["Projection"]["ProjectionType"] == "INCLUDE" and by_hash["Projection"]["NonKeyAttributes"] == [
+        "createdAt"
+    ]
     ttl = clients.dynamodb.describe_time_to_live(TableName=settings.names.table_name)["TimeToLiveDescription"]
     assert ttl["AttributeName"] == "expiresAt" and ttl["TimeToLiveStatus"] == "ENABLED"
     assert clients.s3.get_bucket_versioning(Bucket=settings.names.input_bucket)["Status"] == "Enabled"

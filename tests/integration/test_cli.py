@@ -6,7 +6,11 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
+from PIL import Image
+
+from pipeline import wiring
 from pipeline.settings import Settings
 from tests.conftest import ROOT, StackFixture, run
 from tests.e2e.helpers import running_worker
@@ -63,6 +67,29 @@ def test_upload_wait_prints_how_each_image_ended(fresh_stack: StackFixture) -> N
     rec = cli(settings, "reconcile")
     report = json.loads(rec.stdout)
     assert rec.returncode == 0 and report["processed"] == 1 and report["failed"] == 1 and report["missing"] == 0
+
+
+def test_the_same_picture_again_is_a_duplicate_and_similar_lists_it(fresh_stack: StackFixture, tmp_path: Path) -> None:
+    settings, clients, _ = fresh_stack
+    with running_worker(settings, clients):
+        # GIVEN a photo, then the same photo re-encoded smaller under another key, and another picture
+        first = cli(settings, "upload", str(ROOT / "samples" / "photo.jpg"), "--wait", "--timeout", "60")
+        assert first.returncode == 0, first.stdout + first.stderr
+        smaller = Image.open(ROOT / "samples" / "photo.jpg").resize((800, 600))
+        copy = tmp_path / "similar-copy.jpg"
+        smaller.save(copy, quality=60)
+        for path, prefix in ((copy, "copies/"), (ROOT / "samples" / "alpha.png", "others/")):
+            up = cli(settings, "upload", str(path), "--prefix", prefix, "--wait", "--timeout", "60")
+            assert up.returncode == 0, up.stdout + up.stderr
+    # THEN the copy's record names the first as its duplicate (the hash index), and similar lists the copy only
+    record = wiring.records(settings, clients).get("uploads/copies/similar-copy.jpg")
+    assert record is not None and record.duplicate_of == "uploads/photo.jpg", record
+    near = cli(settings, "similar", "uploads/photo.jpg")
+    assert near.returncode == 0 and near.stdout.split() == ["0", "uploads/copies/similar-copy.jpg"], near.stdout
+    # and a key with no processed picture is one line and exit 2
+    missing = cli(settings, "similar", "uploads/none.jpg")
+    assert missing.returncode == 2 and "uploads/none.jpg has no processed picture" in missing.stderr
+    assert "Traceback" not in missing.stderr
 
 
 def test_dlq_list_says_how_many_it_shows_of_how_many(fresh_stack: StackFixture) -> None:

@@ -65,10 +65,13 @@ def _describe(
             "keys": t["KeySchema"],
             "attributes": sorted(t["AttributeDefinitions"], key=lambda x: x["AttributeName"]),
             "billing": t.get("BillingModeSummary", {}).get("BillingMode", "PAY_PER_REQUEST"),
-            "indexes": [
-                {"name": g["IndexName"], "keys": g["KeySchema"], "projection": g["Projection"]["ProjectionType"]}
-                for g in t.get("GlobalSecondaryIndexes", [])
-            ],
+            "indexes": sorted(
+                (
+                    {"name": g["IndexName"], "keys": g["KeySchema"], "projection": g["Projection"]}
+                    for g in t.get("GlobalSecondaryIndexes", [])
+                ),
+                key=lambda g: str(g["name"]),
+            ),
             "ttl": [ttl.get("AttributeName"), ttl.get("TimeToLiveStatus")],
         },
         "topics": [results in topics, alerts in topics],

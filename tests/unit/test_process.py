@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
+from PIL import Image
 
 from pipeline.adapters.records import ImageRecords
 from pipeline.domain import ImageRecord, Kind, Status
@@ -368,3 +369,34 @@ def test_unexpected_error_is_retried_with_last_error_then_failed_on_the_last_rec
     item = got(records)
     assert item.status is Status.FAILED and code(item) == "internal_error" and item.published
     assert [m["attributes"]["error_code"] for m in publisher.messages] == ["internal_error"]
+
+
+# ---- placeholders and identity ----------------------------------------------------------------------------
+
+
+def test_a_second_upload_of_the_same_picture_says_which_it_duplicates(env: Env) -> None:
+    p, store, records, publisher, clock = env
+    # GIVEN a picture processed under one key
+    put(store, "uploads/a/first.jpg", 1600, 1200)
+    assert p.process(ref("uploads/a/first.jpg")) is Outcome.PROCESSED
+    first = got(records, "uploads/a/first.jpg")
+    assert first.blurhash and first.dominant_color.startswith("#") and len(first.phash) == 16
+    assert first.duplicate_of == ""
+    # WHEN the same picture arrives later under another key, re-encoded at another size
+    clock.now += 60
+    put(store, "uploads/b/again.jpg", 800, 600)
+    assert p.process(ref("uploads/b/again.jpg")) is Outcome.PROCESSED
+    # THEN its record and its message name the first (found through the hash index, not a scan)
+    again = got(records, "uploads/b/again.jpg")
+    assert again.phash == first.phash and again.duplicate_of == "uploads/a/first.jpg"
+    message = publisher.messages[-1]["message"]
+    assert message["duplicateOf"] == "uploads/a/first.jpg" and message["blurhash"] == again.blurhash
+    assert message["dominantColor"] == again.dominant_color and message["phash"] == again.phash
+
+
+def test_flat_pictures_are_not_called_duplicates_of_each_other(env: Env) -> None:
+    p, store, records, _, _ = env
+    for key in ("uploads/grey-1.png", "uploads/grey-2.png"):
+        obj(store, key, encode(Image.new("RGB", (300, 200), (120, 120, 120)), "PNG"))
+        assert p.process(ref(key)) is Outcome.PROCESSED
+    assert got(records, "uploads/grey-2.png").duplicate_of == ""
