@@ -20,7 +20,6 @@ from urllib.parse import quote
 from pipeline.adapters.records import STATUSES
 from pipeline.domain import MAX_KEY_BYTES
 from pipeline.errors import TransientError
-from pipeline.logs import setup_logging
 from pipeline.ports import Records
 from pipeline.settings import Settings
 
@@ -30,7 +29,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # What a browser may upload: image types only, whatever the bytes later turn out to be (the pipeline checks).
-ALLOWED_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif", "image/tiff", "image/bmp")
+ALLOWED_TYPES = (
+    "image/jpeg",
+    "image/png",
+    "image/webp",
+    "image/gif",
+    "image/tiff",
+    "image/bmp",
+    "image/heic",
+    "image/heif",
+    "image/avif",
+)
 URL_TTL_S = 300
 MAX_BODY = 64 * 1024
 # The status index's key: a cursor is exactly these attributes, all strings.
@@ -267,11 +276,9 @@ def _placeholder_url(hashed: str) -> str | None:
 
 @lru_cache(maxsize=1)
 def _api() -> Api:
-    settings = Settings.from_env()
-    setup_logging(settings.log_level)
-    from pipeline.wiring import build_api  # (wiring imports this module)
+    from pipeline.wiring import build_api, from_environment  # (wiring imports this module)
 
-    return build_api(settings)
+    return build_api(from_environment())
 
 
 def handler(event: dict[str, Any], context: Any) -> HttpResponse:

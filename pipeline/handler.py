@@ -11,10 +11,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from pipeline.errors import TransientError
 from pipeline.events import BatchResponse, MalformedMessageError, SQSEvent, parse_body
-from pipeline.logs import setup_logging
 from pipeline.process import Processor
-from pipeline.settings import Settings
-from pipeline.wiring import build_processor
+from pipeline.wiring import build_processor, from_environment
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +59,7 @@ def handle_batch(event: SQSEvent | dict[str, Any], context: Any, processor: Proc
 @lru_cache(maxsize=1)
 def _processor() -> Processor:
     # Built once per Lambda container (cold start); clients and connections are reused across invocations.
-    settings = Settings.from_env()
-    setup_logging(settings.log_level)
-    return build_processor(settings)
+    return build_processor(from_environment())
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> BatchResponse:

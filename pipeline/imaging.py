@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import blurhash
+import pillow_heif
 from PIL import (  # noqa: F401 - importing a plugin registers its decoder, and we allow only these
     AvifImagePlugin,
     BmpImagePlugin,
@@ -31,7 +32,9 @@ from pipeline.settings import Rendition
 # What we accept, by what Pillow recognises in the bytes (never by the file name). Pillow is told to try
 # only these decoders, so a file cannot reach a plugin we did not choose (EPS would run Ghostscript).
 # (Multi-picture JPEGs from cameras open through the JPEG decoder and report themselves as MPO.)
-ACCEPTED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP")
+ACCEPTED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP", "HEIF", "AVIF")
+# HEIC/HEIF (every iPhone's default) through pillow-heif's plugin; AVIF through Pillow's own.
+pillow_heif.register_heif_opener()
 
 # Formats a browser shows as they are; anything else is re-encoded to JPEG, or PNG when it has alpha.
 # GIF becomes PNG: a rendition is a still of the first frame, and PNG keeps its transparency losslessly.
@@ -84,7 +87,8 @@ _UPRIGHT: dict[int, tuple[Image.Transpose, ...]] = {
 }
 # Formats whose Pillow decoder applies the orientation tag itself (Pillow >= 12 for TIFF): it reports the
 # upright size and loads upright pixels, so we must neither swap the size nor transpose again.
-_ORIENTED_BY_DECODER = frozenset({"TIFF"})
+# (pillow-heif applies a HEIF's rotation and mirror boxes and resets the EXIF tag to 1.)
+_ORIENTED_BY_DECODER = frozenset({"TIFF", "HEIF"})
 # Peak bytes held per source pixel while render() works on an image of this mode: the decoded buffer plus the
 # largest full-size intermediate (Pillow keeps RGB as 4 bytes a pixel). Measured by `bench/memory.py --calibrate`
 # on 4 MP sources in a process that loaded the handler, then rounded up by about 10%. Modes not listed are
@@ -107,7 +111,8 @@ _WORK_BYTES_PER_PIXEL = {
     "YCbCr": 11,
     "LAB": 11,
 }
-_WORK_BYTES_PER_PIXEL_BY_FORMAT = {"WEBP": 19}
+# HEIF and AVIF decoders (libde265, dav1d) also hold their own frame: taken as costly as WebP's until measured.
+_WORK_BYTES_PER_PIXEL_BY_FORMAT = {"WEBP": 19, "HEIF": 19, "AVIF": 19}
 
 
 @dataclass(frozen=True)

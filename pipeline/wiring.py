@@ -12,11 +12,19 @@ from pipeline.adapters.records import ImageRecords
 from pipeline.adapters.storage import ObjectStore
 from pipeline.adapters.topic import Topic
 from pipeline.aws import Clients, make_clients, resolve_topic_arns
+from pipeline.logs import setup_logging
 from pipeline.process import Processor
 from pipeline.settings import Settings
 
 if TYPE_CHECKING:
     from pipeline.api import Api
+
+
+def from_environment() -> Settings:
+    """The settings a function reads once per container (its cold start), with the JSON logging set up."""
+    settings = Settings.from_env()
+    setup_logging(settings.log_level)
+    return settings
 
 
 def records(settings: Settings, clients: Clients) -> ImageRecords:

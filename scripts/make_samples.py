@@ -6,6 +6,7 @@ import random
 import sys
 from pathlib import Path
 
+import pillow_heif
 from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +30,9 @@ def photo(w: int, h: int, seed: int) -> Image.Image:
     return Image.blend(img, noise, 0.08)
 
 
+pillow_heif.register_heif_opener()  # HEIF writing, for iphone.heic
+
+
 def save(img: Image.Image, rel: str, fmt: str, **params: object) -> None:
     path = OUT / rel
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -50,6 +54,8 @@ def main() -> None:
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90 degrees clockwise to display
     save(stored, "rotated-6.jpg", "JPEG", quality=90, exif=exif.tobytes())
+    save(stored, "iphone.heic", "HEIF", quality=80, exif=exif.tobytes())  # an iPhone photo: HEIC, turned
+    save(photo(1200, 900, 13), "photo.avif", "AVIF", quality=70)
     gray = Image.linear_gradient("L").resize((512, 256)).convert("I")
     gray16 = gray.point(lambda v: v * 257).convert("I;16")
     save(gray16, "gray16.png", "PNG")

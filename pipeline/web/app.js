@@ -79,6 +79,14 @@ function renderResult(node, image) {
   }
 }
 
+// Browsers other than Safari often give HEIC photos no type at all: name it from the extension (the pipeline
+// itself goes by the bytes, never by the name or the type).
+function typeOf(file) {
+  if (file.type) return file.type;
+  const ext = file.name.toLowerCase().split(".").pop();
+  return { heic: "image/heic", heif: "image/heif", avif: "image/avif" }[ext] || "application/octet-stream";
+}
+
 async function poll(node, id) {
   const started = Date.now();
   while (Date.now() - started < 120000) {
@@ -98,7 +106,7 @@ async function upload(file) {
   show(node, "requesting", "");
   const { status, body } = await api("/uploads", {
     method: "POST",
-    body: JSON.stringify({ filename: file.name, contentType: file.type || "application/octet-stream", size: file.size }),
+    body: JSON.stringify({ filename: file.name, contentType: typeOf(file), size: file.size }),
   });
   if (status !== 201) {
     show(node, "refused", body.error || `HTTP ${status}`, "failed");

@@ -248,3 +248,48 @@ def test_formats_setting_chooses_the_variants_and_keeps_the_fallback() -> None:
         parse_formats("fallback,jxl")
     only_avif = render(encode(marked(400, 300), "JPEG"), R, Limits(variants=("AVIF",)))
     assert [r.format for r in only_avif.renditions] == ["JPEG", "AVIF"] * 3
+
+
+UPRIGHT_FOR = {1: None, 3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}
+
+
+@pytest.mark.parametrize("fmt", ["HEIF", "AVIF"])
+@pytest.mark.parametrize("orientation", sorted(UPRIGHT_FOR))
+def test_heic_and_avif_uploads_are_rendered_upright_like_jpeg(fmt: str, orientation: int) -> None:
+    # GIVEN an iPhone-style HEIC (or an AVIF) stored turned, with the orientation that shows it upright
+    upright = marked(1600, 1200)
+    turn = UPRIGHT_FOR[orientation]
+    stored = upright.transpose(turn) if turn else upright
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = encode(stored, fmt, exif=exif.tobytes(), quality=80)
+    result = render(data, R, Limits())
+    # THEN it is accepted by its bytes, its size is the upright one, and every rendition is upright
+    assert result.source.format == fmt and (result.source.width, result.source.height) == (1600, 1200)
+    assert [r.format for r in result.renditions[:3]] == ["JPEG", "WEBP", "AVIF"]  # JPEG is the fallback
+    assert all(red_top_left(r.data) for r in result.renditions), fmt
+    assert [(r.width, r.height) for r in result.renditions if r.format == "JPEG"] == [
+        (800, 600),
+        (400, 300),
+        (150, 113),
+    ]
+
+
+def test_a_transparent_heic_keeps_its_alpha_in_a_png_fallback() -> None:
+    img = Image.new("RGBA", (400, 300), (255, 0, 0, 0))
+    img.paste((0, 0, 255, 255), (100, 100, 300, 200))
+    result = render(encode(img, "HEIF", quality=90), R, Limits(variants=()))
+    first = result.renditions[0]
+    assert first.format == "PNG"
+    with Image.open(io.BytesIO(first.data)) as im:
+        assert im.mode == "RGBA" and im.getpixel((5, 5))[3] < 10 and im.getpixel((200, 150))[3] > 245  # type: ignore[index]
+
+
+def test_heic_and_avif_limits_hold_before_decoding() -> None:
+    data = encode(Image.new("RGB", (3000, 2000), (9, 9, 9)), "HEIF", quality=50)
+    with pytest.raises(ImageError) as e:
+        render(data, R, Limits(max_pixels=5_000_000))
+    assert e.value.code == "too_many_pixels"
+    with pytest.raises(ImageError) as e:
+        render(encode(Image.new("RGB", (3000, 2000), (9, 9, 9)), "AVIF"), R, Limits(max_work_bytes=10 << 20))
+    assert e.value.code == "too_much_memory"
