@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import urllib.request
@@ -32,7 +33,8 @@ def test_make_up_e2e_down(tmp_path: Path) -> None:
         assert "<title>imgpipe</title>" in page
         e2e = make("e2e", port, tmp_path, 300)
         assert e2e.returncode == 0, e2e.stdout + e2e.stderr
-        assert "e2e: 19 passed, 0 failed" in e2e.stdout
+        expected = len(json.loads((ROOT / "samples" / "manifest.json").read_text())["samples"]) + 1  # + the poison
+        assert f"e2e: {expected} passed, 0 failed" in e2e.stdout, e2e.stdout
         assert "(poison message)" in e2e.stdout
     finally:
         down = make("down", port, tmp_path, 60, api_port)
