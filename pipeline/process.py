@@ -31,6 +31,8 @@ from pipeline.ports import Publisher, Records, Storage
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
+# Calls (each with the client's own retries) to record that a result went out before the event is retried.
+PUBLISHED_WRITE_ATTEMPTS = 3
 
 
 class Outcome(Enum):
@@ -67,6 +69,7 @@ class Processor:
     records: Records
     publisher: Publisher
     clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
 
     @property
     def limits(self) -> Limits:
@@ -372,8 +375,21 @@ class Processor:
             # Give the publishing right back at once, so the retry need not wait for it to expire.
             self.records.release_publish(record)
             raise
-        self.records.mark_published(record)
+        self._record_published(record)
         lg.info("published", extra={"stage": "publish", "status": record.status.value})
+
+    def _record_published(self, record: ImageRecord) -> None:
+        """Record that the result went out, trying harder than one call: if it is not recorded, the retry
+        publishes the result a second time (SNS is at-least-once anyway, but a lost write should not make it so).
+        """
+        for attempt in range(PUBLISHED_WRITE_ATTEMPTS):
+            try:
+                self.records.mark_published(record)
+                return
+            except TransientError:
+                if attempt == PUBLISHED_WRITE_ATTEMPTS - 1:
+                    raise
+                self.sleep(0.2 * 2**attempt)
 
 
 _OUTCOME_OF = {

@@ -208,6 +208,27 @@ def test_a_publishing_right_that_could_not_be_given_back_is_waited_for_not_ackno
     assert len(publisher.messages) == 1 and got(records).published
 
 
+def test_a_failed_write_of_published_is_tried_again_not_published_twice(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p, store, records, publisher, _ = env
+    put(store, "uploads/a/x.jpg")
+    # GIVEN the table failing the write that records the publish, twice (each call after the client's retries)
+    real, failures = records.mark_published, [TransientError("ddb 500", code="aws_InternalServerError")] * 2
+
+    def flaky(record: ImageRecord) -> bool:
+        if failures:
+            raise failures.pop()
+        return real(record)
+
+    monkeypatch.setattr(records, "mark_published", flaky)
+    p.sleep = lambda s: None
+    # WHEN processed THEN it is recorded published on the third try, and the result went out once
+    assert p.process(ref()) is Outcome.PROCESSED
+    assert got(records).published and len(publisher.messages) == 1
+    assert p.process(ref()) is Outcome.DUPLICATE and len(publisher.messages) == 1
+
+
 def test_same_version_under_live_lease_is_acknowledged(env: Env) -> None:
     p, store, records, _publisher, clock = env
     held = ImageRecord(
