@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import boto3
 from botocore.config import Config
@@ -40,6 +40,20 @@ def client_config(settings: Settings, *, max_attempts: int = 4) -> Config:
     )
 
 
+T = TypeVar("T")
+
+
+class _Service(Generic[T]):
+    """A client attribute of Clients: the boto3 client of one service, typed, made once and shared."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+
+    def __get__(self, clients: Clients, owner: type[Clients]) -> T:
+        client: T = clients._client(self.service)
+        return client
+
+
 @dataclass
 class Clients:
     """Lazily made, shared boto3 clients (thread-safe once made; one session for all of them)."""
@@ -71,41 +85,13 @@ class Clients:
                 self._cache[service] = self._session.client(service, **kwargs)  # type: ignore[call-overload]
             return self._cache[service]
 
-    @property
-    def s3(self) -> S3Client:
-        """The S3 client."""
-        client: S3Client = self._client("s3")
-        return client
-
-    @property
-    def sqs(self) -> SQSClient:
-        """The SQS client."""
-        client: SQSClient = self._client("sqs")
-        return client
-
-    @property
-    def sns(self) -> SNSClient:
-        """The SNS client."""
-        client: SNSClient = self._client("sns")
-        return client
-
-    @property
-    def dynamodb(self) -> DynamoDBClient:
-        """The DynamoDB client."""
-        client: DynamoDBClient = self._client("dynamodb")
-        return client
-
-    @property
-    def cloudwatch(self) -> CloudWatchClient:
-        """The CloudWatch client."""
-        client: CloudWatchClient = self._client("cloudwatch")
-        return client
-
-    @property
-    def sts(self) -> STSClient:
-        """The STS client."""
-        client: STSClient = self._client("sts")
-        return client
+    # One typed attribute per service, each made on first use.
+    s3: ClassVar[_Service[S3Client]] = _Service("s3")
+    sqs: ClassVar[_Service[SQSClient]] = _Service("sqs")
+    sns: ClassVar[_Service[SNSClient]] = _Service("sns")
+    dynamodb: ClassVar[_Service[DynamoDBClient]] = _Service("dynamodb")
+    cloudwatch: ClassVar[_Service[CloudWatchClient]] = _Service("cloudwatch")
+    sts: ClassVar[_Service[STSClient]] = _Service("sts")
 
 
 def make_clients(settings: Settings, *, max_attempts: int = 4) -> Clients:

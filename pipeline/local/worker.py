@@ -10,7 +10,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pipeline.adapters.queue import Queue
 from pipeline.aws import Clients
@@ -34,10 +34,11 @@ class LocalContext:
     aws_request_id: str
     invoked_function_arn: str
     deadline: float
-    memory_limit_in_mb: int = 512
-    function_version: str = "$LATEST"
-    log_group_name: str = "/aws/lambda/local"
-    log_stream_name: str = "local"
+    # What Lambda's context says of the function itself: fixed for the local runner.
+    memory_limit_in_mb: ClassVar[int] = 512
+    function_version: ClassVar[str] = "$LATEST"
+    log_group_name: ClassVar[str] = "/aws/lambda/local"
+    log_stream_name: ClassVar[str] = "local"
 
     def get_remaining_time_in_millis(self) -> int:
         """Milliseconds left before the per-batch timeout."""
