@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageChops, ImageStat
+from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.images import photo
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from images import encode as encode_image
+from images import photo
+from images import psnr_of as psnr
 
 JPEG_QUALITY_DEFAULT = 85  # JPEG_QUALITY's default (pipeline/settings.py)
 
@@ -26,22 +27,13 @@ SIZES = [(800, 600), (400, 300), (150, 113)]
 EFFORTS = {"WEBP": ("method", [0, 2, 4, 6]), "AVIF": ("speed", [10, 9, 8, 7, 6])}
 
 
-def psnr(x: Image.Image, y: Image.Image) -> float:
-    """PSNR in dB between two images of one size."""
-    rms = ImageStat.Stat(ImageChops.difference(x.convert("RGB"), y.convert("RGB"))).rms
-    mse = sum(v * v for v in rms) / len(rms)
-    return 99.0 if mse == 0 else 10 * math.log10(255**2 / mse)
-
-
 def encode(img: Image.Image, fmt: str, **params: Any) -> tuple[bytes, float]:
     """Bytes and the median milliseconds of three encodes."""
     times, data = [], b""
     for _ in range(3):
-        buf = io.BytesIO()
         t = time.perf_counter()
-        img.save(buf, format=fmt, **params)
+        data = encode_image(img, fmt, **params)
         times.append((time.perf_counter() - t) * 1000)
-        data = buf.getvalue()
     return data, statistics.median(times)
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import io
+import math
 import random
 
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageStat
 
 
 def photo(w: int, h: int, seed: int) -> Image.Image:
@@ -30,6 +31,13 @@ def photo(w: int, h: int, seed: int) -> Image.Image:
     img = img.filter(ImageFilter.GaussianBlur(1.2))
     noise = Image.effect_noise((w, h), 10).convert("RGB")  # fine grain
     return Image.blend(img, noise, 0.06)
+
+
+def psnr_of(x: Image.Image, y: Image.Image) -> float:
+    """PSNR in dB of two images of one size (99 for identical ones)."""
+    rms = ImageStat.Stat(ImageChops.difference(x.convert("RGB"), y.convert("RGB"))).rms
+    mse = sum(v * v for v in rms) / len(rms)
+    return 99.0 if mse == 0 else 10 * math.log10(255**2 / mse)
 
 
 def encode(img: Image.Image, fmt: str, **params: object) -> bytes:

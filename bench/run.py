@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageChops, ImageStat
+from PIL import Image
 
 from pipeline import wiring
 
@@ -26,8 +26,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:0] = [str(ROOT), str(HERE)]
 
-from cost import cost_per_million  # noqa: E402
-from images import make_cases  # noqa: E402
+from cost import MEMORY_MB, PRICES, cost_per_million  # noqa: E402
+from images import make_cases, psnr_of  # noqa: E402
 from reference import reference_renditions  # noqa: E402
 
 from pipeline.imaging import Limits, render  # noqa: E402
@@ -38,9 +38,9 @@ VARIANTS = parse_formats(DEFAULT_FORMATS)  # what the handler writes by default
 CACHE = ROOT / ".run" / "bench"
 # Lambda prices (us-east-1, per GB-second and per request) and the CPU a 512 MB function gets: AWS gives one
 # full vCPU at 1,769 MB, and CPU in proportion to memory below that.
-PRICE_GB_S = {"x86_64": 0.0000166667, "arm64": 0.0000133334}
-PRICE_REQUEST = 0.20 / 1_000_000
-LAMBDA_MB = 512
+PRICE_GB_S = {"x86_64": PRICES["lambda_gb_s_x86_64"], "arm64": PRICES["lambda_gb_s_arm64"]}
+PRICE_REQUEST = PRICES["lambda_request"]
+LAMBDA_MB = MEMORY_MB
 FULL_VCPU_MB = 1769
 
 
@@ -122,9 +122,7 @@ def psnr(a: bytes, b: bytes) -> float:
         x, y = ia.convert("RGB"), ib.convert("RGB")
         if x.size != y.size:
             y = y.resize(x.size, Image.Resampling.LANCZOS)
-        rms = ImageStat.Stat(ImageChops.difference(x, y)).rms
-    mse = sum(v * v for v in rms) / len(rms)
-    return 99.0 if mse == 0 else 10 * math.log10(255**2 / mse)
+        return psnr_of(x, y)
 
 
 def time_interleaved(data: bytes, repeats: int) -> dict[str, Any]:

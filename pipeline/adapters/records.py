@@ -244,31 +244,22 @@ class ImageRecords:
 
     def same_picture(self, phash: str) -> list[str]:
         """Source keys of processed pictures with this perceptual hash, earliest first (the hash index)."""
-        try:
-            resp = self.client.query(
-                TableName=self.table,
-                IndexName=self.phash_index,
-                KeyConditionExpression="phash = :h",
-                ExpressionAttributeValues=_attrs({":h": phash}),
-                Limit=20,
-            )
-        except (ClientError, *CONNECTION_ERRORS) as e:
-            raise transient("dynamodb query", e) from e
+        resp = self._query(self.phash_index, "phash", phash, Limit=20)
         found = [
             (str(_de.deserialize(i.get("createdAt", {"S": ""}))), str(_de.deserialize(i["sourceKey"])))
             for i in resp.get("Items", [])
         ]
         return [key for _, key in sorted(found)]
 
-    def _query_status(self, status: str, **extra: Any) -> dict[str, Any]:
-        """One Query of the status index for one status (extra: Limit, Select, ExclusiveStartKey, ...)."""
+    def _query(self, index: str, attribute: str, value: str, **extra: Any) -> dict[str, Any]:
+        """One Query of an index for one value of its key (extra: Limit, Select, ExclusiveStartKey, ...)."""
         try:
             resp = self.client.query(
                 TableName=self.table,
-                IndexName=self.status_index,
-                KeyConditionExpression="#s = :s",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=_attrs({":s": status}),
+                IndexName=index,
+                KeyConditionExpression="#k = :v",
+                ExpressionAttributeNames={"#k": attribute},
+                ExpressionAttributeValues=_attrs({":v": value}),
                 **extra,
             )
         except (ClientError, *CONNECTION_ERRORS) as e:
@@ -280,7 +271,7 @@ class ImageRecords:
         extra: dict[str, Any] = {"ScanIndexForward": False, "Limit": limit}
         if start:
             extra["ExclusiveStartKey"] = {k: _ser.serialize(v) for k, v in start.items()}
-        resp = self._query_status(status, **extra)
+        resp = self._query(self.status_index, "status", status, **extra)
         last = resp.get("LastEvaluatedKey")
         return Page(
             [_record(i) for i in resp.get("Items", [])],
@@ -294,7 +285,7 @@ class ImageRecords:
             extra: dict[str, Any] = {"Select": "COUNT"}
             total = 0
             while True:
-                resp = self._query_status(status, **extra)
+                resp = self._query(self.status_index, "status", status, **extra)
                 total += int(resp.get("Count", 0))
                 if "LastEvaluatedKey" not in resp:
                     break
