@@ -46,26 +46,32 @@ class Requests:
     lambda_gb_s: float
 
 
-def requests_per_upload(variants: int, lambda_ms: float) -> Requests:
-    """The requests of one upload when each size is written in 1 + `variants` formats."""
+def requests_per_upload(variants: int, lambda_ms: float, *, deferred: bool = False) -> Requests:
+    """The requests of one upload when each size is written in 1 + `variants` formats (one of them deferred: made
+    by a job of its own, which sends, receives and deletes a message, reads the source again, writes the item whole,
+    records its publish and publishes again)."""
     renditions = SIZES * (1 + variants)
     item_kb = math.ceil((ITEM_BASE_BYTES + ITEM_BYTES_PER_RENDITION * renditions) / 1024)
+    later = 1 if deferred else 0
     return Requests(
         s3_put=1 + renditions,  # the upload itself, then every rendition
-        s3_get=1,  # the source, read once (If-Match)
+        s3_get=1 + later,  # the source, read once (If-Match), and again by the deferred job
         # claim (a small item: 1 KB), the result written whole, the publish recorded (an update is billed on the
-        # larger of the item before and after it)
-        ddb_write=1 + 2 * item_kb,
-        sns_publish=1,
-        sqs_request=1 + 2 / BATCH,  # S3's send, then the batch's receive and delete
-        lambda_request=1 / BATCH,
+        # larger of the item before and after it); the deferred job writes the item whole and records its publish
+        ddb_write=1 + 2 * item_kb + later * 2 * item_kb,
+        sns_publish=1 + later,
+        # S3's send, then the batch's receive and delete; the job's send, receive and delete
+        sqs_request=1 + 2 / BATCH + later * (1 + 2 / BATCH),
+        lambda_request=(1 + later) / BATCH,
         lambda_gb_s=lambda_ms / 1000 * MEMORY_MB / 1024,
     )
 
 
-def cost_per_million(variants: int, lambda_ms: float, arch: str = "arm64") -> dict[str, float]:
+def cost_per_million(
+    variants: int, lambda_ms: float, arch: str = "arm64", *, deferred: bool = False
+) -> dict[str, float]:
     """US dollars per million uploads, by service, and the total."""
-    r = requests_per_upload(variants, lambda_ms)
+    r = requests_per_upload(variants, lambda_ms, deferred=deferred)
     usd = {
         "s3_put": r.s3_put * PRICES["s3_put"],
         "s3_get": r.s3_get * PRICES["s3_get"],
@@ -85,6 +91,7 @@ def main() -> int:
         name: cost_per_million(n, lambda_ms)
         for name, n in (("fallback", 0), ("fallback,webp", 1), ("fallback,webp,avif", 2))
     }
+    rows["avif deferred"] = cost_per_million(2, lambda_ms, deferred=True)
     print(f"{'FORMATS':<20} " + " ".join(f"{k:>8}" for k in next(iter(rows.values()))))
     for name, row in rows.items():
         print(f"{name:<20} " + " ".join(f"{v:>8.2f}" for v in row.values()))

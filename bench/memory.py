@@ -79,7 +79,13 @@ def child(path: str) -> None:
     # Reset the high-water mark (Linux): the imports' own transient peak must not hide the render's.
     Path("/proc/self/clear_refs").write_text("5")
     before = _status("VmRSS")
-    limits = Limits(max_bytes=1 << 30, max_pixels=1 << 31, max_work_bytes=1 << 40, variants=settings.imaging.variants)
+    limits = Limits(
+        max_bytes=1 << 30,
+        max_pixels=1 << 31,
+        max_work_bytes=1 << 40,
+        variants=settings.imaging.variants,
+        animation_decode_pixels=settings.imaging.animation_decode_pixels,
+    )
     outcome = "ok"
     try:
         render(data, settings.imaging.renditions, limits)
@@ -122,6 +128,7 @@ def worst_cases() -> int:
         settings.imaging.jpeg_quality,
         settings.imaging.work_budget_bytes,
         settings.imaging.variants,
+        settings.imaging.animation_decode_pixels,
     )
     budget = settings.imaging.memory_mb * 1024 * 1024 * 0.6
     costliest = {
@@ -131,6 +138,8 @@ def worst_cases() -> int:
         "BMP": ["RGB"],
         "WEBP": ["RGBA", "RGB"],
         "JPEG": ["RGB", "CMYK", "L"],
+        "HEIF": ["RGB"],
+        "AVIF": ["RGB"],
     }
     failed = 0
     print(
@@ -145,6 +154,10 @@ def worst_cases() -> int:
             pixels = min(limits.max_pixels, limits.max_work_bytes // per_pixel)
             if fmt == "WEBP":
                 pixels = min(pixels, 16383 * 16383)
+            if fmt == "HEIF":
+                import pillow_heif
+
+                pillow_heif.register_heif_opener()  # (the handler registers it too; saving needs it here)
             side = int(pixels**0.5)
             params: dict[str, object] = {"WEBP": {"lossless": True}, "TIFF": {"compression": "tiff_deflate"}}.get(
                 fmt, {}
@@ -161,7 +174,36 @@ def worst_cases() -> int:
                 f"{fmt:5} {mode:5} {side}x{side}: peak RSS {peak / 2**20:6.0f} MiB "
                 f"{'OVER' if over else 'ok'}  {m['outcome']}"
             )
+    failed += _worst_animation(budget)
     return 1 if failed else 0
+
+
+def worst_animation(count: int, size: tuple[int, int]) -> bytes:
+    """An animated GIF of this many frames: a gradient with a block that moves (so no frame repeats)."""
+    base = Image.linear_gradient("L").resize(size)
+    frames = []
+    for i in range(count):
+        frame = base.copy()
+        frame.paste(255, (i * 7 % size[0], 40, i * 7 % size[0] + 60, 100))
+        frames.append(frame.convert("P"))
+    buf = io.BytesIO()
+    frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=40, loop=0)
+    return buf.getvalue()
+
+
+def _worst_animation(budget: float) -> int:
+    """The longest 800x600 animation the decode budget keeps animated (every size held at once): 1 if over."""
+    from pipeline.settings import Settings
+
+    size = (800, 600)
+    frames = Settings.from_env({}).imaging.animation_decode_pixels // (size[0] * size[1])
+    m = measure(worst_animation(frames, size))
+    peak = int(str(m["peak"]))
+    print(
+        f"GIF   anim  {frames} frames of {size[0]}x{size[1]}: peak RSS {peak / 2**20:6.0f} MiB "
+        f"{'OVER' if peak > budget else 'ok'}  {m['outcome']}"
+    )
+    return int(peak > budget)
 
 
 def main() -> int:

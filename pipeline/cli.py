@@ -73,7 +73,7 @@ def _wait_with_progress(settings: Settings, clients: Any, keys: list[str], timeo
             sys.stderr.flush()
 
     records = wiring.records(settings, clients)
-    return wait_for_items(records, keys, timeout, on_progress=draw)
+    return wait_for_items(records, keys, timeout, on_progress=draw, deferred=settings.imaging.deferred)
 
 
 def cmd_upload(args: argparse.Namespace) -> int:

@@ -22,6 +22,9 @@ from typing import Any
 MAX_KEY_BYTES = 1024
 # The largest upload accepted by default (MAX_BYTES overrides it): the one place this default is written.
 DEFAULT_MAX_BYTES = 25 * 1024 * 1024
+# The most source pixels an animation may decode over all its frames (ANIMATION_DECODE_PIXELS overrides it): about
+# 4 s of decoding, resizing and encoding on one Lambda vCPU (bench/), well inside the default 60 s timeout.
+DEFAULT_ANIMATION_DECODE_PIXELS = 40_000_000
 
 
 class Status(StrEnum):
@@ -117,6 +120,7 @@ class StoredRendition:
     content_type: str
     etag: str
     format: str = ""  # JPEG, PNG, WEBP or AVIF: one size is written in its fallback and each modern variant
+    frames: int = 1  # more than one: an animated WebP
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON form (the item's, the message's and the API's)."""
@@ -130,6 +134,7 @@ class StoredRendition:
             "contentType": self.content_type,
             "etag": self.etag,
             "format": self.format,
+            "frames": self.frames,
         }
 
     @staticmethod
@@ -137,7 +142,7 @@ class StoredRendition:
         """Back from the JSON form."""
         return StoredRendition(
             str(d["name"]), str(d["bucket"]), str(d["key"]), int(d["width"]), int(d["height"]), int(d["bytes"]),
-            str(d.get("contentType", "")), str(d.get("etag", "")), str(d.get("format", "")),
+            str(d.get("contentType", "")), str(d.get("etag", "")), str(d.get("format", "")), int(d.get("frames", 1)),
         )  # fmt: skip
 
 
@@ -152,6 +157,9 @@ class Original:
     bytes: int
     orientation: int
     animated: bool
+    # For an animated source, what became of the animation (imaging.Animation): "animated", or why the renditions
+    # are stills ("still_over_budget", "still_damaged", "still_no_animated_format").
+    animation: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON form."""
@@ -162,7 +170,7 @@ class Original:
         """Back from the JSON form."""
         return Original(
             int(d["width"]), int(d["height"]), str(d["format"]), str(d.get("mime", "")), int(d.get("bytes", 0)),
-            int(d.get("orientation", 1)), bool(d.get("animated", False)),
+            int(d.get("orientation", 1)), bool(d.get("animated", False)), str(d.get("animation", "")),
         )  # fmt: skip
 
 
@@ -308,6 +316,17 @@ def is_flat(phash: str) -> bool:
     """Whether a dHash has too little detail to identify a picture (almost all bits the same)."""
     ones = int(phash, 16).bit_count()
     return ones < FLAT_HASH_BITS or ones > 64 - FLAT_HASH_BITS
+
+
+def deferred_key(source_key: str, input_prefix: str, rendition: str, extension: str, version: Version) -> str:
+    """Where a deferred variant goes: `{rendition}.v/{version hash}/...`, a key of that version alone.
+
+    Deferred variants are written outside the claim that keeps one version's writes from another's, so two
+    versions must never share a key: the loser of the record write can then delete its own objects safely.
+    Injective like rendition_key: rendition names hold no dot, and the hash has a fixed length.
+    """
+    tag = hashlib.sha256(version.token.encode()).hexdigest()[:16]
+    return rendition_key(source_key, input_prefix, f"{rendition}.v/{tag}", extension)
 
 
 def rendition_key(source_key: str, input_prefix: str, rendition: str, extension: str) -> str:

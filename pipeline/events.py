@@ -161,3 +161,53 @@ def _record(rec: Any) -> ObjectRef | None:
         sequencer=str(obj.get("sequencer", "")),
         kind=kind,
     )
+
+
+# The marker of a deferred-variants job (the processor's own message on the variants queue; S3 never sends it).
+VARIANTS_JOB = "imgpipe.variants"
+
+
+@dataclass(frozen=True)
+class VariantsJob:
+    """Make the deferred formats (AVIF) of one processed version of a source, after its result went out."""
+
+    bucket: str
+    key: str
+    version: Version
+    formats: tuple[str, ...]
+
+    def to_body(self) -> str:
+        """The SQS message body."""
+        v = self.version
+        return json.dumps(
+            {
+                "type": VARIANTS_JOB,
+                "bucket": self.bucket,
+                "key": self.key,
+                "sequencer": v.sequencer,
+                "etag": v.etag,
+                "versionId": v.version_id,
+                "formats": list(self.formats),
+            }
+        )
+
+    @staticmethod
+    def from_body(body: str) -> VariantsJob | None:
+        """The job a body holds; None if it is not one (an S3 event); MalformedMessageError if it is a broken one."""
+        try:
+            data = json.loads(body)
+        except (TypeError, json.JSONDecodeError):
+            return None  # (parse_body says what is wrong with it)
+        if not isinstance(data, dict) or data.get("type") != VARIANTS_JOB:
+            return None
+        try:
+            fields = {k: data[k] for k in ("bucket", "key", "sequencer", "etag", "versionId")}
+            formats = data["formats"]
+        except KeyError as e:
+            raise MalformedMessageError(f"variants job without {e}") from e
+        if not all(isinstance(v, str) for v in fields.values()) or not isinstance(formats, list):
+            raise MalformedMessageError("variants job fields must be strings and formats a list")
+        if not formats or not all(f in ("WEBP", "AVIF") for f in formats):
+            raise MalformedMessageError(f"variants job formats {formats!r}")
+        version = Version(Kind.CREATED, fields["sequencer"], fields["etag"], fields["versionId"])
+        return VariantsJob(fields["bucket"], fields["key"], version, tuple(formats))

@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from pipeline.errors import TransientError
-from pipeline.events import BatchResponse, MalformedMessageError, SQSEvent, parse_body
+from pipeline.events import BatchResponse, MalformedMessageError, SQSEvent, VariantsJob, parse_body
 from pipeline.process import Processor
 from pipeline.wiring import build_processor, from_environment
 
@@ -36,7 +36,9 @@ def handle_batch(event: SQSEvent | dict[str, Any], context: Any, processor: Proc
             )
             raise TransientError("not started: too little time left in this invocation", code="no_time")
         try:
-            refs = parse_body(record.body)
+            # The variants queue carries the processor's own deferred jobs; the job queue, S3's events.
+            job = VariantsJob.from_body(record.body)
+            refs = parse_body(record.body) if job is None else []
         except MalformedMessageError as e:
             # Nothing to record it under: fail it, so it reaches the DLQ after its receives and alarms.
             log.error(
@@ -45,6 +47,9 @@ def handle_batch(event: SQSEvent | dict[str, Any], context: Any, processor: Proc
                 extra={"message_id": record.message_id, "request_id": request_id, "reason": str(e)},
             )
             raise
+        if job is not None:
+            processor.add_variants(job, request_id)
+            return
         # The first delivery is 1; absent (a hand-made event), take it as the first.
         receives = int(str((record.raw_event.get("attributes") or {}).get("ApproximateReceiveCount") or 1))
         for ref in refs:

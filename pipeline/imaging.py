@@ -7,7 +7,8 @@ import io
 import math
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from enum import StrEnum
 
 import blurhash
 import pillow_heif
@@ -17,6 +18,7 @@ from PIL import (  # noqa: F401 - importing a plugin registers its decoder, and 
     GifImagePlugin,
     Image,
     ImageCms,
+    ImageSequence,
     JpegImagePlugin,
     MpoImagePlugin,
     PngImagePlugin,
@@ -25,7 +27,7 @@ from PIL import (  # noqa: F401 - importing a plugin registers its decoder, and 
     WebPImagePlugin,
 )
 
-from pipeline.domain import DEFAULT_MAX_BYTES
+from pipeline.domain import DEFAULT_ANIMATION_DECODE_PIXELS, DEFAULT_MAX_BYTES
 from pipeline.errors import ImageError
 from pipeline.settings import Rendition
 
@@ -115,6 +117,25 @@ _WORK_BYTES_PER_PIXEL = {
 _WORK_BYTES_PER_PIXEL_BY_FORMAT = {"WEBP": 19, "HEIF": 19, "AVIF": 19}
 
 
+# Animated GIF and WebP sources: every frame is decoded and resized to every size, and the encoder needs all of a
+# size's frames at once. So an animation is kept while its frames x pixels fit: the frames held (4 bytes a pixel,
+# every size) within the work budget, and the source pixels decoded within `animation_decode_pixels` (time).
+# Past either, the renditions are stills of the first frame.
+# Browsers show GIF frames shorter than 20 ms at 100 ms (a GIF "as fast as possible" is not): so do we.
+_MIN_FRAME_MS = 20
+_SLOW_FRAME_MS = 100
+
+
+class Animation(StrEnum):
+    """What became of a source's animation: the record's `original.animation`."""
+
+    NONE = ""  # a still source
+    KEPT = "animated"  # the WebP renditions are animated (the fallback is the first frame)
+    OVER_BUDGET = "still_over_budget"  # too many frames x pixels: stills of the first frame only
+    NO_FORMAT = "still_no_animated_format"  # FORMATS has no format that animates (WebP)
+    DAMAGED = "still_damaged"  # a later frame cannot be decoded: the first frame is what a browser shows too
+
+
 @dataclass(frozen=True)
 class Limits:
     """What an input may be at most, and how outputs are encoded."""
@@ -126,6 +147,10 @@ class Limits:
     max_work_bytes: int = 256 * 1024 * 1024
     # The formats written beside each rendition's fallback (any of VARIANT_FORMATS).
     variants: tuple[str, ...] = VARIANT_FORMATS
+    # The most source pixels an animation may decode, over all its frames.
+    animation_decode_pixels: int = DEFAULT_ANIMATION_DECODE_PIXELS
+    # False: the variants only (a deferred job adds them to renditions made earlier).
+    fallback: bool = True
 
 
 @dataclass(frozen=True)
@@ -154,6 +179,7 @@ class RenderedImage:
     content_type: str
     extension: str
     data: bytes
+    frames: int = 1  # more than one: an animated WebP
 
 
 @dataclass(frozen=True)
@@ -172,6 +198,7 @@ class RenderResult:
     source: SourceInfo
     renditions: tuple[RenderedImage, ...]
     identity: Identity
+    animation: Animation = Animation.NONE
 
 
 def fit(width: int, height: int, box_w: int, box_h: int) -> tuple[int, int]:
@@ -276,6 +303,9 @@ def _describe(img: Image.Image, data: bytes, limits: Limits) -> SourceInfo:
 
 def output_format(info: SourceInfo) -> str:
     """The format renditions are written in, chosen from the source's real format."""
+    if info.animated and info.format == "WEBP":
+        # Its WebP variant is the animation; the fallback is a still every browser shows.
+        return "PNG" if info.has_alpha else "JPEG"
     return _OUTPUT_FOR_SOURCE.get(info.format, "PNG" if info.has_alpha else "JPEG")
 
 
@@ -377,7 +407,11 @@ def render(data: bytes, renditions: Sequence[Rendition], limits: Limits) -> Rend
     try:
         with _input_errors("cannot decode image"):
             rendered, smallest = _render(img, info, renditions, limits)
-            return RenderResult(source=info, renditions=tuple(rendered), identity=identify(smallest))
+            identity = identify(smallest)
+            animation = Animation.NONE
+            if info.animated:
+                rendered, animation = _animate(img, info, rendered, limits)
+            return RenderResult(info, tuple(rendered), identity, animation)
     finally:
         img.close()
 
@@ -465,7 +499,7 @@ def _render(
         if pending:
             current, pending = _to_srgb(current, pending), None
         # The fallback every browser shows, then each modern variant of the same pixels.
-        for variant in (fmt, *(v for v in limits.variants if v != fmt)):
+        for variant in ((fmt,) if limits.fallback else ()) + tuple(v for v in limits.variants if v != fmt):
             out.append(
                 RenderedImage(
                     name=rendition.name,
@@ -478,3 +512,72 @@ def _render(
                 )
             )
     return out, current
+
+
+def _animate(
+    img: Image.Image, info: SourceInfo, stills: list[RenderedImage], limits: Limits
+) -> tuple[list[RenderedImage], Animation]:
+    """The renditions with each WebP still replaced by the animation (and no AVIF: a browser would pick its still).
+
+    The budget is checked from the frame count before any frame is decoded (counting reads only the frames'
+    headers: about 10 ms for a 12 MB GIF), so a GIF of a million frames costs no more than its first frame.
+    """
+    if "WEBP" not in limits.variants:
+        return stills, Animation.NO_FORMAT
+    sizes = list(dict.fromkeys((r.width, r.height) for r in stills))  # largest first, as rendered
+    try:
+        count = int(getattr(img, "n_frames", 1))
+        held = count * 4 * sum(w * h for w, h in sizes)
+        if held > limits.max_work_bytes or count * img.width * img.height > limits.animation_decode_pixels:
+            return stills, Animation.OVER_BUDGET
+        frames, durations = _frames(img, info, sizes)
+    except MemoryError:
+        raise
+    except Exception:  # any of the many things a plugin raises on a broken frame (see _input_errors)
+        return stills, Animation.DAMAGED
+    loop = int(img.info.get("loop", 1))  # a GIF without a loop count plays once; 0 is forever in both formats
+    animated = {size: _encode_animation(held_frames, durations, loop) for size, held_frames in frames.items()}
+    out = []
+    for r in stills:
+        if r.format == "WEBP":
+            out.append(replace(r, data=animated[(r.width, r.height)], frames=len(durations)))
+        elif r.format != "AVIF":
+            out.append(r)
+    return out, Animation.KEPT
+
+
+def _frames(
+    img: Image.Image, info: SourceInfo, sizes: list[tuple[int, int]]
+) -> tuple[dict[tuple[int, int], list[Image.Image]], list[int]]:
+    """Every frame, upright, in sRGB and at every size (cascaded, as the stills are), with its duration in ms."""
+    frames: dict[tuple[int, int], list[Image.Image]] = {size: [] for size in sizes}
+    durations: list[int] = []
+    icc = img.info.get("icc_profile")
+    for frame in ImageSequence.Iterator(img):
+        ms = int(frame.info.get("duration") or 0)
+        durations.append(ms if ms >= _MIN_FRAME_MS else _SLOW_FRAME_MS)
+        current = frame.convert("RGBA")
+        for step in () if info.format in _ORIENTED_BY_DECODER else _UPRIGHT[info.orientation]:
+            current = current.transpose(step)
+        for size in sizes:
+            if current.size != size:
+                current = current.resize(size, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
+            frames[size].append(_to_srgb(current, icc))
+    return frames, durations
+
+
+def _encode_animation(frames: list[Image.Image], durations: list[int], loop: int) -> bytes:
+    buf = io.BytesIO()
+    first = frames[0]
+    first.info = {}  # nothing of the source's metadata (see _encode)
+    first.save(
+        buf,
+        format="WEBP",
+        save_all=True,
+        append_images=frames[1:],
+        duration=durations,
+        loop=loop,
+        quality=WEBP_QUALITY,
+        method=WEBP_METHOD,
+    )
+    return buf.getvalue()

@@ -59,6 +59,10 @@ class Records(Protocol):
         """Record the source as deleted (a tombstone), under the same condition as claim."""
         ...
 
+    def add_variants(self, record: ImageRecord, read_rev: int) -> bool:
+        """Write a processed record with deferred variants added, if the stored one is still at read_rev."""
+        ...
+
     def complete(self, record: ImageRecord, owner: str) -> bool:
         """Write the processed record if this owner still holds the image in processing; False otherwise."""
         ...
@@ -89,6 +93,14 @@ class Records(Protocol):
 
     def same_picture(self, phash: str) -> list[str]:
         """Source keys of processed pictures with this perceptual hash, earliest first."""
+        ...
+
+
+class JobQueue(Protocol):
+    """The lower-priority queue of deferred variants."""
+
+    def send(self, body: str, *, delay_s: int = 0) -> str:
+        """Send one job; returns its id; TransientError when the queue fails."""
         ...
 
 

@@ -20,14 +20,15 @@ from pipeline.domain import (
     Status,
     StoredRendition,
     decide,
+    deferred_key,
     is_flat,
     rendition_key,
 )
-from pipeline.errors import PermanentError, SupersededError, TooLargeError, TransientError
-from pipeline.events import ObjectRef
-from pipeline.imaging import Limits, RenderResult, render
+from pipeline.errors import PermanentError, SourceMissingError, SupersededError, TooLargeError, TransientError
+from pipeline.events import ObjectRef, VariantsJob
+from pipeline.imaging import EXTENSIONS, Animation, Limits, RenderResult, render
 from pipeline.metrics import emit_failed, emit_processed
-from pipeline.ports import Publisher, Records, Storage
+from pipeline.ports import JobQueue, Publisher, Records, Storage
 from pipeline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -70,17 +71,25 @@ class Processor:
     publisher: Publisher
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
+    # Where deferred variants (AVIF) are sent; without a queue they are made in line.
+    variants_queue: JobQueue | None = None
+
+    @property
+    def deferred(self) -> tuple[str, ...]:
+        """The formats made later, from the variants queue (none without one)."""
+        return self.settings.imaging.deferred if self.variants_queue is not None else ()
 
     @property
     def limits(self) -> Limits:
-        """The imaging limits from the settings."""
+        """The imaging limits from the settings, for the renditions made in line."""
         s = self.settings
         return Limits(
             max_bytes=s.imaging.max_bytes,
             max_pixels=s.imaging.max_pixels,
             jpeg_quality=s.imaging.jpeg_quality,
             max_work_bytes=s.imaging.work_budget_bytes,
-            variants=s.imaging.variants,
+            variants=tuple(v for v in s.imaging.variants if v not in self.deferred),
+            animation_decode_pixels=s.imaging.animation_decode_pixels,
         )
 
     def process(self, ref: ObjectRef, request_id: str = "", message_id: str = "", receive_count: int = 1) -> Outcome:
@@ -172,6 +181,7 @@ class Processor:
             duplicate = self._earlier_same_picture(ref.key, result.identity.phash)
             fresh = {r.key for r in renditions}
             self._delete_outputs([k for k in claimed.stale_renditions if k not in fresh])
+            self._defer(ref, result)
         except SupersededError:
             self._release(claimed, owner, None, lg)
             lg.info("object replaced since the event; the newer event will process it", extra={"stage": "superseded"})
@@ -187,7 +197,9 @@ class Processor:
         done = replace(
             self._ended(claimed, Status.PROCESSED, now),
             renditions=tuple(renditions),
-            original=Original(src.width, src.height, src.format, src.mime, src.bytes, src.orientation, src.animated),
+            original=Original(
+                src.width, src.height, src.format, src.mime, src.bytes, src.orientation, src.animated, result.animation
+            ),
             blurhash=identity.blurhash,
             dominant_color=identity.dominant_color,
             phash=identity.phash,
@@ -208,6 +220,109 @@ class Processor:
         )
         self._publish(done, lg)
         return Outcome.PROCESSED
+
+    def _defer(self, ref: ObjectRef, result: RenderResult) -> None:
+        """Ask for the deferred variants, before the result is recorded: sent after it, a failed send could not
+        be retried (a duplicate event finds the image done). The job waits for the record, so it comes delayed."""
+        if not self.deferred or result.animation is Animation.KEPT:  # an animation has no AVIF (imaging)
+            return
+        assert self.variants_queue is not None
+        job = VariantsJob(ref.bucket, ref.key, ref.version, self.deferred)
+        self.variants_queue.send(job.to_body(), delay_s=self.settings.timing.defer_delay_s)
+
+    def add_variants(self, job: VariantsJob, request_id: str = "") -> Outcome:
+        """Make a processed image's deferred variants, add them to its record and publish it again.
+
+        Safe to call again at any time: written under version-scoped keys, recorded under the rev read, and a
+        job for a version that is no longer the record's removes what it wrote.
+        """
+        lg = _Log(log, {"image_key": job.key, "bucket": job.bucket, "request_id": request_id, "stage": "variants"})
+        names = self.settings.names
+        if (
+            job.bucket != names.input_bucket
+            or not job.key.startswith(names.input_prefix)
+            or job.key == names.input_prefix
+        ):
+            lg.warning("variants job outside the input bucket and prefix; skipped")
+            return Outcome.SKIPPED
+        read = self.records.get(job.key)
+        early = self._variants_state(job, read, lg)
+        if early is not None:
+            return early
+        assert read is not None
+        try:
+            made = self._make_variants(job)
+        except (SupersededError, SourceMissingError):
+            self._drop_variants(job)
+            lg.info("source replaced or removed since; deferred variants dropped")
+            return Outcome.STALE
+        except PermanentError as e:
+            # The same bytes rendered in line a moment ago: the record keeps those, and says nothing of this.
+            lg.warning("deferred variants failed: %s", e.reason, extra={"error_code": e.code})
+            return Outcome.FAILED
+        for _ in range(5):
+            now = self.clock()
+            added = replace(
+                read,
+                rev=read.rev + 1,
+                renditions=read.renditions + tuple(made),
+                updated_at=_iso(now),
+                published=False,
+                publish_until=int(now) + self.settings.timing.lease_s,  # the right to publish, taken in the write
+            )
+            if self.records.add_variants(added, read.rev):
+                lg.info("deferred variants added", extra={"formats": list(job.formats), "renditions": len(made)})
+                self._publish(added, lg)
+                return Outcome.PROCESSED
+            read = self.records.get(job.key)  # a publish mark in between, or a newer version, or a removal
+            early = self._variants_state(job, read, lg)
+            if early is not None:
+                return early
+            assert read is not None
+        raise TransientError("could not add the variants: too much contention", code="contention")
+
+    def _variants_state(self, job: VariantsJob, read: ImageRecord | None, lg: _Log) -> Outcome | None:
+        """How a variants job ends before (or instead of) its write; None: go on. Raises to come back later."""
+        if read is None or not read.version.same_as(job.version) or read.status in (Status.FAILED, Status.DELETED):
+            self._drop_variants(job)
+            lg.info("for a version that is no longer the record's; anything it wrote is removed")
+            return Outcome.STALE
+        if read.status is Status.PROCESSING:
+            raise TransientError("the result is not recorded yet", code="variants_early")
+        if all(f in {r.format for r in read.renditions} for f in job.formats):
+            self._ensure_published(read, lg)
+            return Outcome.DUPLICATE
+        if not read.published:
+            # The first result goes out first: subscribers see the in-line renditions, then all of them.
+            raise TransientError("the result is not published yet", code="variants_early")
+        return None
+
+    def _make_variants(self, job: VariantsJob) -> list[StoredRendition]:
+        limits = replace(self.limits, variants=job.formats, fallback=False)
+        data = self.store.get(job.bucket, job.key, max_bytes=limits.max_bytes, etag=job.version.etag)
+        result = render(data, self.settings.imaging.renditions, limits)
+        bucket, prefix = self.settings.names.output_bucket, self.settings.names.input_prefix
+        out: list[StoredRendition] = []
+        for r in result.renditions:
+            key = deferred_key(job.key, prefix, r.name, r.extension, job.version)
+            etag = self.store.put(bucket, key, r.data, content_type=r.content_type, source_key=job.key)
+            out.append(
+                StoredRendition(
+                    r.name, bucket, key, r.width, r.height, len(r.data), r.content_type, etag, r.format, r.frames
+                )
+            )
+        return out
+
+    def _drop_variants(self, job: VariantsJob) -> None:
+        """Delete every key this job could have written: they are its version's alone (deferred_key)."""
+        prefix = self.settings.names.input_prefix
+        self._delete_outputs(
+            [
+                deferred_key(job.key, prefix, r.name, EXTENSIONS[f], job.version)
+                for r in self.settings.imaging.renditions
+                for f in job.formats
+            ]
+        )
 
     def _remove(self, ref: ObjectRef, read: ImageRecord, lg: _Log) -> Outcome:
         """The source is gone: remove every rendition it had, then record it as deleted and publish that."""
@@ -304,7 +419,9 @@ class Processor:
             key = rendition_key(ref.key, self.settings.names.input_prefix, r.name, r.extension)
             etag = self.store.put(bucket, key, r.data, content_type=r.content_type, source_key=ref.key)
             out.append(
-                StoredRendition(r.name, bucket, key, r.width, r.height, len(r.data), r.content_type, etag, r.format)
+                StoredRendition(
+                    r.name, bucket, key, r.width, r.height, len(r.data), r.content_type, etag, r.format, r.frames
+                )
             )
         return out
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import TypeVar
 
-from pipeline.domain import DEFAULT_MAX_BYTES
+from pipeline.domain import DEFAULT_ANIMATION_DECODE_PIXELS, DEFAULT_MAX_BYTES
 
 _RENDITION_RE = re.compile(r"^\s*([a-z][a-z0-9_-]*)\s*:\s*(\d+)\s*x\s*(\d+)\s*$")
 
@@ -24,10 +24,13 @@ class Rendition:
 
 DEFAULT_RENDITIONS = "large:800x600,medium:400x300,thumb:150x150"
 # Every rendition in its fallback (JPEG, or PNG with alpha: what any browser shows) and these modern formats.
-# AVIF is not in the default: written in line it takes a 12 MP image past half the reference handler's time
-# (bench/formats.py, README "Formats"); `FORMATS=fallback,webp,avif` adds it, at that cost.
-DEFAULT_FORMATS = "fallback,webp"
+DEFAULT_FORMATS = "fallback,webp,avif"
+# Written in line, AVIF takes a 12 MP image past half the reference handler's time (bench/formats.py, README
+# "Formats"): so by default it is made later, from a second, lower-priority message. DEFER_FORMATS="" writes it
+# in line. Only AVIF can be deferred: WebP is cheap, and it carries an animation.
+DEFAULT_DEFER_FORMATS = "avif"
 _VARIANTS = {"webp": "WEBP", "avif": "AVIF"}
+_DEFERRABLE = {"avif": "AVIF"}
 # Local pages only: terraform's `cors_allow_origin` names the real site.
 DEFAULT_CORS_ALLOW_ORIGINS = "http://127.0.0.1:*,http://localhost:*"
 # Resident memory of a process that has loaded the handler and built its clients (measured: bench/memory.py).
@@ -66,6 +69,16 @@ def parse_formats(spec: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(_VARIANTS[n] for n in names if n != "fallback"))
 
 
+def parse_deferred(spec: str, variants: tuple[str, ...]) -> tuple[str, ...]:
+    """Parse DEFER_FORMATS (`avif` or empty): those of FORMATS made later, by the lower-priority variants queue."""
+    names = [p.strip().lower() for p in spec.split(",") if p.strip()]
+    unknown = [n for n in names if n not in _DEFERRABLE]
+    if unknown:
+        raise ValueError(f"DEFER_FORMATS: {', '.join(unknown)} cannot be deferred (only {', '.join(_DEFERRABLE)})")
+    # A deferred format FORMATS does not ask for is simply not made.
+    return tuple(f for f in dict.fromkeys(_DEFERRABLE[n] for n in names) if f in variants)
+
+
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
@@ -89,6 +102,9 @@ class Names:
     phash_index: str = "phash-index"
     queue_name: str = "imgpipe-jobs"
     dlq_name: str = "imgpipe-jobs-dlq"
+    # The lower-priority queue of deferred variants (AVIF): by URL in the Lambda, else looked up by name.
+    variants_queue_name: str = "imgpipe-jobs-variants"
+    variants_queue_url: str = ""
     results_topic_name: str = "imgpipe-results"
     alerts_topic_name: str = "imgpipe-alerts"
     results_topic_arn: str = ""
@@ -103,9 +119,14 @@ class ImagingSettings:
 
     renditions: tuple[Rendition, ...] = field(default_factory=lambda: parse_renditions(DEFAULT_RENDITIONS))
     variants: tuple[str, ...] = field(default_factory=lambda: parse_formats(DEFAULT_FORMATS))
+    # Those of `variants` made later, from the variants queue (the rest are made in line).
+    deferred: tuple[str, ...] = field(
+        default_factory=lambda: parse_deferred(DEFAULT_DEFER_FORMATS, parse_formats(DEFAULT_FORMATS))
+    )
     max_bytes: int = DEFAULT_MAX_BYTES
     max_pixels: int = 50_000_000
     jpeg_quality: int = 85
+    animation_decode_pixels: int = DEFAULT_ANIMATION_DECODE_PIXELS
     # The function's memory size: Lambda sets AWS_LAMBDA_FUNCTION_MEMORY_SIZE itself, so the budget follows it.
     memory_mb: int = 512
 
@@ -130,6 +151,9 @@ class Timing:
     # most 10 s, about the worst image time measured at 512 MB); the rest are handed back to SQS unstarted.
     record_reserve_ms: int = 0
     item_ttl_days: int = 90
+    # A deferred-variants job is sent before the result is recorded and published, and waits for both: this
+    # delay makes it arrive after them, not one visibility timeout later.
+    defer_delay_s: int = 5
 
     @property
     def queue_visibility_timeout_s(self) -> int:
@@ -218,6 +242,7 @@ class Settings:
         if input_prefix and not input_prefix.endswith("/"):
             input_prefix += "/"
         queue_name = name("QUEUE_NAME", "jobs")
+        variants = parse_formats(e.get("FORMATS", DEFAULT_FORMATS))
         return cls(
             region=e.get("AWS_REGION") or e.get("AWS_DEFAULT_REGION") or "us-east-1",
             endpoint_url=e.get("AWS_ENDPOINT_URL") or None,
@@ -233,6 +258,8 @@ class Settings:
                 phash_index=e.get("PHASH_INDEX", "phash-index"),
                 queue_name=queue_name,
                 dlq_name=e.get("DLQ_NAME") or f"{queue_name}-dlq",
+                variants_queue_name=e.get("VARIANTS_QUEUE_NAME") or f"{queue_name}-variants",
+                variants_queue_url=e.get("VARIANTS_QUEUE_URL", ""),
                 results_topic_name=name("RESULTS_TOPIC_NAME", "results"),
                 alerts_topic_name=name("ALERTS_TOPIC_NAME", "alerts"),
                 results_topic_arn=e.get("RESULTS_TOPIC_ARN", ""),
@@ -242,10 +269,12 @@ class Settings:
             ),
             imaging=ImagingSettings(
                 renditions=parse_renditions(e.get("RENDITIONS", DEFAULT_RENDITIONS)),
-                variants=parse_formats(e.get("FORMATS", DEFAULT_FORMATS)),
+                variants=variants,
+                deferred=parse_deferred(e.get("DEFER_FORMATS", DEFAULT_DEFER_FORMATS), variants),
                 max_bytes=_int(e, "MAX_BYTES", DEFAULT_MAX_BYTES),
                 max_pixels=_int(e, "MAX_PIXELS", 50_000_000),
                 jpeg_quality=_int(e, "JPEG_QUALITY", 85),
+                animation_decode_pixels=_int(e, "ANIMATION_DECODE_PIXELS", DEFAULT_ANIMATION_DECODE_PIXELS),
                 memory_mb=_int(e, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", _int(e, "MEMORY_MB", 512)),
             ),
             timing=_ints(Timing, e),

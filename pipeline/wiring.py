@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pipeline.adapters.queue import Queue
 from pipeline.adapters.records import ImageRecords
 from pipeline.adapters.storage import ObjectStore
 from pipeline.adapters.topic import Topic
@@ -42,7 +43,16 @@ def build_processor(settings: Settings, clients: Clients | None = None) -> Proce
         store=ObjectStore(clients.s3),
         records=records(settings, clients),
         publisher=Topic(clients.sns, settings.names.results_topic_arn),
+        variants_queue=variants_queue(settings, clients) if settings.imaging.deferred else None,
     )
+
+
+def variants_queue(settings: Settings, clients: Clients) -> Queue:
+    """The lower-priority queue of deferred variants: by URL (the Lambda's environment), else by name."""
+    names = settings.names
+    if names.variants_queue_url:
+        return Queue(clients.sqs, names.variants_queue_url)
+    return Queue.by_name(clients.sqs, names.variants_queue_name)
 
 
 def build_api(settings: Settings, clients: Clients | None = None) -> Api:

@@ -31,6 +31,8 @@ module "processor" {
     ALERTS_TOPIC_ARN        = aws_sns_topic.alerts.arn
     RENDITIONS              = var.renditions
     FORMATS                 = var.formats
+    DEFER_FORMATS           = var.defer_formats
+    VARIANTS_QUEUE_URL      = aws_sqs_queue.variants.url
     MAX_BYTES               = tostring(var.max_bytes)
     MAX_PIXELS              = tostring(var.max_pixels)
     HANDLER_TIMEOUT_S       = tostring(var.lambda_timeout_s)
@@ -94,9 +96,25 @@ resource "aws_lambda_event_source_mapping" "this" {
       error_message = "batch_size over 10 needs batching_window_s of at least 1 (AWS refuses it otherwise)."
     }
     precondition {
-      # Throttled invocations hand their messages back with a receive burnt: healthy jobs reach the DLQ.
-      condition     = var.reserved_concurrency == -1 || var.reserved_concurrency >= var.max_concurrency
-      error_message = "reserved_concurrency must be -1 or at least max_concurrency; less, and throttles send good jobs to the DLQ."
+      # Throttled invocations hand their messages back with a receive burnt: healthy jobs reach the DLQ. Both
+      # mappings invoke this one function, so its reservation must cover both.
+      condition     = var.reserved_concurrency == -1 || var.reserved_concurrency >= var.max_concurrency + var.variants_max_concurrency
+      error_message = "reserved_concurrency must be -1 or at least max_concurrency + variants_max_concurrency; less, and throttles send good jobs to the DLQ."
     }
   }
+}
+
+# The deferred variants: the same function, at a concurrency that leaves new uploads theirs (AWS's minimum is 2).
+resource "aws_lambda_event_source_mapping" "variants" {
+  event_source_arn                   = aws_sqs_queue.variants.arn
+  function_name                      = module.processor.arn
+  batch_size                         = var.batch_size
+  maximum_batching_window_in_seconds = var.batching_window_s
+  function_response_types            = ["ReportBatchItemFailures"]
+  enabled                            = var.event_source_mapping_enabled
+
+  scaling_config {
+    maximum_concurrency = var.variants_max_concurrency
+  }
+  # (The reservation covering both mappings is checked on the job queue's mapping.)
 }

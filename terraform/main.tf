@@ -8,6 +8,7 @@ locals {
   function_name  = "${var.name_prefix}-processor"
   queue_name     = "${var.name_prefix}-jobs"
   dlq_name       = "${var.name_prefix}-jobs-dlq"
+  variants_name  = "${var.name_prefix}-jobs-variants"
   table_name     = "${var.name_prefix}-images"
   status_index   = "status-index"
   phash_index    = "phash-index"

@@ -82,3 +82,8 @@ output "cdn_domain_name" {
   description = "CloudFront domain that serves the renditions (null without cdn_enabled)."
   value       = var.cdn_enabled ? aws_cloudfront_distribution.renditions[0].domain_name : null
 }
+
+output "variants_queue_url" {
+  description = "URL of the lower-priority queue of deferred variants (AVIF)."
+  value       = aws_sqs_queue.variants.id
+}

@@ -17,11 +17,27 @@ resource "aws_sqs_queue" "this" {
   })
 }
 
+# Deferred variants (AVIF): the processor's own jobs, consumed by the same function at a lower concurrency.
+# Same visibility and DLQ as the job queue (the handler tells the two kinds of message apart by their body).
+# No queue policy: only the function sends to it, by its role.
+resource "aws_sqs_queue" "variants" {
+  name                       = local.variants_name
+  visibility_timeout_seconds = local.visibility_s
+  message_retention_seconds  = 86400
+  receive_wait_time_seconds  = 20
+  sqs_managed_sse_enabled    = true
+
+  redrive_policy = jsonencode({
+    deadLetterTargetArn = aws_sqs_queue.dlq.arn
+    maxReceiveCount     = var.max_receive_count
+  })
+}
+
 resource "aws_sqs_queue_redrive_allow_policy" "dlq" {
   queue_url = aws_sqs_queue.dlq.id
   redrive_allow_policy = jsonencode({
     redrivePermission = "byQueue"
-    sourceQueueArns   = [aws_sqs_queue.this.arn]
+    sourceQueueArns   = [aws_sqs_queue.this.arn, aws_sqs_queue.variants.arn]
   })
 }
 

@@ -187,13 +187,35 @@ variable "renditions" {
 }
 
 variable "formats" {
-  description = "Formats of every rendition: fallback (JPEG, or PNG with alpha) and any of webp, avif. AVIF in line costs about 50 ms per image at 800x600 (README, Formats)."
+  description = "Formats of every rendition: fallback (JPEG, or PNG with alpha) and any of webp, avif (README, Formats: bytes, time and cost of each)."
   type        = string
-  default     = "fallback,webp"
+  default     = "fallback,webp,avif"
 
   validation {
     condition     = contains(split(",", replace(lower(var.formats), " ", "")), "fallback") && alltrue([for f in split(",", replace(lower(var.formats), " ", "")) : contains(["fallback", "webp", "avif"], f)])
     error_message = "formats must list fallback and any of webp, avif (comma separated)."
+  }
+}
+
+variable "defer_formats" {
+  description = "Formats made later, from the lower-priority variants queue, instead of in line: \"avif\" (its encoder would take every image past the time budget) or \"\" (all in line)."
+  type        = string
+  default     = "avif"
+
+  validation {
+    condition     = contains(["", "avif"], replace(lower(var.defer_formats), " ", ""))
+    error_message = "defer_formats must be \"avif\" or \"\": only AVIF can be deferred."
+  }
+}
+
+variable "variants_max_concurrency" {
+  description = "Most concurrent invocations for the deferred variants (2-1000): kept low so that they never take the concurrency new uploads need."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.variants_max_concurrency >= 2 && var.variants_max_concurrency <= 1000
+    error_message = "variants_max_concurrency must be between 2 and 1000."
   }
 }
 

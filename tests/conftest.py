@@ -67,6 +67,12 @@ def run(cmd: list[str], *, env: dict[str, str], timeout: float) -> subprocess.Co
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
 
+# The integration and e2e tests count one notification per image and check every format in line: they run
+# with WebP only, nothing deferred (the processes they start inherit it too). The deferred AVIF path has tests of
+# its own (tests/e2e/test_deferred.py, the Lambda handler's), and `make e2e` (test_make_flow) runs the defaults.
+TEST_FORMATS = {"FORMATS": "fallback,webp", "DEFER_FORMATS": ""}
+
+
 def make_settings(endpoint: str, **changes: object) -> Settings:
     """Settings for a fresh stack with names nobody else uses."""
     prefix = f"t{uuid.uuid4().hex[:10]}"
@@ -75,6 +81,7 @@ def make_settings(endpoint: str, **changes: object) -> Settings:
         "AWS_REGION": "us-east-1",
         "NAME_PREFIX": prefix,
         "LOG_LEVEL": "WARNING",
+        **TEST_FORMATS,
     }
     return Settings.from_env(env).with_(**changes)
 
@@ -85,6 +92,8 @@ def _aws_credentials() -> None:
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    for name, value in TEST_FORMATS.items():
+        os.environ.setdefault(name, value)
 
 
 @pytest.fixture(scope="session")

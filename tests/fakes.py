@@ -94,3 +94,15 @@ class FakePublisher:
             raise TransientError("sns publish failed: Throttling", code="aws_Throttling")
         self.messages.append({"message": message, "subject": subject, "attributes": attributes})
         return str(len(self.messages))
+
+
+class FakeJobQueue:
+    """An in-memory variants queue: what was sent, with its delay."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, int]] = []
+
+    def send(self, body: str, *, delay_s: int = 0) -> str:
+        """Keep the job; returns its index as its id."""
+        self.sent.append((body, delay_s))
+        return str(len(self.sent))

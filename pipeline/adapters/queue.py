@@ -76,9 +76,15 @@ class Queue:
             entries = [{"Id": str(n), "ReceiptHandle": h, "VisibilityTimeout": 0} for n, h in enumerate(chunk)]
             self._call("change_message_visibility_batch", QueueUrl=self.url, Entries=entries)
 
-    def send(self, body: str, *, attributes: dict[str, Any] | None = None) -> str:
-        """Send one message; returns its id."""
-        resp = self._call("send_message", QueueUrl=self.url, MessageBody=body, MessageAttributes=attributes or {})
+    def send(self, body: str, *, attributes: dict[str, Any] | None = None, delay_s: int = 0) -> str:
+        """Send one message (visible after delay_s); returns its id."""
+        resp = self._call(
+            "send_message",
+            QueueUrl=self.url,
+            MessageBody=body,
+            MessageAttributes=attributes or {},
+            DelaySeconds=delay_s,
+        )
         return str(resp["MessageId"])
 
     def move_to(self, destination: Queue) -> None:

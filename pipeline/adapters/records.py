@@ -175,6 +175,10 @@ class ImageRecords:
         """Record the source as deleted (a tombstone), under the same condition as claim."""
         return self._put(record, _unchanged(read_rev))
 
+    def add_variants(self, record: ImageRecord, read_rev: int) -> bool:
+        """Add deferred variants to a processed record, if it is still as read."""
+        return self._put(record, _unchanged(read_rev))
+
     def complete(self, record: ImageRecord, owner: str) -> bool:
         """Record the renditions of an image this owner still holds in processing."""
         return self._put(record, _owned(owner))

@@ -193,6 +193,8 @@ def bootstrap(settings: Settings, clients: Clients) -> Stack:
     sqs.set_queue_attributes(
         QueueUrl=queue_url, Attributes={"Policy": queue_policy(queue_arn, settings.names.input_bucket)}
     )
+    # The deferred variants (AVIF): the same visibility and DLQ, sent to by the function alone (no policy).
+    _queue(clients, settings.names.variants_queue_name, queue_attributes(settings, dlq_arn))
 
     _table(clients, settings)
 

@@ -100,21 +100,36 @@ class WorkerStats:
 
 
 class Worker:
-    """Long-polls the job queue with bounded concurrency and calls the handler like Lambda would."""
+    """Long-polls the job queue with bounded concurrency and calls the handler like Lambda would.
 
-    def __init__(self, settings: Settings, queue: Queue, handler: Handler, alarm: DlqAlarm | None = None) -> None:
+    The variants queue (deferred AVIF), when given, gets one poller of its own: lower priority, as the second
+    event source mapping's maximum concurrency makes it in AWS.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        queue: Queue,
+        handler: Handler,
+        alarm: DlqAlarm | None = None,
+        variants: Queue | None = None,
+    ) -> None:
         self.settings = settings
         self.queue = queue
+        self.variants = variants
         self.handler = handler
         self.alarm = alarm
         self.stop = threading.Event()
         self.stats = WorkerStats()
-        self._queue_arn = ""
+        self._arns: dict[str, str] = {}
         self.threads: list[threading.Thread] = []
 
-    def run_batch(self, messages: list[MessageTypeDef], executor: ThreadPoolExecutor) -> tuple[int, int]:
+    def run_batch(
+        self, messages: list[MessageTypeDef], executor: ThreadPoolExecutor, queue: Queue | None = None
+    ) -> tuple[int, int]:
         """Call the handler on one batch and delete the records it did not report; returns (deleted, retried)."""
-        event = to_lambda_event(messages, self._queue_arn, self.settings.region)
+        queue = queue or self.queue
+        event = to_lambda_event(messages, self._arns.get(queue.url, ""), self.settings.region)
         request_id = str(uuid.uuid4())
         timeout = self.settings.batch_timeout_s
         context = LocalContext(
@@ -141,7 +156,7 @@ class Worker:
             return 0, len(messages)
         failed_ids = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
         done = [m["ReceiptHandle"] for m in messages if m["MessageId"] not in failed_ids]
-        not_deleted = self.queue.delete(done) if done else []
+        not_deleted = queue.delete(done) if done else []
         if not_deleted:
             log.warning("could not delete %d message(s); they will be seen again", len(not_deleted))
         deleted = len(done) - len(not_deleted)
@@ -149,14 +164,14 @@ class Worker:
         log.info("batch done", extra={"request_id": request_id, "deleted": deleted, "retried": len(failed_ids)})
         return deleted, len(failed_ids)
 
-    def _poll_loop(self, n: int) -> None:
+    def _poll_loop(self, n: int, queue: Queue) -> None:
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"handler-{n}")
         delay = 0.5
         while not self.stop.is_set():
             try:
-                if not self._queue_arn:
-                    self._queue_arn = self.queue.arn()
-                messages = self.queue.receive(
+                if queue.url not in self._arns:
+                    self._arns[queue.url] = queue.arn()
+                messages = queue.receive(
                     max_messages=self.settings.local.worker_batch_size, wait_s=self.settings.local.worker_wait_s
                 )
                 delay = 0.5
@@ -175,7 +190,7 @@ class Worker:
                 continue
             self.stats.add(received=len(messages))
             try:
-                self.run_batch(messages, executor)
+                self.run_batch(messages, executor, queue)
             except FutureTimeout:
                 # The stuck handler thread cannot be killed; leave it and give this poller a fresh one.
                 executor.shutdown(wait=False)
@@ -196,9 +211,14 @@ class Worker:
     def start(self) -> list[threading.Thread]:
         """Start the pollers (and the alarm) in background threads."""
         threads = [
-            threading.Thread(target=self._poll_loop, args=(i,), name=f"poller-{i}", daemon=True)
+            threading.Thread(target=self._poll_loop, args=(i, self.queue), name=f"poller-{i}", daemon=True)
             for i in range(max(1, self.settings.local.worker_concurrency))
         ]
+        if self.variants is not None:
+            n = len(threads)
+            threads.append(
+                threading.Thread(target=self._poll_loop, args=(n, self.variants), name="variants-poller", daemon=True)
+            )
         if self.alarm is not None:
             threads.append(threading.Thread(target=self._alarm_loop, name="dlq-alarm", daemon=True))
         for t in threads:
@@ -231,7 +251,7 @@ def build_worker(settings: Settings, clients: Clients) -> Worker:
     from pipeline.handler import handle_batch
     from pipeline.local.alarms import DlqAlarm
     from pipeline.local.emulator import evaluates_alarms
-    from pipeline.wiring import build_processor
+    from pipeline.wiring import build_processor, variants_queue
 
     processor = build_processor(settings, clients)
     alarm = DlqAlarm(
@@ -245,4 +265,5 @@ def build_worker(settings: Settings, clients: Clients) -> Worker:
         Queue.by_name(clients.sqs, settings.names.queue_name),
         lambda event, context: handle_batch(event, context, processor),
         alarm,
+        variants_queue(settings, clients) if settings.imaging.deferred else None,
     )

@@ -72,7 +72,8 @@ function renderResult(node, image) {
     }
     picture.append(img);
     const cap = document.createElement("figcaption");
-    const kb = (v) => `${v.format || v.contentType} ${(v.bytes / 1024).toFixed(1)} KB`;
+    const kb = (v) =>
+      `${v.format || v.contentType}${v.frames > 1 ? ` animated (${v.frames} frames)` : ""} ${(v.bytes / 1024).toFixed(1)} KB`;
     cap.textContent = `${name} ${fallback.width}×${fallback.height} · ${variants.map(kb).join(" · ")}`;
     fig.append(picture, cap);
     box.append(fig);

@@ -92,6 +92,17 @@ run "reserved_concurrency_below_mapping_maximum" {
   expect_failures = [aws_lambda_event_source_mapping.this]
 }
 
+# Enough for the job queue's mapping alone, not for the variants queue's beside it.
+run "reserved_concurrency_below_both_mappings" {
+  command = plan
+  variables {
+    reserved_concurrency     = 20
+    max_concurrency          = 20
+    variants_max_concurrency = 2
+  }
+  expect_failures = [aws_lambda_event_source_mapping.this]
+}
+
 run "jwt_without_audience" {
   command = plan
   variables {

@@ -16,8 +16,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def make(target: str, port: int, run_dir: Path, timeout: float, api_port: int = 0) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "VISIBILITY_TIMEOUT_S": "3", "ALARM_INTERVAL_S": "2"}
-    env.pop("AWS_ENDPOINT_URL", None)
+    env = {**os.environ, "VISIBILITY_TIMEOUT_S": "3", "ALARM_INTERVAL_S": "2", "DEFER_DELAY_S": "1"}
+    # The user's defaults: every format, AVIF deferred to the variants queue (the other tests run WebP only).
+    for name in ("AWS_ENDPOINT_URL", "FORMATS", "DEFER_FORMATS"):
+        env.pop(name, None)
     emulator = os.environ.get("EMULATOR", "ministack")
     args = [f"PORT={port}", f"RUN_DIR={run_dir}", f"EMULATOR={emulator}", f"API_PORT={api_port or free_port()}"]
     return run(["make", "--no-print-directory", target, *args], env=env, timeout=timeout)

@@ -207,10 +207,19 @@ def _sns(call: Call, principal: str, stack: Stack) -> list[Request] | None:
     return out
 
 
+def _sqs(call: Call, principal: str, stack: Stack) -> list[Request] | None:
+    if call.operation != "SendMessage":
+        return None
+    name = str(call.params["QueueUrl"]).rstrip("/").rsplit("/", 1)[-1]
+    queue = f"arn:aws:sqs:{stack.region}:{stack.account}:{name}"
+    return [Request(principal, "sqs:SendMessage", queue, {}, "sqs.SendMessage")]
+
+
 _MAPPERS: dict[str, Callable[[Call, str, Stack], list[Request] | None]] = {
     "s3": _s3,
     "dynamodb": _dynamodb,
     "sns": _sns,
+    "sqs": _sqs,
 }
 
 

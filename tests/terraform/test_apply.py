@@ -11,7 +11,7 @@ import pytest
 
 from pipeline import wiring
 from pipeline.aws import Clients, make_clients
-from pipeline.domain import Status
+from pipeline.e2e import is_complete
 from pipeline.local.bootstrap import bootstrap
 from pipeline.settings import Settings
 from tests.e2e.helpers import wait_for
@@ -25,6 +25,7 @@ def _describe(
     *,
     queue: str,
     dlq: str,
+    variants: str,
     input_bucket: str,
     output_bucket: str,
     table: str,
@@ -38,6 +39,8 @@ def _describe(
     d_url = sqs.get_queue_url(QueueName=dlq)["QueueUrl"]
     q = sqs.get_queue_attributes(QueueUrl=q_url, AttributeNames=["All"])["Attributes"]
     d = sqs.get_queue_attributes(QueueUrl=d_url, AttributeNames=["All"])["Attributes"]
+    v_url = sqs.get_queue_url(QueueName=variants)["QueueUrl"]
+    v = sqs.get_queue_attributes(QueueUrl=v_url, AttributeNames=["All"])["Attributes"]
     redrive = json.loads(q["RedrivePolicy"])
     notif = clients.s3.get_bucket_notification_configuration(Bucket=input_bucket)["QueueConfigurations"]
     t = clients.dynamodb.describe_table(TableName=table)["Table"]
@@ -45,7 +48,8 @@ def _describe(
     [a] = clients.cloudwatch.describe_alarms(AlarmNames=[alarm])["MetricAlarms"]
     topics = {t["TopicArn"] for t in clients.sns.list_topics()["Topics"]}
     keys = ("VisibilityTimeout", "MessageRetentionPeriod", "ReceiveMessageWaitTimeSeconds", "SqsManagedSseEnabled")
-    attrs: dict[str, str] = {str(k): v for k, v in q.items()}
+    attrs: dict[str, str] = {str(k): val for k, val in q.items()}
+    v_attrs: dict[str, str] = {str(k): val for k, val in v.items()}
     return {
         "queue": {k: attrs.get(k) for k in keys},
         "redrive": {
@@ -53,6 +57,11 @@ def _describe(
             "to_own_dlq": redrive["deadLetterTargetArn"] == d["QueueArn"],
         },
         "dlq": {k: d.get(k) for k in ("MessageRetentionPeriod", "SqsManagedSseEnabled")},
+        # The deferred variants' queue: the job queue's numbers, into the same DLQ.
+        "variants": {
+            **{k: v_attrs.get(k) for k in keys},
+            "redrive": json.loads(v["RedrivePolicy"])["deadLetterTargetArn"] == d["QueueArn"],
+        },
         "notification": [
             {
                 "events": sorted(n["Events"]),
@@ -114,6 +123,7 @@ def test_no_drift_between_terraform_and_bootstrap(applied: Applied) -> None:
         clients,
         queue=out["queue_name"],
         dlq=out["dlq_name"],
+        variants=out["variants_queue_url"].rsplit("/", 1)[-1],
         input_bucket=out["input_bucket_name"],
         output_bucket=out["output_bucket_name"],
         table=out["table_name"],
@@ -125,6 +135,7 @@ def test_no_drift_between_terraform_and_bootstrap(applied: Applied) -> None:
         clients,
         queue=settings.names.queue_name,
         dlq=settings.names.dlq_name,
+        variants=settings.names.variants_queue_name,
         input_bucket=settings.names.input_bucket,
         output_bucket=settings.names.output_bucket,
         table=settings.names.table_name,
@@ -136,6 +147,7 @@ def test_no_drift_between_terraform_and_bootstrap(applied: Applied) -> None:
     # and the values are the intended ones, not merely equal
     assert from_terraform["queue"]["VisibilityTimeout"] == "360" and from_terraform["redrive"]["maxReceiveCount"] == 3
     assert from_terraform["notification"][0]["filter"] == [{"prefix": "uploads/"}]
+    assert from_terraform["variants"] == {**from_terraform["queue"], "redrive": True}
 
 
 def test_the_deployed_zip_processes_an_upload(applied: Applied) -> None:
@@ -147,13 +159,14 @@ def test_the_deployed_zip_processes_an_upload(applied: Applied) -> None:
     key = "uploads/lambda/zip test.jpg"
     # WHEN an image is uploaded (no local worker is running)
     clients.s3.put_object(Bucket=settings.names.input_bucket, Key=key, Body=encode(marked(1200, 900), "JPEG"))
-    # THEN the function records it processed, with real renditions in the output bucket
-
+    # THEN the function records it processed, with real renditions in the output bucket: the fallback and WebP
+    # in line, and the AVIF from the variants queue, through the second event source mapping, by the same zip
+    assert settings.imaging.deferred == ("AVIF",)
     records = wiring.records(settings, clients)
     item = wait_for(
-        lambda: (i := records.get(key)) and i.status is Status.PROCESSED and i,
-        timeout=90,
-        what="the Lambda to process the upload",
+        lambda: (i := records.get(key)) and is_complete(i, settings.imaging.deferred) and i,
+        timeout=120,
+        what="the Lambda to process the upload and then make its AVIF",
     )
     from PIL import Image
 

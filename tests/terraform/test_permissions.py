@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ import pytest
 from pipeline.aws import make_clients
 from pipeline.handler import handle_batch
 from pipeline.local.api_server import to_event
+from pipeline.local.worker import to_lambda_event
 from pipeline.settings import Settings
 from pipeline.wiring import build_api, build_processor
 from tests.images import encode, marked
@@ -111,13 +113,16 @@ def exercised(applied: Applied, plan: dict[str, Any]) -> Iterator[Exercised]:
     lam = boto3.client(
         "lambda", endpoint_url=applied.endpoint, region_name=REGION, aws_access_key_id="t", aws_secret_access_key="t"
     )
-    # The deployed function would race this process for the queue's messages: its mapping is paused meanwhile.
-    [mapping] = lam.list_event_source_mappings(FunctionName=stack.get(PROCESSOR)["arn"])["EventSourceMappings"]
-    lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
+    # The deployed function would race this process for the queues' messages: its mappings are paused meanwhile.
+    mappings = lam.list_event_source_mappings(FunctionName=stack.get(PROCESSOR)["arn"])["EventSourceMappings"]
+    assert len(mappings) == 2, mappings  # the job queue and the variants queue
+    for mapping in mappings:
+        lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
     try:
         yield _exercise(applied, stack)
     finally:
-        lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=True)
+        for mapping in mappings:
+            lam.update_event_source_mapping(UUID=mapping["UUID"], Enabled=True)
 
 
 def _exercise(applied: Applied, stack: Stack) -> Exercised:
@@ -130,7 +135,7 @@ def _exercise(applied: Applied, stack: Stack) -> Exercised:
     user = make_clients(settings).s3  # the uploader: not the function, not recorded
     clients = make_clients(settings)
     recorder = Recorder()
-    for client in (clients.s3, clients.dynamodb, clients.sns):
+    for client in (clients.s3, clients.dynamodb, clients.sns, clients.sqs):
         recorder.attach(client)
     processor = build_processor(settings, clients)
     bucket, run = settings.names.input_bucket, uuid.uuid4().hex[:6]
@@ -143,6 +148,19 @@ def _exercise(applied: Applied, stack: Stack) -> Exercised:
         assert out == {"batchItemFailures": []}, (key, out)
 
     created(good, encode(marked(640, 480), "JPEG"))  # processed: GET, renditions PUT, item writes, publish
+    # ... and its AVIF asked for on the variants queue (SendMessage), made from the job as the mapping hands it over
+    platform = make_clients(settings).sqs  # the event source mapping: its requests are the platform's
+    jobs: list[Any] = []
+    deadline = time.monotonic() + settings.timing.defer_delay_s + 20
+    while not jobs and time.monotonic() < deadline:
+        jobs = platform.receive_message(
+            QueueUrl=settings.names.variants_queue_url, WaitTimeSeconds=2, AttributeNames=["All"]
+        ).get("Messages", [])
+    assert jobs, "the variants job never arrived"
+    event = to_lambda_event(jobs, "arn:aws:sqs:variants", REGION)
+    assert handle_batch(dict(event), _context(), processor) == {"batchItemFailures": []}
+    item = build_processor(settings, make_clients(settings)).records.get(good)
+    assert item is not None and {r.format for r in item.renditions} == {"JPEG", "WEBP", "AVIF"}, item
     created(f"uploads/perm-{run}/a.png", encode(marked(320, 240), "PNG"))
     created(bad, b"not an image at all")  # failed, recorded, published
     created(gone, None)  # deleted before it was processed: S3 must answer 404, not 403

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.domain import Kind, Order, compare
-from pipeline.events import MalformedMessageError, parse_body
+from pipeline.domain import Kind, Order, Version, compare
+from pipeline.events import VARIANTS_JOB, MalformedMessageError, VariantsJob, parse_body
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 
@@ -168,3 +168,42 @@ def test_any_body_parses_or_is_malformed_with_a_reason(body: str) -> None:
         assert isinstance(ref.key, str) and isinstance(ref.bucket, str)
         assert 0 < len(ref.key.encode("utf-8")) <= 1024
         assert ref.size is None or ref.size >= 0
+
+
+JOB_FIELDS = st.fixed_dictionaries(
+    {"type": st.just(VARIANTS_JOB)},
+    optional={
+        "bucket": st.text(max_size=5) | JSON_VALUES,
+        "key": st.text(st.characters(), max_size=20) | JSON_VALUES,
+        "sequencer": JSON_VALUES,
+        "etag": JSON_VALUES,
+        "versionId": JSON_VALUES,
+        "formats": st.lists(st.sampled_from(["WEBP", "AVIF", "GIF", ""]) | JSON_VALUES, max_size=3) | JSON_VALUES,
+    },
+)
+
+
+@settings(max_examples=300)
+@given(body=JOB_FIELDS.map(json.dumps) | BODIES)
+def test_any_body_is_a_variants_job_or_none_or_malformed(body: str) -> None:
+    try:
+        job = VariantsJob.from_body(body)
+    except MalformedMessageError as e:
+        assert str(e) and VARIANTS_JOB in body
+        return
+    if job is not None:
+        assert all(isinstance(v, str) for v in (job.bucket, job.key, job.version.etag, job.version.version_id))
+        assert job.formats and set(job.formats) <= {"WEBP", "AVIF"}
+
+
+@given(
+    job=st.builds(
+        VariantsJob,
+        st.text(),
+        st.text(),
+        st.builds(Version, st.just(Kind.CREATED), st.text(), st.text(), st.text()),
+        st.lists(st.sampled_from(["WEBP", "AVIF"]), min_size=1, max_size=2).map(tuple),
+    )
+)
+def test_a_variants_job_reads_back_from_its_body(job: VariantsJob) -> None:
+    assert VariantsJob.from_body(job.to_body()) == job

@@ -421,3 +421,27 @@ def test_flat_pictures_are_not_called_duplicates_of_each_other(env: Env) -> None
         obj(store, key, encode(Image.new("RGB", (300, 200), (120, 120, 120)), "PNG"))
         assert p.process(ref(key)) is Outcome.PROCESSED
     assert got(records, "uploads/grey-2.png").duplicate_of == ""
+
+
+# ---- animation --------------------------------------------------------------------------------------------
+
+
+def test_an_animation_is_recorded_and_published_as_animated_or_as_why_not(env: Env) -> None:
+    p, store, records, publisher, _ = env
+    frames = [marked(640, 480).rotate(180 * i).convert("P") for i in range(3)]
+    obj(store, "uploads/a/moving.gif", encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=90))
+    assert p.process(ref("uploads/a/moving.gif")) is Outcome.PROCESSED
+    item = got(records, "uploads/a/moving.gif")
+    # THEN the record says the animation was kept, each WebP has its frames, and there is no AVIF
+    assert item.original is not None and item.original.animated and item.original.animation == "animated"
+    assert {(r.format, r.frames) for r in item.renditions} == {("PNG", 1), ("WEBP", 3)}
+    message = publisher.messages[-1]["message"]
+    assert message["original"]["animation"] == "animated"
+    assert sorted({(r["format"], r["frames"]) for r in message["renditions"]}) == [("PNG", 1), ("WEBP", 3)]
+    # AND past the budget the same upload is stills only, and the record says why
+    tight = Processor(SETTINGS.with_(animation_decode_pixels=640 * 480), store, records, publisher, p.clock)
+    obj(store, "uploads/a/long.gif", store.objects[(IN, "uploads/a/moving.gif")][0])
+    assert tight.process(ref("uploads/a/long.gif")) is Outcome.PROCESSED
+    long = got(records, "uploads/a/long.gif")
+    assert long.original is not None and long.original.animation == "still_over_budget"
+    assert {(r.format, r.frames) for r in long.renditions} == {("PNG", 1), ("WEBP", 1), ("AVIF", 1)}
