@@ -27,7 +27,8 @@ ROOT = HERE.parent
 sys.path[:0] = [str(ROOT), str(HERE)]
 
 from cost import MEMORY_MB, PRICES, cost_per_million  # noqa: E402
-from images import make_cases, psnr_of  # noqa: E402
+from images import make_cases, psnr_of, ssim_of  # noqa: E402
+from latency import measure as measure_latency  # noqa: E402
 from reference import reference_renditions  # noqa: E402
 
 from pipeline.imaging import Limits, render  # noqa: E402
@@ -98,6 +99,23 @@ def bench_formats(data: bytes, repeats: int, reference_ms: float) -> dict[str, A
         ),
     }
     return out
+
+
+def bench_quality(data: bytes) -> dict[str, dict[str, dict[str, float]]]:
+    """Each format's renditions against the reference's JPEG of the same size: PSNR, SSIM and bytes."""
+    reference = dict(zip((r.name for r in RENDITIONS), reference_renditions(data), strict=True))
+    quality: dict[str, dict[str, dict[str, float]]] = {}
+    for r in render(data, RENDITIONS, Limits(variants=("WEBP", "AVIF"))).renditions:
+        with Image.open(io.BytesIO(r.data)) as ours_img, Image.open(io.BytesIO(reference[r.name])) as ref_img:
+            x, y = ours_img.convert("RGB"), ref_img.convert("RGB")
+            if x.size != y.size:
+                y = y.resize(x.size, Image.Resampling.LANCZOS)
+            quality.setdefault(r.format, {})[r.name] = {
+                "psnr_db": round(psnr_of(x, y), 1),
+                "ssim": round(ssim_of(x, y), 4),
+                "bytes": len(r.data),
+            }
+    return quality
 
 
 IMPLS = {"reference": reference_renditions, "ours": ours}
@@ -274,6 +292,7 @@ def main() -> int:
     # 2,000 keeps `make bench` under ten minutes; `make soak SOAK_SIZE=1632x1224` runs the 10,000 burst.
     p.add_argument("--burst", type=int, default=int(os.environ.get("BENCH_BURST", "2000")))
     p.add_argument("--backend", default=os.environ.get("EMULATOR", "ministack"))
+    p.add_argument("--latency-burst", type=int, default=int(os.environ.get("BENCH_LATENCY_BURST", "500")))
     args = p.parse_args()
     if args.probe:
         probe(*args.probe)
@@ -285,6 +304,7 @@ def main() -> int:
     only = imaging_throughput(big, args.e2e_images, args.concurrency)
     e2e = e2e_throughput(big, args.e2e_images, args.concurrency, args.backend)
     bursted = burst(args.burst, args.concurrency, args.backend) if args.burst else {}
+    latency = measure_latency(args.backend, 20, args.latency_burst, args.concurrency)
     ms_12 = imaging["jpeg_12mp"]["ours_ms"]
     # What 10,000 images cost on Lambda at 512 MB, from the measured ms/image scaled to 512 MB's CPU share.
     lambda_ms = ms_12 * FULL_VCPU_MB / LAMBDA_MB
@@ -306,14 +326,19 @@ def main() -> int:
         else None,
         "lambda_usd_per_10k_images_512mb": cost,
         "formats_12mp_ms_and_budget": {k: (v["ms"], v["within_budget"]) for k, v in formats.items()},
+        "latency_upload_to_notification": {
+            phase: {k: latency[phase][k] for k in ("first", "every_format")} for phase in ("idle", "burst")
+        },
         "usd_per_million_uploads_arm64": {k: v["usd_per_million_uploads_arm64"]["total"] for k, v in formats.items()},
     }
     results = {
         "imaging": imaging,
         "formats_12mp": formats,
+        "quality_vs_reference_12mp": bench_quality(big),
         "imaging_only_12mp": round(only, 2),
         "e2e_12mp": e2e,
         "burst": bursted,
+        "latency": latency,
         "lambda": {"ms_per_12mp_at_512mb": round(lambda_ms, 1), "usd_per_10k": cost},
         "headline": headline,
         "took_s": round(time.perf_counter() - started, 1),

@@ -100,7 +100,8 @@ def main() -> None:
     frames = [Image.new("RGB", (300, 200), c).convert("P") for c in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
     buf = io.BytesIO()
     frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
-    add("animated.gif", buf.getvalue(), ok("PNG", {"large": [300, 200], "medium": [300, 200], "thumb": [150, 100]}))
+    sizes = {"large": [300, 200], "medium": [300, 200], "thumb": [150, 100]}
+    add("animated.gif", buf.getvalue(), ok("PNG", sizes, frames=3))  # its WebP renditions: the 3 frames
     for o in range(1, 9):
         add(
             f"orientation-{o}.jpg",

@@ -1,8 +1,9 @@
 """Colour: a source tagged with a wide-gamut profile is converted to sRGB, checked against the colour science
 (published primaries and transfer functions, adapted with Bradford), not against the library that converts.
 
-Profiles: tests/data/profiles (Debian colord-data, CC0). Renditions carry no profile: untagged means sRGB, so
-reading a rendition's pixels as they are is reading them through its own profile.
+Profiles: tests/data/profiles (Adobe RGB and ProPhoto from Debian colord-data, CC0; Display P3 built by the
+committed make_display_p3.py). Renditions carry no profile: untagged means sRGB, so reading a rendition's pixels as
+they are is reading them through its own profile.
 """
 
 from __future__ import annotations
@@ -31,6 +32,12 @@ PROPHOTO_TO_XYZ_D50: Matrix = [
     [0.2880402, 0.7118741, 0.0000857],
     [0.0, 0.0, 0.8252100],
 ]
+# Display P3's published RGB-to-XYZ (D65): the profile is built from the primaries by a script, checked against this.
+P3_TO_XYZ_D65: Matrix = [
+    [0.4865709, 0.2656677, 0.1982173],
+    [0.2289746, 0.6917385, 0.0792869],
+    [0.0, 0.0451134, 1.0439444],
+]
 BRADFORD_D50_TO_D65: Matrix = [
     [0.9555766, -0.0230393, 0.0631636],
     [-0.0282895, 1.0099416, 0.0210077],
@@ -58,6 +65,10 @@ def prophoto_linear(c: float) -> float:
     return c / 16 if c < 1 / 32 else float(c**1.8)
 
 
+def srgb_linear(c: float) -> float:
+    return c / 12.92 if c <= 0.04045 else float(((c + 0.055) / 1.055) ** 2.4)
+
+
 def srgb_encode(v: float) -> float:
     return 12.92 * v if v <= 0.0031308 else float(1.055 * v ** (1 / 2.4) - 0.055)
 
@@ -67,6 +78,8 @@ def expected_srgb(rgb: tuple[float, ...], space: str) -> tuple[int, int, int]:
     c = [v / 255 for v in rgb]
     if space == "AdobeRGB1998":
         xyz = mul(ADOBE_TO_XYZ_D65, [adobe_linear(v) for v in c])
+    elif space == "DisplayP3":
+        xyz = mul(P3_TO_XYZ_D65, [srgb_linear(v) for v in c])
     else:
         xyz = mul(BRADFORD_D50_TO_D65, mul(PROPHOTO_TO_XYZ_D50, [prophoto_linear(v) for v in c]))
     lin = mul(XYZ_D65_TO_SRGB, xyz)
@@ -78,7 +91,7 @@ def expected_srgb(rgb: tuple[float, ...], space: str) -> tuple[int, int, int]:
 PATCHES = [(100, 150, 110), (180, 110, 90), (110, 120, 170), (150, 140, 90)]  # inside sRGB from both spaces
 
 
-@pytest.mark.parametrize("space", ["AdobeRGB1998", "ProPhotoRGB"])
+@pytest.mark.parametrize("space", ["AdobeRGB1998", "ProPhotoRGB", "DisplayP3"])
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
 def test_a_wide_gamut_source_becomes_the_same_colours_in_srgb(space: str, fmt: str) -> None:
     # GIVEN four flat patches tagged with the profile of a wide-gamut space
@@ -105,3 +118,13 @@ def test_a_wide_gamut_source_becomes_the_same_colours_in_srgb(space: str, fmt: s
                 assert isinstance(got, tuple)
                 off = max(abs(a - b) for a, b in zip(got, w, strict=True))
                 assert off <= BOUND, f"{space} {fmt} -> {r.name} {r.format}: patch {PATCHES[i]} is {got}, want {w}"
+
+
+def test_the_display_p3_profile_is_what_its_committed_script_builds() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_display_p3", PROFILES / "make_display_p3.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.build() == (PROFILES / "DisplayP3.icc").read_bytes()
