@@ -265,6 +265,8 @@ class Api:
         return _json(200, {"items": items, "cursor": cursor})
 
 
+# Decoding is about 10 ms of pure Python: a page that polls an image asks for the same one again and again.
+@lru_cache(maxsize=1024)
 def _placeholder_url(hashed: str) -> str | None:
     """A data: URL of the decoded placeholder, so a page needs no BlurHash decoder of its own (about 1 KB)."""
     if not hashed:

@@ -6,7 +6,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.domain import MAX_KEY_BYTES, Current, Decision, ImageRecord, Kind, Status, Version, decide, rendition_key
+from pipeline.domain import (
+    MAX_KEY_BYTES,
+    Current,
+    Decision,
+    ImageRecord,
+    Kind,
+    Status,
+    Version,
+    decide,
+    deferred_key,
+    rendition_key,
+)
 from pipeline.imaging import EXTENSIONS
 
 NOW = 1_800_000_000.0
@@ -142,3 +153,20 @@ def test_longest_source_key_gives_keys_s3_accepts() -> None:
 def test_keys_outside_the_prefix_are_a_programming_error() -> None:
     with pytest.raises(ValueError):
         rendition_key("elsewhere/x.jpg", PREFIX, "large", ".jpg")
+
+
+VERSIONS = st.builds(Version, st.just(Kind.CREATED), st.text(max_size=4), st.text(max_size=4), st.text(max_size=4))
+
+
+@settings(max_examples=400)
+@given(a=KEYS, b=KEYS, name=NAMES, ext_a=EXT, ext_b=EXT, va=VERSIONS, vb=VERSIONS, deferred_b=st.booleans())
+def test_deferred_keys_belong_to_one_version_and_meet_no_other_key(
+    a: str, b: str, name: str, ext_a: str, ext_b: str, va: Version, vb: Version, deferred_b: bool
+) -> None:
+    # A deferred variant's key is its version's alone: never another version's, another source's, or any key of
+    # the in-line renditions (a job that loses its write deletes its keys: they must be nobody else's).
+    key_a = deferred_key(a, PREFIX, name, ext_a, va)
+    key_b = deferred_key(b, PREFIX, name, ext_b, vb) if deferred_b else rendition_key(b, PREFIX, name, ext_b)
+    same = deferred_b and (a, ext_a, va.token) == (b, ext_b, vb.token)
+    assert (key_a == key_b) == same
+    assert len(key_a.encode()) <= MAX_KEY_BYTES
