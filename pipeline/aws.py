@@ -26,6 +26,10 @@ def client_config(settings: Settings, *, max_attempts: int = 4) -> Config:
     if settings.endpoint_url:
         # Emulators answer on an IP or localhost, where virtual-host bucket names cannot resolve.
         s3_style = {"addressing_style": "path"}
+    # Checksums only where an API requires them (boto3's behaviour before 1.36): CRC32 over every image body in
+    # and out cost the worker a third of its CPU in bench/, and TLS already guards the bytes. An older botocore
+    # (the Lambda runtime's own) behaves so already and refuses the options: they are given only where they exist.
+    checksums = {"request_checksum_calculation": "when_required", "response_checksum_validation": "when_required"}
     return Config(
         region_name=settings.region,
         retries={"mode": "standard", "total_max_attempts": max_attempts},  # attempts in all, the first included
@@ -33,10 +37,7 @@ def client_config(settings: Settings, *, max_attempts: int = 4) -> Config:
         read_timeout=30,
         max_pool_connections=max(10, 4 * settings.local.worker_concurrency),
         s3=s3_style,  # type: ignore[arg-type]
-        # Checksums only where an API requires them (boto3's behaviour before 1.36): CRC32 over every image
-        # body in and out cost the worker a third of its CPU in bench/, and TLS already guards the bytes.
-        request_checksum_calculation="when_required",
-        response_checksum_validation="when_required",
+        **{k: v for k, v in checksums.items() if k in Config.OPTION_DEFAULTS},  # type: ignore[arg-type]
     )
 
 

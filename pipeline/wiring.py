@@ -48,11 +48,10 @@ def build_processor(settings: Settings, clients: Clients | None = None) -> Proce
 
 
 def variants_queue(settings: Settings, clients: Clients) -> Queue:
-    """The lower-priority queue of deferred variants: by URL (the Lambda's environment), else by name."""
+    """The lower-priority queue of deferred variants: by URL (the Lambda's environment), else by name at first use
+    (wiring makes no AWS call: it runs at every cold start)."""
     names = settings.names
-    if names.variants_queue_url:
-        return Queue(clients.sqs, names.variants_queue_url)
-    return Queue.by_name(clients.sqs, names.variants_queue_name)
+    return Queue(clients.sqs, names.variants_queue_url, name=names.variants_queue_name)
 
 
 def build_api(settings: Settings, clients: Clients | None = None) -> Api:

@@ -22,11 +22,25 @@ class MoveNotSupportedError(PipelineError):
 
 
 class Queue:
-    """One SQS queue, by URL. Every call raises TransientError when SQS or the network fails."""
+    """One SQS queue, by URL (or by name, looked up at its first use). Every call raises TransientError when SQS or
+    the network fails."""
 
-    def __init__(self, client: SQSClient, url: str) -> None:
+    def __init__(self, client: SQSClient, url: str = "", *, name: str = "") -> None:
+        if not (url or name):
+            raise ValueError("a queue needs its URL or its name")
         self.client = client
-        self.url = url
+        self._url = url
+        self.name = name
+
+    @property
+    def url(self) -> str:
+        """The queue's URL; looked up by name the first time when only the name was given (never at a cold start)."""
+        if not self._url:
+            try:
+                self._url = self.client.get_queue_url(QueueName=self.name)["QueueUrl"]
+            except (ClientError, *CONNECTION_ERRORS) as e:
+                raise transient(f"sqs get_queue_url {self.name}", e) from e
+        return self._url
 
     def _call(self, op: str, **kwargs: Any) -> Any:
         try:

@@ -187,3 +187,14 @@ def test_the_handler_routes_a_job_and_fails_a_broken_one(env: Env) -> None:
     response = handle_batch(event, Ctx(), env.p)
     assert response["batchItemFailures"] == [{"itemIdentifier": "m2"}]
     assert {r.format for r in got(env.records, KEY).renditions} == {"JPEG", "WEBP", "AVIF"}
+
+
+def test_a_job_that_cannot_render_ends_without_touching_the_record(env: Env) -> None:
+    # GIVEN a processed image whose bytes, under the same ETag, no longer decode (a corrupted store, say)
+    put(env.store, KEY)
+    env.p.process(ref(KEY))
+    before = got(env.records, KEY)
+    env.store.objects[(SETTINGS.names.input_bucket, KEY)] = (b"not an image", "image/jpeg")
+    # THEN the job is acknowledged as failed: the record keeps its in-line renditions and is not published again
+    assert env.p.add_variants(env.job()) is Outcome.FAILED
+    assert got(env.records, KEY) == before and len(env.publisher.messages) == 1

@@ -82,3 +82,39 @@ def test_reconcile_sees_renditions_that_do_not_belong_and_orphans() -> None:
     assert report["renditions_foreign"] == 1 and report["foreign_keys"] == ["large/b.jpg"]
     assert report["orphans"] == 1 and report["orphan_keys"] == ["large/gone.jpg"]
     assert (report["processed"], report["deleted"], report["missing"]) == (2, 1, 0)
+
+
+def test_wiring_the_processor_makes_no_aws_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Wiring runs at every cold start: a lookup there (the variants queue by name) costs every container a round
+    # trip, and fails the whole function when SQS is slow. GIVEN the Lambda's environment without the queue's URL
+    from botocore.client import BaseClient
+
+    from pipeline.wiring import build_processor
+
+    calls: list[str] = []
+
+    def call(self: BaseClient, op: str, params: dict[str, object]) -> dict[str, str]:
+        calls.append(op)
+        return {"QueueUrl": "https://sqs/1/q", "MessageId": "m"}
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", call)
+    env = {"RESULTS_TOPIC_ARN": "arn:aws:sns:us-east-1:1:r", "ALERTS_TOPIC_ARN": "arn:aws:sns:us-east-1:1:a"}
+    processor = build_processor(Settings.from_env(env))
+    # THEN nothing was called, and the queue is looked up when the first job is sent
+    assert calls == [] and processor.variants_queue is not None
+    processor.variants_queue.send("{}")
+    assert calls == ["GetQueueUrl", "SendMessage"]
+
+
+def test_the_client_config_works_on_a_botocore_without_the_checksum_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The Lambda runtime's own botocore (1.34) refuses `request_checksum_calculation` (TypeError at the cold start)
+    from botocore.config import Config
+
+    from pipeline.aws import client_config
+
+    old = {k: v for k, v in Config.OPTION_DEFAULTS.items() if "checksum" not in k}
+    monkeypatch.setattr(Config, "OPTION_DEFAULTS", old)
+    config = client_config(Settings.from_env({}))
+    assert getattr(config, "connect_timeout") == 5 and not hasattr(config, "request_checksum_calculation")  # noqa: B009
+    monkeypatch.undo()
+    assert getattr(client_config(Settings.from_env({})), "request_checksum_calculation") == "when_required"  # noqa: B009
