@@ -106,15 +106,12 @@ def bench_quality(data: bytes) -> dict[str, dict[str, dict[str, float]]]:
     reference = dict(zip((r.name for r in RENDITIONS), reference_renditions(data), strict=True))
     quality: dict[str, dict[str, dict[str, float]]] = {}
     for r in render(data, RENDITIONS, Limits(variants=("WEBP", "AVIF"))).renditions:
-        with Image.open(io.BytesIO(r.data)) as ours_img, Image.open(io.BytesIO(reference[r.name])) as ref_img:
-            x, y = ours_img.convert("RGB"), ref_img.convert("RGB")
-            if x.size != y.size:
-                y = y.resize(x.size, Image.Resampling.LANCZOS)
-            quality.setdefault(r.format, {})[r.name] = {
-                "psnr_db": round(psnr_of(x, y), 1),
-                "ssim": round(ssim_of(x, y), 4),
-                "bytes": len(r.data),
-            }
+        x, y = decoded_pair(r.data, reference[r.name])
+        quality.setdefault(r.format, {})[r.name] = {
+            "psnr_db": round(psnr_of(x, y), 1),
+            "ssim": round(ssim_of(x, y), 4),
+            "bytes": len(r.data),
+        }
     return quality
 
 
@@ -159,13 +156,16 @@ def peak_extra_mb(impl: str, path: Path) -> tuple[float, str]:
     return statistics.median(values), error
 
 
-def psnr(a: bytes, b: bytes) -> float:
-    """PSNR in dB of two encoded images (b is resized to a's size if their rounding differs by a pixel)."""
+def decoded_pair(a: bytes, b: bytes) -> tuple[Image.Image, Image.Image]:
+    """Two encoded images as RGB of one size (b is resized to a's if their rounding differs by a pixel)."""
     with Image.open(io.BytesIO(a)) as ia, Image.open(io.BytesIO(b)) as ib:
         x, y = ia.convert("RGB"), ib.convert("RGB")
-        if x.size != y.size:
-            y = y.resize(x.size, Image.Resampling.LANCZOS)
-        return psnr_of(x, y)
+    return x, y if x.size == y.size else y.resize(x.size, Image.Resampling.LANCZOS)
+
+
+def psnr(a: bytes, b: bytes) -> float:
+    """PSNR in dB of two encoded images."""
+    return psnr_of(*decoded_pair(a, b))
 
 
 def time_interleaved(data: bytes, repeats: int) -> dict[str, Any]:

@@ -98,15 +98,29 @@ def _unwrap_sns(body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
+def parse_message(body: str) -> VariantsJob | list[ObjectRef]:
+    """Parse one SQS message body, read once: the processor's own variants job, or S3's object references."""
+    data = _load(body)
+    return _job(data) if data.get("type") == VARIANTS_JOB else _refs(data)
+
+
 def parse_body(body: str) -> list[ObjectRef]:
     """Parse one SQS message body into the object references it carries (test events: none)."""
+    return _refs(_load(body))
+
+
+def _load(body: str) -> dict[str, Any]:
+    """The JSON object a body holds, out of its SNS envelope if it has one."""
     try:
         data = json.loads(body)
     except (TypeError, json.JSONDecodeError) as e:
         raise MalformedMessageError(f"body is not JSON: {e}") from e
     if not isinstance(data, dict):
         raise MalformedMessageError("body is not a JSON object")
-    data = _unwrap_sns(data)
+    return _unwrap_sns(data)
+
+
+def _refs(data: dict[str, Any]) -> list[ObjectRef]:
     if data.get("Event") == "s3:TestEvent":
         # S3 sends this once when a notification is configured; it names no object.
         return []
@@ -193,21 +207,24 @@ class VariantsJob:
 
     @staticmethod
     def from_body(body: str) -> VariantsJob | None:
-        """The job a body holds; None if it is not one (an S3 event); MalformedMessageError if it is a broken one."""
+        """The job a body holds; None if it is not one (an S3 event, or not JSON at all); MalformedMessageError if
+        it is a broken one."""
         try:
-            data = json.loads(body)
-        except (TypeError, json.JSONDecodeError):
+            data = _load(body)
+        except MalformedMessageError:
             return None  # (parse_body says what is wrong with it)
-        if not isinstance(data, dict) or data.get("type") != VARIANTS_JOB:
-            return None
-        try:
-            fields = {k: data[k] for k in ("bucket", "key", "sequencer", "etag", "versionId")}
-            formats = data["formats"]
-        except KeyError as e:
-            raise MalformedMessageError(f"variants job without {e}") from e
-        if not all(isinstance(v, str) for v in fields.values()) or not isinstance(formats, list):
-            raise MalformedMessageError("variants job fields must be strings and formats a list")
-        if not formats or not all(f in ("WEBP", "AVIF") for f in formats):
-            raise MalformedMessageError(f"variants job formats {formats!r}")
-        version = Version(Kind.CREATED, fields["sequencer"], fields["etag"], fields["versionId"])
-        return VariantsJob(fields["bucket"], fields["key"], version, tuple(formats))
+        return _job(data) if data.get("type") == VARIANTS_JOB else None
+
+
+def _job(data: dict[str, Any]) -> VariantsJob:
+    try:
+        fields = {k: data[k] for k in ("bucket", "key", "sequencer", "etag", "versionId")}
+        formats = data["formats"]
+    except KeyError as e:
+        raise MalformedMessageError(f"variants job without {e}") from e
+    if not all(isinstance(v, str) for v in fields.values()) or not isinstance(formats, list):
+        raise MalformedMessageError("variants job fields must be strings and formats a list")
+    if not formats or not all(f in ("WEBP", "AVIF") for f in formats):
+        raise MalformedMessageError(f"variants job formats {formats!r}")
+    version = Version(Kind.CREATED, fields["sequencer"], fields["etag"], fields["versionId"])
+    return VariantsJob(fields["bucket"], fields["key"], version, tuple(formats))

@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from pipeline.errors import TransientError
-from pipeline.events import BatchResponse, MalformedMessageError, SQSEvent, VariantsJob, parse_body
+from pipeline.events import BatchResponse, MalformedMessageError, SQSEvent, VariantsJob, parse_message
 from pipeline.process import Processor
 from pipeline.wiring import build_processor, from_environment
 
@@ -37,8 +37,7 @@ def handle_batch(event: SQSEvent | dict[str, Any], context: Any, processor: Proc
             raise TransientError("not started: too little time left in this invocation", code="no_time")
         try:
             # The variants queue carries the processor's own deferred jobs; the job queue, S3's events.
-            job = VariantsJob.from_body(record.body)
-            refs = parse_body(record.body) if job is None else []
+            message = parse_message(record.body)
         except MalformedMessageError as e:
             # Nothing to record it under: fail it, so it reaches the DLQ after its receives and alarms.
             log.error(
@@ -47,12 +46,12 @@ def handle_batch(event: SQSEvent | dict[str, Any], context: Any, processor: Proc
                 extra={"message_id": record.message_id, "request_id": request_id, "reason": str(e)},
             )
             raise
-        if job is not None:
-            processor.add_variants(job, request_id)
+        if isinstance(message, VariantsJob):
+            processor.add_variants(message, request_id)
             return
         # The first delivery is 1; absent (a hand-made event), take it as the first.
         receives = int(str((record.raw_event.get("attributes") or {}).get("ApproximateReceiveCount") or 1))
-        for ref in refs:
+        for ref in message:
             processor.process(ref, request_id, record.message_id, receives)
 
     batch = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

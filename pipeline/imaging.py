@@ -64,6 +64,7 @@ PNG_COMPRESS_LEVEL = 1
 # but 300 ms: ten times the time of the whole JPEG rendering).
 WEBP_QUALITY = 82
 WEBP_METHOD = 2
+_WEBP_PARAMS: dict[str, int] = {"quality": WEBP_QUALITY, "method": WEBP_METHOD}  # stills and animations alike
 AVIF_QUALITY = 56
 AVIF_SPEED = 9
 # BlurHash keeps only a few low frequencies (4x3 components here: 28 characters), so it is computed from a 16 px
@@ -382,7 +383,7 @@ def _encode(img: Image.Image, fmt: str, quality: int) -> bytes:
     if fmt == "JPEG":
         params = {"quality": quality}
     elif fmt == "WEBP":
-        params = {"quality": WEBP_QUALITY, "method": WEBP_METHOD}
+        params = dict(_WEBP_PARAMS)
     elif fmt == "AVIF":
         params = {"quality": AVIF_QUALITY, "speed": AVIF_SPEED}
         if img.mode in ("L", "LA"):
@@ -489,13 +490,10 @@ def _render(
     # rendition-sized, where the colour transform costs a fraction of a full-size one.
     current = _normalise(_to_srgb(img, icc) if img.mode == "CMYK" else img, fmt)
     pending = icc if current.mode in ("RGB", "RGBA") and img.mode != "CMYK" else None
-    for step in () if info.format in _ORIENTED_BY_DECODER else _UPRIGHT[info.orientation]:
-        current = current.transpose(step)  # after the reduced decode: cheaper than on the original
+    current = _upright(current, info)  # after the reduced decode: cheaper than on the original
     out: list[RenderedImage] = []
     for rendition, size in targets:
-        if current.size != size:
-            # Cascade: each rendition is resized from the previous, larger one, never from the original.
-            current = current.resize(size, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
+        current = _resized(current, size)
         if pending:
             current, pending = _to_srgb(current, pending), None
         # The fallback every browser shows, then each modern variant of the same pixels.
@@ -512,6 +510,18 @@ def _render(
                 )
             )
     return out, current
+
+
+def _upright(img: Image.Image, info: SourceInfo) -> Image.Image:
+    """The pixels as shown: the EXIF orientation applied (unless the decoder applied it already)."""
+    for step in () if info.format in _ORIENTED_BY_DECODER else _UPRIGHT[info.orientation]:
+        img = img.transpose(step)
+    return img
+
+
+def _resized(img: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """The next rendition of a cascade: each is resized from the previous, larger one, never from the original."""
+    return img if img.size == size else img.resize(size, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
 
 
 def _animate(
@@ -556,12 +566,9 @@ def _frames(
     for frame in ImageSequence.Iterator(img):
         ms = int(frame.info.get("duration") or 0)
         durations.append(ms if ms >= _MIN_FRAME_MS else _SLOW_FRAME_MS)
-        current = frame.convert("RGBA")
-        for step in () if info.format in _ORIENTED_BY_DECODER else _UPRIGHT[info.orientation]:
-            current = current.transpose(step)
+        current = _upright(frame.convert("RGBA"), info)
         for size in sizes:
-            if current.size != size:
-                current = current.resize(size, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
+            current = _resized(current, size)
             frames[size].append(_to_srgb(current, icc))
     return frames, durations
 
@@ -577,7 +584,6 @@ def _encode_animation(frames: list[Image.Image], durations: list[int], loop: int
         append_images=frames[1:],
         duration=durations,
         loop=loop,
-        quality=WEBP_QUALITY,
-        method=WEBP_METHOD,
+        **_WEBP_PARAMS,
     )
     return buf.getvalue()

@@ -26,7 +26,7 @@ from pipeline.domain import (
 )
 from pipeline.errors import PermanentError, SourceMissingError, SupersededError, TooLargeError, TransientError
 from pipeline.events import ObjectRef, VariantsJob
-from pipeline.imaging import EXTENSIONS, Animation, Limits, RenderResult, render
+from pipeline.imaging import EXTENSIONS, Animation, Limits, RenderedImage, RenderResult, render
 from pipeline.metrics import emit_failed, emit_processed
 from pipeline.ports import JobQueue, Publisher, Records, Storage
 from pipeline.settings import Settings
@@ -95,7 +95,7 @@ class Processor:
     def process(self, ref: ObjectRef, request_id: str = "", message_id: str = "", receive_count: int = 1) -> Outcome:
         """Take one event to its end, or raise TransientError so SQS delivers it again."""
         lg = _Log(log, {"image_key": ref.key, "bucket": ref.bucket, "request_id": request_id})
-        if not ref.key.startswith(self.settings.names.input_prefix) or ref.bucket != self.settings.names.input_bucket:
+        if self._outside_input(ref.bucket, ref.key):
             lg.warning("event outside the input bucket and prefix; skipped", extra={"stage": "skip"})
             return Outcome.SKIPPED
         if ref.key.endswith("/") and not ref.size:
@@ -125,6 +125,11 @@ class Processor:
             if decision is Decision.CLAIM:
                 self._release(record, owner, retry, lg)
             raise retry from e
+
+    def _outside_input(self, bucket: str, key: str) -> bool:
+        """Not a source this pipeline processes: another bucket, or outside the input prefix."""
+        names = self.settings.names
+        return bucket != names.input_bucket or not key.startswith(names.input_prefix)
 
     def _acquire(self, ref: ObjectRef, owner: str, message_id: str, lg: _Log) -> tuple[ImageRecord | None, Decision]:
         """Claim the record for this event (CLAIM), or read it for a removal (REMOVE); else (None, why not)."""
@@ -237,12 +242,7 @@ class Processor:
         job for a version that is no longer the record's removes what it wrote.
         """
         lg = _Log(log, {"image_key": job.key, "bucket": job.bucket, "request_id": request_id, "stage": "variants"})
-        names = self.settings.names
-        if (
-            job.bucket != names.input_bucket
-            or not job.key.startswith(names.input_prefix)
-            or job.key == names.input_prefix
-        ):
+        if self._outside_input(job.bucket, job.key) or job.key == self.settings.names.input_prefix:
             lg.warning("variants job outside the input bucket and prefix; skipped")
             return Outcome.SKIPPED
         read = self.records.get(job.key)
@@ -301,17 +301,11 @@ class Processor:
         limits = replace(self.limits, variants=job.formats, fallback=False)
         data = self.store.get(job.bucket, job.key, max_bytes=limits.max_bytes, etag=job.version.etag)
         result = render(data, self.settings.imaging.renditions, limits)
-        bucket, prefix = self.settings.names.output_bucket, self.settings.names.input_prefix
-        out: list[StoredRendition] = []
-        for r in result.renditions:
-            key = deferred_key(job.key, prefix, r.name, r.extension, job.version)
-            etag = self.store.put(bucket, key, r.data, content_type=r.content_type, source_key=job.key)
-            out.append(
-                StoredRendition(
-                    r.name, bucket, key, r.width, r.height, len(r.data), r.content_type, etag, r.format, r.frames
-                )
-            )
-        return out
+        prefix = self.settings.names.input_prefix
+        return [
+            self._put(r, deferred_key(job.key, prefix, r.name, r.extension, job.version), job.key)
+            for r in result.renditions
+        ]
 
     def _drop_variants(self, job: VariantsJob) -> None:
         """Delete every key this job could have written: they are its version's alone (deferred_key)."""
@@ -413,17 +407,16 @@ class Processor:
         return render(data, self.settings.imaging.renditions, limits)
 
     def _store(self, ref: ObjectRef, result: RenderResult) -> list[StoredRendition]:
-        out: list[StoredRendition] = []
+        prefix = self.settings.names.input_prefix
+        return [self._put(r, rendition_key(ref.key, prefix, r.name, r.extension), ref.key) for r in result.renditions]
+
+    def _put(self, r: RenderedImage, key: str, source_key: str) -> StoredRendition:
+        """Write one rendition to the output bucket; what the record keeps of it."""
         bucket = self.settings.names.output_bucket
-        for r in result.renditions:
-            key = rendition_key(ref.key, self.settings.names.input_prefix, r.name, r.extension)
-            etag = self.store.put(bucket, key, r.data, content_type=r.content_type, source_key=ref.key)
-            out.append(
-                StoredRendition(
-                    r.name, bucket, key, r.width, r.height, len(r.data), r.content_type, etag, r.format, r.frames
-                )
-            )
-        return out
+        etag = self.store.put(bucket, key, r.data, content_type=r.content_type, source_key=source_key)
+        return StoredRendition(
+            r.name, bucket, key, r.width, r.height, len(r.data), r.content_type, etag, r.format, r.frames
+        )
 
     def _fail(self, claimed: ImageRecord, owner: str, err: PermanentError, lg: _Log) -> Outcome:
         # The version that failed replaced one that had renditions: those no longer show the source, so go.

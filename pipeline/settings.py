@@ -58,9 +58,13 @@ def parse_renditions(spec: str) -> tuple[Rendition, ...]:
     return tuple(sorted(out, key=lambda r: r.width * r.height, reverse=True))
 
 
+def _format_names(spec: str) -> list[str]:
+    return [p.strip().lower() for p in spec.split(",") if p.strip()]
+
+
 def parse_formats(spec: str) -> tuple[str, ...]:
     """Parse FORMATS (`fallback,webp,avif`) into the variant formats written beside the fallback."""
-    names = [p.strip().lower() for p in spec.split(",") if p.strip()]
+    names = _format_names(spec)
     unknown = [n for n in names if n != "fallback" and n not in _VARIANTS]
     if unknown:
         raise ValueError(f"FORMATS: unknown {', '.join(unknown)} (choose from fallback, webp, avif)")
@@ -71,7 +75,7 @@ def parse_formats(spec: str) -> tuple[str, ...]:
 
 def parse_deferred(spec: str, variants: tuple[str, ...]) -> tuple[str, ...]:
     """Parse DEFER_FORMATS (`avif` or empty): those of FORMATS made later, by the lower-priority variants queue."""
-    names = [p.strip().lower() for p in spec.split(",") if p.strip()]
+    names = _format_names(spec)
     unknown = [n for n in names if n not in _DEFERRABLE]
     if unknown:
         raise ValueError(f"DEFER_FORMATS: {', '.join(unknown)} cannot be deferred (only {', '.join(_DEFERRABLE)})")

@@ -43,13 +43,15 @@ def build_processor(settings: Settings, clients: Clients | None = None) -> Proce
         store=ObjectStore(clients.s3),
         records=records(settings, clients),
         publisher=Topic(clients.sns, settings.names.results_topic_arn),
-        variants_queue=variants_queue(settings, clients) if settings.imaging.deferred else None,
+        variants_queue=variants_queue(settings, clients),
     )
 
 
-def variants_queue(settings: Settings, clients: Clients) -> Queue:
-    """The lower-priority queue of deferred variants: by URL (the Lambda's environment), else by name at first use
-    (wiring makes no AWS call: it runs at every cold start)."""
+def variants_queue(settings: Settings, clients: Clients) -> Queue | None:
+    """The lower-priority queue of deferred variants (None when nothing is deferred): by URL (the Lambda's
+    environment), else by name at first use (wiring makes no AWS call: it runs at every cold start)."""
+    if not settings.imaging.deferred:
+        return None
     names = settings.names
     return Queue(clients.sqs, names.variants_queue_url, name=names.variants_queue_name)
 

@@ -50,11 +50,10 @@ class Queue:
 
     @classmethod
     def by_name(cls, client: SQSClient, name: str) -> Queue:
-        """Look a queue up by name."""
-        try:
-            return cls(client, client.get_queue_url(QueueName=name)["QueueUrl"])
-        except (ClientError, *CONNECTION_ERRORS) as e:
-            raise transient(f"sqs get_queue_url {name}", e) from e
+        """Look a queue up by name now (a missing queue fails here, not at its first use)."""
+        queue = cls(client, name=name)
+        _ = queue.url
+        return queue
 
     def arn(self) -> str:
         """The queue's ARN."""

@@ -265,5 +265,5 @@ def build_worker(settings: Settings, clients: Clients) -> Worker:
         Queue.by_name(clients.sqs, settings.names.queue_name),
         lambda event, context: handle_batch(event, context, processor),
         alarm,
-        variants_queue(settings, clients) if settings.imaging.deferred else None,
+        variants_queue(settings, clients),
     )
