@@ -116,7 +116,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.watch:
         return _watch(settings, clients, records, args.interval, args.duration)
     if args.key:
-        key = args.key if args.key.startswith(settings.names.input_prefix) else settings.names.input_prefix + args.key
+        key = _source_key(args.key, settings)
         record = records.get(key)
         out(json.dumps(to_item(record), indent=2, ensure_ascii=False) if record else f"no item for {key}")
         return 0 if record else 1
@@ -127,6 +127,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     }
     out(json.dumps(report, indent=2))
     return 0
+
+
+def _source_key(given: str, settings: Settings) -> str:
+    """A source key from what a person typed: the whole key, or the part below the input prefix."""
+    if not given.strip():
+        raise UsageError("give an image's key, for example uploads/cat.jpg or cat.jpg")
+    prefix = settings.names.input_prefix
+    return given if given.startswith(prefix) else prefix + given
 
 
 def _bar(done: int, total: int, width: int = 30) -> str:
@@ -239,11 +247,12 @@ def cmd_similar(args: argparse.Namespace) -> int:
     """Pictures within a Hamming distance of one picture's perceptual hash, closest first (reads every record)."""
     from pipeline.ops.similar import similar
 
+    key = _source_key(args.key, Settings.from_env())  # a wrong key is said before any request is made
     settings, clients = _env()
     records = wiring.records(settings, clients)
-    target = records.get(args.key)
+    target = records.get(key)
     if target is None or not target.phash:
-        raise UsageError(f"{args.key} has no processed picture: give the source key of a processed image")
+        raise UsageError(f"{key} has no processed picture: give the source key of a processed image")
     for distance, key in similar(target, records.scan(), args.distance):
         out(f"{distance:>2}  {key}")
     return 0

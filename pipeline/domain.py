@@ -267,6 +267,7 @@ class Decision(Enum):
 #   claim_publish    an ended item not published    same version and status, not published, no live lease
 #   release_publish  the publish failed             same version (best effort: the lease also expires)
 #   mark_published   the result went out            same version and status
+#   repoint          the duplicate named was removed  the item is as read (the rev read)
 #
 # Every write but release_publish moves `rev` on, which is what the next whole-item write is conditional on.
 # tests/integration/test_contracts.py holds the adapter and the unit tests' fake to these conditions.

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import io
 import math
+import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -18,7 +21,6 @@ from PIL import (  # noqa: F401 - importing a plugin registers its decoder, and 
     GifImagePlugin,
     Image,
     ImageCms,
-    ImageSequence,
     JpegImagePlugin,
     MpoImagePlugin,
     PngImagePlugin,
@@ -29,6 +31,7 @@ from PIL import (  # noqa: F401 - importing a plugin registers its decoder, and 
 
 from pipeline.domain import DEFAULT_ANIMATION_DECODE_PIXELS, DEFAULT_MAX_BYTES
 from pipeline.errors import ImageError
+from pipeline.gif import frame_rects
 from pipeline.settings import Rendition
 
 # What we accept, by what Pillow recognises in the bytes (never by the file name). Pillow is told to try
@@ -37,6 +40,12 @@ from pipeline.settings import Rendition
 ACCEPTED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP", "HEIF", "AVIF")
 # HEIC/HEIF (every iPhone's default) through pillow-heif's plugin; AVIF through Pillow's own.
 pillow_heif.register_heif_opener()
+# Pillow refuses a PNG whose compressed iCCP (or text) chunk inflates past 1 MB, as if the file were broken; valid
+# profiles of printers and cameras reach several MB (the README promises a profile never sinks a good image).
+# 8 MiB per chunk, and text chunks together held to 16 MiB (Pillow's default is 64): both inside the work budget's
+# margin (Settings.work_budget_bytes).
+PngImagePlugin.MAX_TEXT_CHUNK = 8 * 1024 * 1024
+PngImagePlugin.MAX_TEXT_MEMORY = 16 * 1024 * 1024
 
 # Formats a browser shows as they are; anything else is re-encoded to JPEG, or PNG when it has alpha.
 # GIF becomes PNG: a rendition is a still of the first frame, and PNG keeps its transparency losslessly.
@@ -114,8 +123,10 @@ _WORK_BYTES_PER_PIXEL = {
     "YCbCr": 11,
     "LAB": 11,
 }
-# HEIF and AVIF decoders (libde265, dav1d) also hold their own frame: taken as costly as WebP's until measured.
-_WORK_BYTES_PER_PIXEL_BY_FORMAT = {"WEBP": 19, "HEIF": 19, "AVIF": 19}
+# HEIF and AVIF decoders (libde265 through pillow-heif, libavif through Pillow) hold their own frame and hand over a
+# copy. Measured at real sizes by `bench/memory.py --calibrate` (12, 24 and 48 MP photos, grid-tiled HEIC as phones
+# write them): HEIF 7.0-7.3 and AVIF 9.2-9.4 bytes a pixel, the same at every size; here with 10% on top.
+_WORK_BYTES_PER_PIXEL_BY_FORMAT: dict[str, float] = {"WEBP": 19, "HEIF": 8.0, "AVIF": 10.4}
 
 
 # Animated GIF and WebP sources: every frame is decoded and resized to every size, and the encoder needs all of a
@@ -125,6 +136,15 @@ _WORK_BYTES_PER_PIXEL_BY_FORMAT = {"WEBP": 19, "HEIF": 19, "AVIF": 19}
 # Browsers show GIF frames shorter than 20 ms at 100 ms (a GIF "as fast as possible" is not): so do we.
 _MIN_FRAME_MS = 20
 _SLOW_FRAME_MS = 100
+# What one frame costs beside its pixels (seek, convert, three resizes, the encoder's frame), counted as pixels
+# in the decode budget: 20,000 frames of 4 pixels are not free. Measured here: 13,000 frames of 4x4 take 1.8 s
+# (140 us a frame), 60 frames of 800x600 take 1.8 s (62 ns a pixel): a frame costs about 2,300 pixels; 3,000 with
+# margin.
+FRAME_COST_PIXELS = 3_000
+
+
+class _OverBudget(Exception):
+    """A frame would break the memory or time budget: the animation becomes a still."""
 
 
 class Animation(StrEnum):
@@ -152,6 +172,9 @@ class Limits:
     animation_decode_pixels: int = DEFAULT_ANIMATION_DECODE_PIXELS
     # False: the variants only (a deferred job adds them to renditions made earlier).
     fallback: bool = True
+    # How long an animation's frames may take to render (0: no bound). Past it the renditions are stills: the
+    # record must end inside its lease and the invocation (Settings: Timing.render_s).
+    render_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -267,7 +290,11 @@ def inspect(data: bytes, limits: Limits) -> tuple[Image.Image, SourceInfo]:
     if len(data) > limits.max_bytes:
         raise ImageError(f"{len(data)} bytes is over the limit of {limits.max_bytes}", code="too_large")
     with _input_errors("unreadable image header"):
-        img = Image.open(io.BytesIO(data), formats=list(ACCEPTED_FORMATS))
+        try:
+            img = Image.open(io.BytesIO(data), formats=list(ACCEPTED_FORMATS))
+        except UnidentifiedImageError:
+            _refuse_declared_size(data, limits)
+            raise
         try:
             return img, _describe(img, data, limits)
         except BaseException:
@@ -275,15 +302,34 @@ def inspect(data: bytes, limits: Limits) -> tuple[Image.Image, SourceInfo]:
             raise
 
 
-def _describe(img: Image.Image, data: bytes, limits: Limits) -> SourceInfo:
-    width, height = img.size
-    if width < 1 or height < 1:
-        raise ImageError(f"invalid dimensions {width}x{height}", code="corrupt")
+def _refuse_declared_size(data: bytes, limits: Limits) -> None:
+    """An AVIF or HEIF container that Pillow cannot open: refused for its declared size if that is the reason.
+
+    libavif will not even parse a file whose extents pass its own limit, so Pillow reports "not an image";
+    libheif (through pillow-heif) reads the container's extents without decoding anything.
+    """
+    try:
+        if pillow_heif.get_file_mimetype(data) not in ("image/avif", "image/heic", "image/heif"):
+            return
+        width, height = pillow_heif.open_heif(io.BytesIO(data)).size
+    except Exception:  # not a container libheif reads either: the caller's "not supported" stands
+        return
+    _check_pixels(width, height, limits)
+
+
+def _check_pixels(width: int, height: int, limits: Limits) -> None:
     if width * height > limits.max_pixels:
         raise ImageError(
             f"{width}x{height} is {width * height} pixels, over the limit of {limits.max_pixels}",
             code="too_many_pixels",
         )
+
+
+def _describe(img: Image.Image, data: bytes, limits: Limits) -> SourceInfo:
+    width, height = img.size
+    if width < 1 or height < 1:
+        raise ImageError(f"invalid dimensions {width}x{height}", code="corrupt")
+    _check_pixels(width, height, limits)
     orientation = _orientation(img)
     fmt = str(img.format)
     if orientation in _SWAPPING_ORIENTATIONS and fmt not in _ORIENTED_BY_DECODER:
@@ -296,8 +342,9 @@ def _describe(img: Image.Image, data: bytes, limits: Limits) -> SourceInfo:
         bytes=len(data),
         mode=img.mode,
         orientation=orientation,
-        # is_animated looks for a second frame only; n_frames would decode every frame of a long GIF.
-        animated=bool(getattr(img, "is_animated", False)),
+        # is_animated looks for a second frame only; n_frames would decode every frame of a long GIF. A HEIF's
+        # images are not frames: a viewer shows its primary image (what pillow-heif opens), never a slideshow.
+        animated=bool(getattr(img, "is_animated", False)) and fmt != "HEIF",
         has_alpha=_has_alpha(img),
     )
 
@@ -312,9 +359,9 @@ def output_format(info: SourceInfo) -> str:
 
 def work_bytes(info: SourceInfo, decoded: tuple[int, int]) -> int:
     """How much memory rendering this source needs at its peak, estimated from its header alone."""
-    per_pixel = _WORK_BYTES_PER_PIXEL.get(info.mode, max(_WORK_BYTES_PER_PIXEL.values()))
+    per_pixel: float = _WORK_BYTES_PER_PIXEL.get(info.mode, max(_WORK_BYTES_PER_PIXEL.values()))
     per_pixel = max(per_pixel, _WORK_BYTES_PER_PIXEL_BY_FORMAT.get(info.format, 0))
-    return decoded[0] * decoded[1] * per_pixel
+    return int(decoded[0] * decoded[1] * per_pixel)
 
 
 def _jpeg_draft_size(img: Image.Image, target: tuple[int, int]) -> tuple[int, int]:
@@ -393,9 +440,13 @@ def _encode(img: Image.Image, fmt: str, quality: int) -> bytes:
     # Renditions are public and sources are not: Pillow's encoders copy what `info` holds (a JPEG comment,
     # XMP, EXIF, PNG text, the ICC profile) unless told otherwise, so the image is encoded from an empty info and
     # only the parameters above. The pixels are sRGB already, which is what an untagged image means on the web,
-    # so no profile is embedded either: a source's profile can carry any text in its tags.
-    img.info = {}
-    img.save(buf, format=fmt, **params)
+    # so no profile is embedded either: a source's profile can carry any text in its tags. The image's own info
+    # is given back afterwards: it may be the source itself, whose loop count the animation still reads.
+    kept, img.info = img.info, {}
+    try:
+        img.save(buf, format=fmt, **params)
+    finally:
+        img.info = kept
     return buf.getvalue()
 
 
@@ -404,17 +455,45 @@ def render(data: bytes, renditions: Sequence[Rendition], limits: Limits) -> Rend
 
     Raises only ImageError, whatever the bytes hold.
     """
+    deadline = time.monotonic() + limits.render_seconds if limits.render_seconds else math.inf
     img, info = inspect(data, limits)
     try:
         with _input_errors("cannot decode image"):
+            if info.animated and img.info.get("default_image"):
+                # An APNG's default image is for viewers without APNG; browsers play the frames after it.
+                img.seek(1)
             rendered, smallest = _render(img, info, renditions, limits)
             identity = identify(smallest)
             animation = Animation.NONE
             if info.animated:
-                rendered, animation = _animate(img, info, rendered, limits)
+                rendered, animation = _animate(img, data, info, rendered, limits, deadline)
             return RenderResult(info, tuple(rendered), identity, animation)
     finally:
         img.close()
+        _give_back_memory()
+
+
+def _libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        return libc if libc is not None and hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
+
+
+_LIBC = _libc()
+if _LIBC is not None:
+    # glibc gives each thread that allocates its own arena, and decoders (dav1d, libde265) run threads: measured,
+    # a warm process that rendered twelve 24 MP HEIC/AVIF images in turn peaked at 406 MiB where one alone peaks at
+    # 270. Two arenas and a trim after each render keep the twelfth at the first's peak (bench/memory.py).
+    _LIBC.mallopt(-8, 2)  # M_ARENA_MAX
+
+
+def _give_back_memory() -> None:
+    """Return the freed decode buffers to the system, so the next image starts where this one did."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
 
 
 def identify(img: Image.Image) -> Identity:
@@ -494,6 +573,11 @@ def _render(
     out: list[RenderedImage] = []
     for rendition, size in targets:
         current = _resized(current, size)
+        if current is img:
+            # Never hand the source itself to an encoder: Pillow's AVIF and WebP encoders walk a multi-frame
+            # image from its frame 0 (a HEIF's first image instead of its primary) and leave it seeked there.
+            # Here it is rendition-sized already, so the copy is small.
+            current = img.copy()
         if pending:
             current, pending = _to_srgb(current, pending), None
         # The fallback every browser shows, then each modern variant of the same pixels.
@@ -525,24 +609,31 @@ def _resized(img: Image.Image, size: tuple[int, int]) -> Image.Image:
 
 
 def _animate(
-    img: Image.Image, info: SourceInfo, stills: list[RenderedImage], limits: Limits
+    img: Image.Image, data: bytes, info: SourceInfo, stills: list[RenderedImage], limits: Limits, deadline: float
 ) -> tuple[list[RenderedImage], Animation]:
     """The renditions with each WebP still replaced by the animation (and no AVIF: a browser would pick its still).
 
     The budget is checked from the frame count before any frame is decoded (counting reads only the frames'
-    headers: about 10 ms for a 12 MB GIF), so a GIF of a million frames costs no more than its first frame.
+    headers: about 10 ms for a 12 MB GIF), so a GIF of a million frames costs no more than its first frame; and
+    again before each frame, from what that frame really is (a later GIF frame may grow the canvas).
     """
     if "WEBP" not in limits.variants:
         return stills, Animation.NO_FORMAT
     sizes = list(dict.fromkeys((r.width, r.height) for r in stills))  # largest first, as rendered
+    first = 1 if img.info.get("default_image") else 0  # an APNG's default image is not one of its frames
     try:
-        count = int(getattr(img, "n_frames", 1))
+        count = int(getattr(img, "n_frames", 1)) - first
         held = count * 4 * sum(w * h for w, h in sizes)
-        if held > limits.max_work_bytes or count * img.width * img.height > limits.animation_decode_pixels:
+        canvas = _largest_canvas(img, data, info.format)
+        decode = count * (canvas + FRAME_COST_PIXELS)
+        over_work = max(held, canvas * _WORK_BYTES_PER_PIXEL["RGBA"]) > limits.max_work_bytes
+        if over_work or decode > limits.animation_decode_pixels:
             return stills, Animation.OVER_BUDGET
-        frames, durations = _frames(img, info, sizes)
+        frames, durations = _frames(img, info, sizes, range(first, first + count), limits, deadline)
     except MemoryError:
         raise
+    except _OverBudget:
+        return stills, Animation.OVER_BUDGET
     except Exception:  # any of the many things a plugin raises on a broken frame (see _input_errors)
         return stills, Animation.DAMAGED
     loop = int(img.info.get("loop", 1))  # a GIF without a loop count plays once; 0 is forever in both formats
@@ -550,27 +641,78 @@ def _animate(
     out = []
     for r in stills:
         if r.format == "WEBP":
-            out.append(replace(r, data=animated[(r.width, r.height)], frames=len(durations)))
+            data = animated[(r.width, r.height)]
+            out.append(replace(r, data=data, frames=_frame_count(data)))
         elif r.format != "AVIF":
             out.append(r)
     return out, Animation.KEPT
 
 
+def _largest_canvas(img: Image.Image, data: bytes, fmt: str) -> int:
+    """The most pixels a frame will be decoded on: a GIF frame past the screen grows Pillow's canvas to hold it."""
+    width, height = img.size
+    if fmt == "GIF":
+        for _, _, right, bottom in frame_rects(data):
+            width, height = max(width, right), max(height, bottom)
+    return width * height
+
+
+def _frame_count(webp: bytes) -> int:
+    """The frames an encoded animation really holds: libwebp merges frames that do not change."""
+    with Image.open(io.BytesIO(webp), formats=["WEBP"]) as im:
+        return int(getattr(im, "n_frames", 1))
+
+
 def _frames(
-    img: Image.Image, info: SourceInfo, sizes: list[tuple[int, int]]
+    img: Image.Image,
+    info: SourceInfo,
+    sizes: list[tuple[int, int]],
+    indexes: range,
+    limits: Limits,
+    deadline: float,
 ) -> tuple[dict[tuple[int, int], list[Image.Image]], list[int]]:
-    """Every frame, upright, in sRGB and at every size (cascaded, as the stills are), with its duration in ms."""
+    """Every frame, upright, in sRGB and at every size (cascaded, as the stills are), with its duration in ms.
+
+    Before each frame is decoded: the canvas it will be decoded on must fit the work budget (a GIF frame past the
+    logical screen grows Pillow's canvas), the pixels decoded so far the decode budget, and the clock the deadline.
+    What lies outside the screen is then clipped, as browsers do.
+    """
     frames: dict[tuple[int, int], list[Image.Image]] = {size: [] for size in sizes}
     durations: list[int] = []
-    icc = img.info.get("icc_profile")
-    for frame in ImageSequence.Iterator(img):
-        ms = int(frame.info.get("duration") or 0)
+    screen = img.size
+    to_srgb = _srgb_transform(img.info.get("icc_profile"), "RGBA")
+    decoded = 0
+    for index in indexes:
+        img.seek(index)  # reads this frame's header (and finishes the one before)
+        decoded += img.width * img.height + FRAME_COST_PIXELS
+        if (
+            img.width * img.height * _WORK_BYTES_PER_PIXEL["RGBA"] > limits.max_work_bytes
+            or decoded > limits.animation_decode_pixels
+            or time.monotonic() > deadline
+        ):
+            raise _OverBudget
+        ms = int(img.info.get("duration") or 0)
         durations.append(ms if ms >= _MIN_FRAME_MS else _SLOW_FRAME_MS)
-        current = _upright(frame.convert("RGBA"), info)
-        for size in sizes:
+        current = img.convert("RGBA")
+        if current.size != screen:
+            current = current.crop((0, 0, *screen))
+        current = _upright(current, info)
+        for i, size in enumerate(sizes):
             current = _resized(current, size)
-            frames[size].append(_to_srgb(current, icc))
+            if i == 0 and to_srgb is not None:  # once per frame, at the largest size; the cascade inherits it
+                current = ImageCms.applyTransform(current, to_srgb) or current
+            frames[size].append(current)
     return frames, durations
+
+
+def _srgb_transform(icc: bytes | None, mode: str) -> ImageCms.ImageCmsTransform | None:
+    """The transform from this profile to sRGB, built once for every frame (None: no usable profile)."""
+    if not icc:
+        return None
+    try:
+        return ImageCms.buildTransform(ImageCms.ImageCmsProfile(io.BytesIO(icc)), _SRGB, mode, mode)
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return None
 
 
 def _encode_animation(frames: list[Image.Image], durations: list[int], loop: int) -> bytes:

@@ -63,6 +63,10 @@ class Records(Protocol):
         """Write a processed record with deferred variants added, if the stored one is still at read_rev."""
         ...
 
+    def repoint(self, record: ImageRecord, read_rev: int) -> bool:
+        """Name another earlier duplicate (the one named was removed), if the record is still as read."""
+        ...
+
     def complete(self, record: ImageRecord, owner: str) -> bool:
         """Write the processed record if this owner still holds the image in processing; False otherwise."""
         ...
@@ -91,8 +95,8 @@ class Records(Protocol):
         """One page of records with a status, newest first."""
         ...
 
-    def same_picture(self, phash: str) -> list[str]:
-        """Source keys of processed pictures with this perceptual hash, earliest first."""
+    def same_picture(self, phash: str) -> list[tuple[str, str]]:
+        """(created at, source key) of processed pictures with this perceptual hash, earliest first."""
         ...
 
 

@@ -90,6 +90,7 @@ class Processor:
             max_work_bytes=s.imaging.work_budget_bytes,
             variants=tuple(v for v in s.imaging.variants if v not in self.deferred),
             animation_decode_pixels=s.imaging.animation_decode_pixels,
+            render_seconds=s.timing.render_s,
         )
 
     def process(self, ref: ObjectRef, request_id: str = "", message_id: str = "", receive_count: int = 1) -> Outcome:
@@ -183,7 +184,7 @@ class Processor:
         try:
             result = self._render(ref)
             renditions = self._store(ref, result)
-            duplicate = self._earlier_same_picture(ref.key, result.identity.phash)
+            duplicate = self._earlier_same_picture(claimed, result.identity.phash)
             fresh = {r.key for r in renditions}
             self._delete_outputs([k for k in claimed.stale_renditions if k not in fresh])
             self._defer(ref, result)
@@ -245,7 +246,15 @@ class Processor:
         if self._outside_input(job.bucket, job.key) or job.key == self.settings.names.input_prefix:
             lg.warning("variants job outside the input bucket and prefix; skipped")
             return Outcome.SKIPPED
+        if not job.formats or not set(job.formats) <= set(self.settings.imaging.deferred):
+            # Only what this function defers may come later: anything else is made in line, or not at all.
+            lg.warning("variants job for formats that are not deferred; skipped", extra={"formats": list(job.formats)})
+            return Outcome.SKIPPED
         read = self.records.get(job.key)
+        if read is not None and read.original is not None and read.original.animation == Animation.KEPT:
+            # An animation has no AVIF on purpose (a browser would pick its still over the animated WebP).
+            lg.warning("variants job for an animation; skipped")
+            return Outcome.SKIPPED
         early = self._variants_state(job, read, lg)
         if early is not None:
             return early
@@ -326,6 +335,7 @@ class Processor:
         if not self.records.delete(gone, read.rev):
             raise TransientError("the item changed while its renditions were removed", code="contention")
         lg.info("source removed; renditions deleted", extra={"stage": "remove"})
+        self._repoint_duplicates(read)
         self._publish(gone, lg)
         return Outcome.DELETED
 
@@ -386,11 +396,31 @@ class Processor:
             publish_until=int(now) + self.settings.timing.lease_s,
         )
 
-    def _earlier_same_picture(self, key: str, phash: str) -> str:
-        """The source key of an earlier upload with this perceptual hash ("" if none, or if the picture is flat)."""
+    def _earlier_same_picture(self, claimed: ImageRecord, phash: str) -> str:
+        """The source key of an earlier picture with this perceptual hash ("" if none, or if the picture is flat).
+
+        Earlier is by when each key was first created (kept across its versions), then by key: a strict order, so
+        pointers can never form a cycle (A, then B = A, then A again with other bytes: A stays the original).
+        The index holds processed records only, so the target exists and is not deleted when this is written.
+        """
         if is_flat(phash):
             return ""
-        return next((k for k in self.records.same_picture(phash) if k != key), "")
+        mine = (claimed.created_at, claimed.source_key)
+        return next((k for created, k in self.records.same_picture(phash) if (created, k) < mine), "")
+
+    def _repoint_duplicates(self, removed: ImageRecord) -> None:
+        """Records that named the removed picture as their earlier duplicate now name the next earlier one (or none).
+
+        Best effort: a record changed meanwhile keeps what its own processing wrote.
+        """
+        if not removed.phash or is_flat(removed.phash):
+            return
+        for _, key in self.records.same_picture(removed.phash):  # the removed record has left the index
+            record = self.records.get(key)
+            if record is None or record.duplicate_of != removed.source_key:
+                continue
+            earlier = self._earlier_same_picture(record, removed.phash)
+            self.records.repoint(replace(record, rev=record.rev + 1, duplicate_of=earlier), record.rev)
 
     def _delete_outputs(self, keys: list[str]) -> None:
         for key in keys:

@@ -179,6 +179,10 @@ class ImageRecords:
         """Add deferred variants to a processed record, if it is still as read."""
         return self._put(record, _unchanged(read_rev))
 
+    def repoint(self, record: ImageRecord, read_rev: int) -> bool:
+        """Name another earlier duplicate (the one named was removed), if the record is still as read."""
+        return self._put(record, _unchanged(read_rev))
+
     def complete(self, record: ImageRecord, owner: str) -> bool:
         """Record the renditions of an image this owner still holds in processing."""
         return self._put(record, _owned(owner))
@@ -246,14 +250,14 @@ class ImageRecords:
             raise transient(f"dynamodb {op}", e) from e
         return True
 
-    def same_picture(self, phash: str) -> list[str]:
-        """Source keys of processed pictures with this perceptual hash, earliest first (the hash index)."""
+    def same_picture(self, phash: str) -> list[tuple[str, str]]:
+        """(created at, source key) of processed pictures with this perceptual hash, earliest first (the index)."""
         resp = self._query(self.phash_index, "phash", phash, Limit=20)
         found = [
             (str(_de.deserialize(i.get("createdAt", {"S": ""}))), str(_de.deserialize(i["sourceKey"])))
             for i in resp.get("Items", [])
         ]
-        return [key for _, key in sorted(found)]
+        return sorted(found)
 
     def _query(self, index: str, attribute: str, value: str, **extra: Any) -> dict[str, Any]:
         """One Query of an index for one value of its key (extra: Limit, Select, ExclusiveStartKey, ...)."""

@@ -10,10 +10,13 @@ import json
 import struct
 import sys
 from pathlib import Path
+from typing import Any
 
+import pillow_heif
 from PIL import Image, ImageDraw, TiffImagePlugin
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests import crafted
 from tests.images import STORE_FOR_ORIENTATION, jpeg_claiming, marked, png_claiming, raw_exif, stored_for
 from tests.images import encode as enc
 
@@ -141,8 +144,48 @@ def main() -> None:
     small = ok("JPEG", {"large": [320, 240], "medium": [320, 240], "thumb": [150, 113]})
     for name in ("with space.jpg", "plus+sign.jpg", "per%cent 100%.jpg", "ünïcödé 写真 ☃.jpg"):
         add(name, enc(marked(320, 240), "JPEG"), small)
+    _containers(add, ok, fail)
     (OUT / "expected.json").write_text(json.dumps(expected, indent=1, ensure_ascii=False, sort_keys=True) + "\n")
 
 
+def _containers(add: Any, ok: Any, fail: Any) -> None:
+    """Containers that lie (tests/crafted.py), and a real-size phone photo: each through the whole stack."""
+    sizes = {"large": [40, 40], "medium": [40, 40], "thumb": [40, 40]}
+    # A 10x10 screen whose second frame is 12000x12000: over the work budget, so stills of the first frame.
+    grown = crafted.gif((10, 10), [crafted.Frame(width=10, height=10), crafted.Frame(width=12000, height=12000)])
+    add("gif-canvas-grows.gif", grown, ok("PNG", {"large": [10, 10], "medium": [10, 10], "thumb": [10, 10]}))
+    clipped = [crafted.Frame(width=40, height=40), crafted.Frame(x=20, y=20, width=40, height=40, colour=1)]
+    add("gif-frame-off-screen.gif", crafted.gif((40, 40), clipped), ok("PNG", sizes, frames=2))
+    add("apng-default-image.png", crafted.apng((40, 40), 3, default_image=True), ok("PNG", sizes, frames=3))
+    hidden = crafted.heif([(64, 48), (4000, 3000)], primary=0)
+    add("heic-hidden-second-image.heic", hidden, ok("JPEG", {"large": [64, 48], "medium": [64, 48], "thumb": [64, 48]}))
+    profile = crafted.png_with_profile((64, 48), crafted.padded_profile(2_000_000))
+    add("png-2mb-profile.png", profile, ok("PNG", {"large": [64, 48], "medium": [64, 48], "thumb": [64, 48]}))
+    # 2,000 frames with a profile: 12.5 s when a colour transform was built per frame and size; now well under 1 s.
+    frames_icc = crafted.animated_webp((4, 4), 2000, icc=crafted.padded_profile(4000))
+    tiny = {"large": [4, 4], "medium": [4, 4], "thumb": [4, 4]}
+    add("webp-2000-frames-profile.webp", frames_icc, ok("JPEG", tiny, frames=2000))
+    add("avif-claims-60000.avif", crafted.avif_declaring(60000, 60000), fail("too_many_pixels"))
+    photo = {"large": [800, 600], "medium": [400, 300], "thumb": [150, 113]}
+    add("phone-12mp.heic", phone("HEIF", 4032, 3024), ok("JPEG", photo))
+
+
+def phone(fmt: str, width: int, height: int) -> bytes:
+    """A real-size phone photo, deterministic: smooth light and soft detail, in tiles as phones write HEIC."""
+    pillow_heif.register_heif_opener()  # (saving HEIF through Pillow needs it)
+    pillow_heif.options.GRID_TILE_SIZE = 512
+    light = Image.linear_gradient("L").resize((width, height))
+    detail = Image.radial_gradient("L").resize((width // 8, height // 8)).resize((width, height))
+    img = Image.merge("RGB", (light, detail, light.transpose(Image.Transpose.FLIP_LEFT_RIGHT)))
+    return enc(img, fmt, quality=50) if fmt == "HEIF" else enc(img, fmt, quality=50, speed=8)
+
+
+def samples() -> None:
+    """The real-size samples of `make e2e` (samples/phone-*): a 12 MP HEIC and a 24 MP AVIF, as phones make them."""
+    root = Path(__file__).resolve().parents[2] / "samples"
+    (root / "phone-12mp.heic").write_bytes(phone("HEIF", 4032, 3024))
+    (root / "phone-24mp.avif").write_bytes(phone("AVIF", 5712, 4284))
+
+
 if __name__ == "__main__":
-    main()
+    samples() if sys.argv[1:] == ["--samples"] else main()

@@ -126,3 +126,13 @@ def test_stop_ends_processes_by_pid_file_group_leader_or_not(tmp_path: Path) -> 
     assert leader.wait(timeout=15) is not None and child.wait(timeout=15) is not None
     assert "worker: stopped" in proc.stdout and "emulator: stopped" in proc.stdout
     assert not list(tmp_path.glob("*.pid"))
+
+
+@pytest.mark.parametrize("key", ["", "   "])
+def test_similar_without_a_key_says_what_to_give(key: str) -> None:
+    # GIVEN an empty key (the old code sent it to DynamoDB and printed a traceback)
+    env = {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}
+    # WHEN the user asks for pictures like it
+    line = one_line(run(env, "similar", key))
+    # THEN one line says what a key looks like, before any request is made
+    assert "give an image's key" in line

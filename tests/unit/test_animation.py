@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from PIL import Image, ImageSequence
 
 from pipeline.errors import ImageError
-from pipeline.imaging import Animation, Limits, RenderedImage, render
+from pipeline.imaging import FRAME_COST_PIXELS, Animation, Limits, RenderedImage, render
 from pipeline.settings import DEFAULT_RENDITIONS, parse_renditions
 from tests.images import encode
 
@@ -95,8 +95,9 @@ def test_past_the_decode_budget_the_renditions_are_stills_and_say_so() -> None:
     assert result.animation is Animation.OVER_BUDGET
     assert {r.format for r in result.renditions} == {"PNG", "WEBP", "AVIF"}
     assert all(r.frames == 1 and close(frames_of(r)[0][0], COLOURS[0]) for r in result.renditions)
-    # AND just inside the budget it animates
-    assert render(animation("GIF"), R, Limits(animation_decode_pixels=2_000_000)).animation is Animation.KEPT
+    # AND just inside the budget (each frame's pixels and its fixed cost) it animates
+    inside = Limits(animation_decode_pixels=4 * (500_000 + FRAME_COST_PIXELS))
+    assert render(animation("GIF"), R, inside).animation is Animation.KEPT
 
 
 def test_past_the_memory_budget_the_renditions_are_stills() -> None:

@@ -198,3 +198,33 @@ def test_a_job_that_cannot_render_ends_without_touching_the_record(env: Env) -> 
     # THEN the job is acknowledged as failed: the record keeps its in-line renditions and is not published again
     assert env.p.add_variants(env.job()) is Outcome.FAILED
     assert got(env.records, KEY) == before and len(env.publisher.messages) == 1
+
+
+@pytest.mark.parametrize("formats", [("AVIF",), ("WEBP",), ("JPEG",)])
+def test_a_forged_job_adds_nothing_to_an_animation_or_outside_the_deferred_formats(
+    env: Env, formats: tuple[str, ...]
+) -> None:
+    # GIVEN an animation, processed: its WebP is animated and it has no AVIF, on purpose
+    frames = [Image.new("RGB", (120, 80), c) for c in ((200, 0, 0), (0, 200, 0), (0, 0, 200))]
+    obj(env.store, KEY, encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=80, loop=0))
+    assert env.p.process(ref(KEY)) is Outcome.PROCESSED
+    item = got(env.records, KEY)
+    assert item.original is not None and item.original.animation == "animated" and not env.jobs.sent
+    before = env.outputs()
+    # WHEN someone who can write to the variants queue sends a job for it (AVIF stills, or any other format)
+    forged = VariantsJob(ref(KEY).bucket, KEY, item.version, formats)
+    outcome = env.p.add_variants(forged)
+    # THEN nothing is written, the record keeps its renditions, and nothing is published again
+    assert outcome is Outcome.SKIPPED
+    assert env.outputs() == before and got(env.records, KEY).renditions == item.renditions
+    assert len(env.publisher.messages) == 1
+
+
+def test_a_job_for_a_format_that_is_not_deferred_adds_nothing_to_a_still(env: Env) -> None:
+    # GIVEN a still, processed; WHEN a job asks for WebP, which is made in line, not deferred
+    put(env.store, KEY)
+    env.p.process(ref(KEY))
+    item = got(env.records, KEY)
+    outcome = env.p.add_variants(VariantsJob(ref(KEY).bucket, KEY, item.version, ("WEBP",)))
+    # THEN it is skipped: no second set of WebP renditions
+    assert outcome is Outcome.SKIPPED and got(env.records, KEY).renditions == item.renditions

@@ -24,6 +24,7 @@ from pipeline.errors import ImageError
 from pipeline.imaging import Limits, render
 from pipeline.settings import Rendition
 from tests.images import compass, encode, raw_exif
+from tests.peak import vm
 
 ROOT = Path(__file__).resolve().parents[2]
 CRASHERS = ROOT / "tests" / "data" / "fuzz"
@@ -88,17 +89,10 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
     return bytes(b)
 
 
-def _vm(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
 def check(data: bytes) -> str | None:
     """None when the property holds for these bytes, else what broke it (an exception, time, or memory)."""
     Path("/proc/self/clear_refs").write_text("5")  # reset the peak: measure this case alone
-    before, started = _vm("VmRSS"), time.monotonic()
+    before, started = vm("VmRSS"), time.monotonic()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow warns about every truncated read; the outcome is what counts
@@ -107,7 +101,7 @@ def check(data: bytes) -> str | None:
         pass
     except Exception as e:
         return f"{type(e).__name__}: {e}"
-    took, grew = time.monotonic() - started, _vm("VmHWM") - before
+    took, grew = time.monotonic() - started, vm("VmHWM") - before
     if took > CASE_S:
         return f"took {took:.1f} s"
     # The estimate may be off by a little, never by more than half again plus allocator slack.

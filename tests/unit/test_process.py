@@ -415,6 +415,43 @@ def test_a_second_upload_of_the_same_picture_says_which_it_duplicates(env: Env) 
     assert message["dominantColor"] == again.dominant_color and message["phash"] == again.phash
 
 
+def test_duplicate_of_always_points_to_an_earlier_existing_picture_and_never_forms_a_cycle(env: Env) -> None:
+    p, store, records, _, clock = env
+    a, b, c = "uploads/dup/a.jpg", "uploads/dup/b.jpg", "uploads/dup/c.jpg"
+
+    def check() -> None:
+        # Every pointer names a processed record first created strictly before the pointing one: no cycle.
+        by_key = {r.source_key: r for r in records.scan()}
+        for r in by_key.values():
+            if r.duplicate_of:
+                target = by_key.get(r.duplicate_of)
+                assert target is not None and target.status is Status.PROCESSED, (r.source_key, r.duplicate_of)
+                assert (target.created_at, target.source_key) < (r.created_at, r.source_key)
+
+    # GIVEN A, then B with the same picture (B points to A)
+    put(store, a, 1600, 1200)
+    assert p.process(ref(a, seq="01")) is Outcome.PROCESSED
+    clock.now += 60
+    put(store, b, 800, 600)
+    assert p.process(ref(b, seq="01")) is Outcome.PROCESSED
+    assert got(records, b).duplicate_of == a
+    check()
+    # WHEN A is uploaded again: the same pixels, other bytes (the old code then pointed A at B: a cycle)
+    clock.now += 60
+    obj(store, a, encode(marked(1600, 1200), "PNG"), etag="e2")
+    assert p.process(ref(a, seq="02", etag="e2")) is Outcome.PROCESSED
+    # THEN A, the earliest, points nowhere; B still points to A
+    assert got(records, a).duplicate_of == "" and got(records, b).duplicate_of == a
+    check()
+    # AND once A is deleted, a new copy C points to B, the earliest picture that still exists
+    assert p.process(ref(a, seq="03", etag="", kind=Kind.REMOVED)) is Outcome.DELETED
+    clock.now += 60
+    put(store, c, 400, 300)
+    assert p.process(ref(c, seq="01")) is Outcome.PROCESSED
+    assert got(records, c).duplicate_of == b
+    check()
+
+
 def test_flat_pictures_are_not_called_duplicates_of_each_other(env: Env) -> None:
     p, store, records, _, _ = env
     for key in ("uploads/grey-1.png", "uploads/grey-2.png"):
