@@ -636,7 +636,7 @@ def _animate(
         return stills, Animation.OVER_BUDGET
     except Exception:  # any of the many things a plugin raises on a broken frame (see _input_errors)
         return stills, Animation.DAMAGED
-    loop = int(img.info.get("loop", 1))  # a GIF without a loop count plays once; 0 is forever in both formats
+    loop = _plays(img, info)
     animated = {size: _encode_animation(held_frames, durations, loop) for size, held_frames in frames.items()}
     out = []
     for r in stills:
@@ -646,6 +646,19 @@ def _animate(
         elif r.format != "AVIF":
             out.append(r)
     return out, Animation.KEPT
+
+
+def _plays(img: Image.Image, info: SourceInfo) -> int:
+    """WebP's loop count for the source's animation: how many times it plays, 0 for forever.
+
+    A GIF's NETSCAPE count is repetitions after the first play (Chromium's decoder reports it as its
+    repetitionCount; tests/unit/test_browser_parity.py): loop 3 plays four times. APNG and WebP count plays.
+    A GIF without the block plays once.
+    """
+    loop = int(img.info.get("loop", 1))
+    if info.format == "GIF" and loop > 0 and "loop" in img.info:
+        return min(loop + 1, 0xFFFF)
+    return loop
 
 
 def _largest_canvas(img: Image.Image, data: bytes, fmt: str) -> int:

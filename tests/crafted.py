@@ -132,4 +132,3 @@ def avif_declaring(width: int, height: int) -> bytes:
     at = data.find(b"ispe")
     struct.pack_into(">II", data, at + 8, width, height)
     return bytes(data)
-
