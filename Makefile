@@ -204,8 +204,8 @@ bench: $(VENV)/.installed .venv-$(EMULATOR)/.installed ## imaging vs the referen
 	$(PY) bench/cold_start.py --python $(PYTHON312)
 
 FUZZ_S ?= 600
-fuzz: $(VENV)/.installed ## fuzz the imaging core for FUZZ_S seconds (make test runs 60 s); crashers land in tests/data/fuzz/
-	FUZZ_S=$(FUZZ_S) $(PY) -m pytest tests/unit/test_fuzz_imaging.py -q $(PYTEST_ARGS)
+fuzz: $(VENV)/.installed ## fuzz the imaging core: bytes for FUZZ_S s, then containers built from parts for FUZZ_S/2 s; finds land in tests/data/fuzz/
+	FUZZ_S=$(FUZZ_S) $(PY) -m pytest tests/unit/test_fuzz_imaging.py tests/unit/test_fuzz_containers.py -q $(PYTEST_ARGS)
 
 SOAK_COUNT ?= 10000
 SOAK_SIZE  ?= 320x240

@@ -113,7 +113,7 @@ def plays_like_its_source(data: bytes, result_renditions: list[tuple[str, int, i
     with Image.open(io.BytesIO(data)) as src:
         screen = src.size
         loop = src.info.get("loop", 1) if getattr(src, "is_animated", False) else None
-        if src.format == "GIF" and loop:
+        if src.format == "GIF" and loop and "loop" in src.info:
             loop += 1  # a GIF counts repetitions after the first play, WebP counts plays (test_browser_parity.py)
         primary = src.convert("RGB").getpixel((src.width // 2, src.height // 2)) if src.format == "HEIF" else None
     for fmt, width, height, frames, out in result_renditions:
