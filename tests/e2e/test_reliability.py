@@ -25,6 +25,7 @@ from pipeline.local.emulator import Emulator, free_port, port_open, stop_process
 from pipeline.ops.dlq import peek, redrive
 from pipeline.ops.stack import Stack
 from pipeline.settings import Settings
+from tests import crafted
 from tests.conftest import ROOT, StackFixture, make_settings
 from tests.e2e.helpers import ended, read_notifications, running_worker, s3_event, wait_for
 from tests.faults import Faults
@@ -264,3 +265,29 @@ def test_worker_survives_the_emulator_going_away(
             )
     finally:
         stop_process(proc.pid)
+
+
+@pytest.mark.stack(visibility_timeout_s=4)
+def test_a_slow_animation_ends_inside_its_lease_and_takes_no_healthy_image_with_it(fresh_stack: StackFixture) -> None:
+    # GIVEN a queue whose messages come back after 4 s (lease 2 s, so an animation may take 1 s), an animated WebP
+    # of 10,000 frames with a profile (a minute of work for the old code: its batch outlived the visibility timeout
+    # and healthy images went round with it), and three healthy photos uploaded with it
+    settings, clients, stack = fresh_stack
+    assert settings.timing.render_s <= settings.timing.lease_s / 2
+    records = wiring.records(settings, clients)
+    base = f"{settings.names.input_prefix}slow/"
+    slow = base + "many-frames.webp"
+    uploads = {slow: crafted.animated_webp((4, 4), 10_000, icc=crafted.padded_profile(4000))}
+    uploads |= {f"{base}healthy-{i}.jpg": encode(marked(640, 480), "JPEG") for i in range(3)}
+    with running_worker(settings, clients) as worker:
+        for key, data in uploads.items():
+            clients.s3.put_object(Bucket=settings.names.input_bucket, Key=key, Body=data)
+        # WHEN the worker takes them
+        items = {k: wait_for(partial(ended, records, k), timeout=90, what=k) for k in uploads}
+        wait_for(lambda: Queue(clients.sqs, stack.queue_url).depth()["in_flight"] == 0, what="queue drained")
+        # THEN every image ended processed on its first delivery (the animation animated if its frames were done
+        # inside the deadline, else a still that says why: which one depends on this machine's speed)
+        assert worker.stats.retried == 0
+    assert all(i.status is Status.PROCESSED and i.attempts == 1 for i in items.values()), items
+    assert items[slow].original is not None and items[slow].original.animation in ("animated", "still_over_budget")
+    assert Queue(clients.sqs, stack.dlq_url).depth()["visible"] == 0
