@@ -289,5 +289,6 @@ def test_a_slow_animation_ends_inside_its_lease_and_takes_no_healthy_image_with_
         # inside the deadline, else a still that says why: which one depends on this machine's speed)
         assert worker.stats.retried == 0
     assert all(i.status is Status.PROCESSED and i.attempts == 1 for i in items.values()), items
-    assert items[slow].original is not None and items[slow].original.animation in ("animated", "still_over_budget")
+    original = items[slow].original
+    assert original is not None and original.animation in ("animated", "still_over_budget")
     assert Queue(clients.sqs, stack.dlq_url).depth()["visible"] == 0
