@@ -227,20 +227,26 @@ def cmd_dlq(args: argparse.Namespace) -> int:
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
-    """Compare input objects, items and renditions; exit 1 when anything is missing or does not belong."""
+    """Compare input objects, items and renditions, on a live system too; exit 1 on damage, not on work in flight."""
     from pipeline.adapters.storage import ObjectStore
+    from pipeline.ops.reconcile import DAMAGE, Reads, reconcile_live
+    from pipeline.ops.settle import queued
 
     settings, clients = _env()
     store = ObjectStore(clients.s3)
     records = wiring.records(settings, clients)
-    inputs = set(store.keys(settings.names.input_bucket, settings.names.input_prefix + args.prefix))
-    outputs = store.etags(settings.names.output_bucket)
-    from pipeline.ops.reconcile import reconcile
-
-    report = reconcile(inputs, list(records.scan()), outputs)
+    names = settings.names
+    reads = Reads(
+        inputs=lambda: set(store.keys(names.input_bucket, names.input_prefix + args.prefix)),
+        records=records.scan,
+        outputs=lambda: store.etags(names.output_bucket),
+        pending=lambda: queued(settings, clients),
+        source_of=lambda key: store.source_of(names.output_bucket, key),
+        record=records.get,
+    )
+    report = reconcile_live(reads)
     out(json.dumps(report, indent=2, ensure_ascii=False))
-    bad = ("missing", "renditions_missing", "renditions_foreign", "orphans", "processing", "deleted_with_source")
-    return 1 if any(report[k] for k in bad) else 0
+    return 1 if any(report[k] for k in DAMAGE) else 0
 
 
 def cmd_similar(args: argparse.Namespace) -> int:

@@ -125,8 +125,8 @@ _WORK_BYTES_PER_PIXEL = {
 }
 # HEIF and AVIF decoders (libde265 through pillow-heif, libavif through Pillow) hold their own frame and hand over a
 # copy. Measured at real sizes by `bench/memory.py --calibrate` (12, 24 and 48 MP photos, grid-tiled HEIC as phones
-# write them): HEIF 7.0-7.3 and AVIF 9.2-9.4 bytes a pixel, the same at every size; here with 10% on top.
-_WORK_BYTES_PER_PIXEL_BY_FORMAT: dict[str, float] = {"WEBP": 19, "HEIF": 8.0, "AVIF": 10.4}
+# write them): HEIF 7.2-7.4 and AVIF 9.2-9.4 bytes a pixel, the same at every size; here with 10% on top.
+_WORK_BYTES_PER_PIXEL_BY_FORMAT: dict[str, float] = {"WEBP": 19, "HEIF": 8.2, "AVIF": 10.4}
 
 
 # Animated GIF and WebP sources: every frame is decoded and resized to every size, and the encoder needs all of a

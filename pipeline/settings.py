@@ -146,7 +146,7 @@ class ImagingSettings:
         renditions and the allocator's slack. Measured with bench/memory.py: the estimate is the measured cost plus
         10%, so the worst accepted input peaks near 60% of the function; a warm process that rendered twelve 24 MP
         photos in turn peaks within 5% of the first (imaging gives freed memory back after each render).
-        (At 60%, as before, a 24 MP AVIF from a phone was refused at 512 MB: it needs about 245 MiB.)
+        (At 60%, as before, a 24 MP AVIF from a phone was refused at 512 MB: it needs about 243 MiB.)
         """
         return max(0, int(self.memory_mb * WORK_SHARE) - BASELINE_MB) * 1024 * 1024
 

@@ -1,6 +1,8 @@
-"""Burst N uploads through an embedded emulator and the real worker, then reconcile: nothing may go missing.
+"""Burst N uploads through an embedded emulator and the real worker; reconcile while it works and once settled.
 
-Prints one JSON object (counts, wall time, images/s, the worker's peak RSS) and exits 1 if anything is missing.
+Settled means every upload ended, deferred variants included, and both queues drained. Prints one JSON object
+(counts, wall time, images/s, the worker's peak RSS, what reconcile found while it was moving) and exits 1 if
+reconcile finds damage at either time, anything is missing, or the bound is hit before it settles.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -22,6 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pipeline.local.harness import running_stack  # noqa: E402
+from pipeline.ops.reconcile import DAMAGE  # noqa: E402
+from pipeline.ops.settle import NotSettled, progress, wait_settled  # noqa: E402
 
 
 def small_jpeg(i: int, w: int, h: int) -> bytes:
@@ -63,24 +69,23 @@ def main() -> int:
         started = time.monotonic()
         stack.upload("soak", args.count, lambda i: small_jpeg(i, w, h), threads=8)
         uploaded_s = time.monotonic() - started
-        deadline = started + args.timeout
-        counts = records.count_by_status()
-        while counts["processed"] + counts["failed"] < args.count and time.monotonic() < deadline:
-            # Counting walks the whole index on the emulator: look every few seconds, not every second.
-            time.sleep(5 if args.count > 2000 else 1)
-            counts = records.count_by_status()
+        # Reconcile once while the burst is still moving (deferred variants in flight): it must find no damage.
+        wait_until(lambda: records.count_by_status()["processed"] >= args.count // 2, started + args.timeout)
+        during = reconcile(stack.env)
+        try:
+            final = wait_settled(
+                lambda: progress(settings, clients),
+                args.count,
+                timeout_s=max(1.0, started + args.timeout - time.monotonic()),
+                every_s=5 if args.count > 2000 else 1,  # counting walks the whole index on the emulator
+            )
+            moving = ""
+        except NotSettled as e:
+            final, moving = progress(settings, clients), str(e)
         wall_s = time.monotonic() - started
         rss = peak_rss_mb(stack.worker.pid)
-        rec = subprocess.run(
-            [sys.executable, "-m", "pipeline", "reconcile"],
-            cwd=ROOT,
-            env=stack.env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-    report = json.loads(rec.stdout)
+        after = reconcile(stack.env)
+    report = after["report"]
     result = {
         "count": args.count,
         "backend": args.backend,
@@ -90,13 +95,41 @@ def main() -> int:
         "processing": report["processing"],
         "missing": report["missing"],
         "renditions_missing": report["renditions_missing"],
+        "damage_during": {k: during["report"][k] for k in DAMAGE if during["report"][k]},
+        "in_flight_during": during["report"]["in_flight"],
+        "settled": not moving,
         "upload_s": round(uploaded_s, 1),
         "wall_s": round(wall_s, 1),
         "images_per_s": round(report["processed"] / wall_s, 1) if wall_s else 0.0,
         "worker_peak_rss_mb": round(rss, 1),
     }
     print(json.dumps(result))
-    return 0 if rec.returncode == 0 and report["missing"] == 0 and report["processed"] == args.count else 1
+    if moving:
+        print(f"soak: {moving}", file=sys.stderr)
+    clean = during["code"] == 0 and after["code"] == 0 and not moving and final.ended == args.count
+    return 0 if clean and report["processed"] == args.count else 1
+
+
+def wait_until(ready: Callable[[], bool], deadline: float) -> None:
+    """Poll until ready() or the deadline (monotonic)."""
+    while not ready() and time.monotonic() < deadline:
+        time.sleep(1)
+
+
+def reconcile(env: dict[str, str]) -> dict[str, Any]:
+    """`pipeline reconcile` as an operator runs it: its report and exit code."""
+    rec = subprocess.run(
+        [sys.executable, "-m", "pipeline", "reconcile"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if rec.returncode not in (0, 1):
+        raise SystemExit(f"soak: pipeline reconcile failed: {rec.stderr.strip()[-500:]}")
+    return {"report": json.loads(rec.stdout), "code": rec.returncode}
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from botocore.exceptions import ClientError
 
@@ -96,6 +96,12 @@ class ObjectStore:
             raise transient("s3 head_object", e) from e
         except CONNECTION_ERRORS as e:
             raise transient("s3 head_object", e) from e
+
+    def source_of(self, bucket: str, key: str) -> str | None:
+        """The source key a rendition object names in its metadata (None: no such object, or it names none)."""
+        head = self.head(bucket, key)
+        source = (head or {}).get("Metadata", {}).get("source-key")
+        return unquote(source) if source else None
 
     def keys(self, bucket: str, prefix: str = "") -> list[str]:
         """Every key under a prefix."""

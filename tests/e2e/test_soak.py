@@ -1,4 +1,4 @@
-"""A smaller `make soak`: a burst of uploads through the real worker, reconciled with nothing missing."""
+"""A smaller `make soak`: a burst of uploads through the real worker, reconciled while it moves and once settled."""
 
 from __future__ import annotations
 
@@ -23,4 +23,6 @@ def test_burst_is_reconciled_with_nothing_missing() -> None:
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["processed"] == 200 and result["missing"] == 0 and result["renditions_missing"] == 0
     assert result["processing"] == 0 and result["failed"] == 0
+    # reconcile run while the burst was moving (deferred variants in flight) found no damage, and it settled
+    assert result["damage_during"] == {} and result["settled"]
     assert 0 < result["worker_peak_rss_mb"] < 1024
