@@ -63,8 +63,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def _wait_with_progress(settings: Settings, clients: Any, keys: list[str], timeout: float) -> dict[str, Any]:
-    """Wait for every key to end, drawing a progress bar on stderr when it is a terminal."""
+def _wait_with_progress(settings: Settings, clients: Any, etags: dict[str, str], timeout: float) -> dict[str, Any]:
+    """Wait for every uploaded content (key: ETag) to end, drawing a progress bar on stderr on a terminal."""
     from pipeline.e2e import wait_for_items
 
     def draw(done: int, total: int) -> None:
@@ -73,27 +73,31 @@ def _wait_with_progress(settings: Settings, clients: Any, keys: list[str], timeo
             sys.stderr.flush()
 
     records = wiring.records(settings, clients)
-    return wait_for_items(records, keys, timeout, on_progress=draw, deferred=settings.imaging.deferred)
+    keys = list(etags)
+    return wait_for_items(records, keys, timeout, on_progress=draw, deferred=settings.imaging.deferred, etags=etags)
 
 
 def cmd_upload(args: argparse.Namespace) -> int:
     """Upload files under the input prefix; with --wait, report how each one ended."""
     settings, clients = _env()
-    keys = []
+    etags: dict[str, str] = {}  # what each PUT wrote: --wait reports that content, never an earlier one
     for f in args.files:
         path = Path(f)
         key = f"{settings.names.input_prefix}{args.prefix}{path.name}"
         ctype = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        clients.s3.put_object(Bucket=settings.names.input_bucket, Key=key, Body=path.read_bytes(), ContentType=ctype)
-        keys.append(key)
+        put = clients.s3.put_object(
+            Bucket=settings.names.input_bucket, Key=key, Body=path.read_bytes(), ContentType=ctype
+        )
+        etags[key] = str(put.get("ETag", "")).strip('"')
         out(f"uploaded s3://{settings.names.input_bucket}/{key}")
     if not args.wait:
         return 0
-    items = _wait_with_progress(settings, clients, keys, args.timeout)
+    keys = list(etags)
+    items = _wait_with_progress(settings, clients, etags, args.timeout)
     code = 0
     for key in keys:
         record = items.get(key)
-        status = record.status.value if record else "missing"
+        status = record.status.value if record else "pending"
         if record and record.status is Status.PROCESSED:
             by_size: dict[str, list[str]] = {}
             for r in record.renditions:  # one line per size: its pixels, then its formats, fallback first

@@ -74,19 +74,32 @@ def wait_for_items(
     timeout_s: float,
     on_progress: Callable[[int, int], None] | None = None,
     deferred: tuple[str, ...] = (),
+    etags: dict[str, str] | None = None,
 ) -> dict[str, ImageRecord | None]:
-    """Poll until every key's record is complete (processed or failed, published, with its deferred formats)."""
+    """Poll until every key's record is complete (processed or failed, published, with its deferred formats).
+
+    With `etags` (what each upload's PUT returned), a key counts only once its record is about that content: a
+    re-upload under an existing name must not be answered with the previous content's result.
+    """
     deadline = time.monotonic() + timeout_s
     items: dict[str, ImageRecord | None] = dict.fromkeys(keys)
+
+    def complete(key: str) -> bool:
+        record = items[key]
+        wanted = (etags or {}).get(key)
+        return is_complete(record, deferred) and (not wanted or (record is not None and record.version.etag == wanted))
+
     while True:
         for k in keys:
-            if not is_complete(items[k], deferred):
+            if not complete(k):
                 items[k] = records.get(k)
-        done = sum(is_complete(v, deferred) for v in items.values())
+        done = sum(complete(k) for k in keys)
         if on_progress is not None:
             on_progress(done, len(keys))
-        if done == len(keys) or time.monotonic() > deadline:
+        if done == len(keys):
             return items
+        if time.monotonic() > deadline:
+            return {k: items[k] if complete(k) else None for k in keys}
         time.sleep(0.5)
 
 

@@ -103,3 +103,24 @@ def test_dlq_list_says_how_many_it_shows_of_how_many(fresh_stack: StackFixture) 
     bodies = {json.loads(line)["body"] for line in every.stdout.splitlines() if line.startswith("{")}
     assert bodies == {f"dead {i}" for i in range(13)}
     assert every.stdout.strip().endswith(f"13 of 13 message(s) in {settings.names.dlq_name}")
+
+
+def test_upload_wait_reports_this_upload_never_the_previous_one(fresh_stack: StackFixture, tmp_path: Path) -> None:
+    settings, clients, _ = fresh_stack
+    first, second = tmp_path / "a" / "re.jpg", tmp_path / "b" / "re.jpg"
+    for path, size in ((first, (1600, 1200)), (second, (400, 600))):
+        path.parent.mkdir()
+        Image.new("RGB", size, (200, 30, 30)).save(path, "JPEG")
+    # GIVEN a key processed once, 800x600 at its largest
+    with running_worker(settings, clients):
+        done = cli(settings, "upload", str(first), "--wait", "--timeout", "60")
+    assert "processed  uploads/re.jpg: large 800x600" in done.stdout, done.stdout
+    # WHEN new content is uploaded under the same name while no worker runs, waiting briefly
+    waited = cli(settings, "upload", str(second), "--wait", "--timeout", "3")
+    # THEN the previous result is not passed off as this upload's (the old code printed it at once, exit 0)
+    assert waited.returncode == 1 and "800x600" not in waited.stdout, waited.stdout
+    assert "uploads/re.jpg: not finished in time" in waited.stdout, waited.stdout
+    # AND once a worker takes it, waiting again for the same bytes reports their own result
+    with running_worker(settings, clients):
+        again = cli(settings, "upload", str(second), "--wait", "--timeout", "60")
+    assert again.returncode == 0 and "processed  uploads/re.jpg: large 400x600" in again.stdout, again.stdout
