@@ -79,6 +79,12 @@ def _wait_with_progress(settings: Settings, clients: Any, etags: dict[str, str],
 
 def cmd_upload(args: argparse.Namespace) -> int:
     """Upload files under the input prefix; with --wait, report how each one ended."""
+    for f in args.files:  # every file checked before any is uploaded: a wrong name uploads nothing
+        path = Path(f)
+        if path.is_dir():
+            raise UsageError(f"{f} is a folder: give image files (for example {path / '*.jpg'})")
+        if not path.is_file():
+            raise UsageError(f"no such file: {f}")
     settings, clients = _env()
     etags: dict[str, str] = {}  # what each PUT wrote: --wait reports that content, never an earlier one
     for f in args.files:
@@ -505,6 +511,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         code: int = args.func(args)
+    except KeyboardInterrupt:
+        # Ctrl-C is a person's choice, not a failure to explain: one line, the shell's code for SIGINT.
+        sys.stderr.write(f"\npipeline {args.command}: interrupted\n")
+        return 130
     except Exception as e:
         line = explain(e)
         if line is None or args.debug:

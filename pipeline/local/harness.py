@@ -46,8 +46,10 @@ class RunningStack:
 def running_stack(
     backend: str, *, root: Path, log_dir: Path, name: str, concurrency: int, visibility_s: int, wait_s: int = 1
 ) -> Iterator[RunningStack]:
-    """Start the embedded emulator on a free port, bootstrap fresh resources, run `pipeline worker`; stop all after."""
-    backend = "ministack" if backend == "localstack" else backend
+    """Start the embedded emulator on a free port, bootstrap fresh resources, run `pipeline worker`; stop all after.
+
+    Every backend runs as itself (LocalStack too: a soak or bench asked of LocalStack used to run on MiniStack).
+    """
     log_dir.mkdir(parents=True, exist_ok=True)
     emu = Emulator(backend, root / f".venv-{backend}" / "bin", port=free_port())
     emu_proc = emu.start(log_dir / f"{backend}.log")

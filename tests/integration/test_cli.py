@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -124,3 +125,32 @@ def test_upload_wait_reports_this_upload_never_the_previous_one(fresh_stack: Sta
     with running_worker(settings, clients):
         again = cli(settings, "upload", str(second), "--wait", "--timeout", "60")
     assert again.returncode == 0 and "processed  uploads/re.jpg: large 400x600" in again.stdout, again.stdout
+
+
+def test_ctrl_c_while_waiting_is_one_quiet_line(fresh_stack: StackFixture) -> None:
+    settings, _, _ = fresh_stack
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": str(settings.endpoint_url),
+        "NAME_PREFIX": settings.names.name_prefix,
+        "LOG_LEVEL": "WARNING",
+    }
+    # GIVEN an upload waiting for a result that will not come (no worker runs)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "upload", str(ROOT / "samples" / "photo.jpg"), "--wait", "--timeout", "60"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("uploaded "), "the upload never started"
+        # WHEN the person presses Ctrl-C
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    # THEN it ends with the shell's code for Ctrl-C and one line, no traceback
+    assert proc.returncode == 130 and err.strip() == "pipeline upload: interrupted", err

@@ -136,3 +136,15 @@ def test_similar_without_a_key_says_what_to_give(key: str) -> None:
     line = one_line(run(env, "similar", key))
     # THEN one line says what a key looks like, before any request is made
     assert "give an image's key" in line
+
+
+def test_upload_of_a_missing_file_or_a_folder_uploads_nothing_and_says_so_in_one_line(tmp_path: Path) -> None:
+    # GIVEN a good file followed by a missing one, or by a folder (the old code uploaded the good one, then crashed)
+    good = tmp_path / "good.jpg"
+    good.write_bytes(b"\xff\xd8\xff")
+    env = {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}
+    missing = one_line(run(env, "upload", str(good), str(tmp_path / "nope.jpg")))
+    folder = one_line(run(env, "upload", str(good), str(tmp_path)))
+    # THEN one line each says what is wrong, before anything is sent (nothing answers at that endpoint)
+    assert missing.endswith(f"no such file: {tmp_path / 'nope.jpg'}")
+    assert f"{tmp_path} is a folder: give image files" in folder
