@@ -10,7 +10,8 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 import blurhash
@@ -175,6 +176,9 @@ class Limits:
     # How long an animation's frames may take to render (0: no bound). Past it the renditions are stills: the
     # record must end inside its lease and the invocation (Settings: Timing.render_s).
     render_seconds: float = 0.0
+    # Held around each render with the bytes it plans to hold: a process that renders several images at once
+    # (the local worker) admits them while they fit one function's memory together. Lambda renders one at a time.
+    gate: Callable[[int], AbstractContextManager[object]] = field(default=contextlib.nullcontext, compare=False)
 
 
 @dataclass(frozen=True)
@@ -462,11 +466,14 @@ def render(data: bytes, renditions: Sequence[Rendition], limits: Limits) -> Rend
             if info.animated and img.info.get("default_image"):
                 # An APNG's default image is for viewers without APNG; browsers play the frames after it.
                 img.seek(1)
-            rendered, smallest = _render(img, info, renditions, limits)
-            identity = identify(smallest)
-            animation = Animation.NONE
-            if info.animated:
-                rendered, animation = _animate(img, data, info, rendered, limits, deadline)
+            plan = _plan(img, info, renditions, limits)
+            motion = _motion(img, data, info, plan.sizes, limits) if info.animated else None
+            with limits.gate(plan.need + (motion.work if motion is not None and motion.fits else 0)):
+                rendered, smallest = _render(img, info, plan, limits)
+                identity = identify(smallest)
+                animation = Animation.NONE
+                if info.animated:
+                    rendered, animation = _animate(img, info, rendered, limits, deadline, motion)
             return RenderResult(info, tuple(rendered), identity, animation)
     finally:
         img.close()
@@ -541,10 +548,22 @@ def dhash(img: Image.Image) -> str:
     return f"{bits:016x}"
 
 
-def _render(
-    img: Image.Image, info: SourceInfo, renditions: Sequence[Rendition], limits: Limits
-) -> tuple[list[RenderedImage], Image.Image]:
-    fmt = output_format(info)
+@dataclass(frozen=True)
+class _Plan:
+    """How a still will be rendered: each rendition's size (largest first), the size decoded, the memory it needs."""
+
+    targets: list[tuple[Rendition, tuple[int, int]]]
+    decoded: tuple[int, int]
+    need: int
+
+    @property
+    def sizes(self) -> list[tuple[int, int]]:
+        """The distinct rendition sizes, largest first."""
+        return list(dict.fromkeys(size for _, size in self.targets))
+
+
+def _plan(img: Image.Image, info: SourceInfo, renditions: Sequence[Rendition], limits: Limits) -> _Plan:
+    """The still's plan, refused before any decode when it needs more memory than the budget."""
     targets = [(r, fit(info.width, info.height, r.width, r.height)) for r in renditions]
     targets.sort(key=lambda t: t[1][0] * t[1][1], reverse=True)
     decoded = img.size
@@ -560,6 +579,12 @@ def _render(
             f"{limits.max_work_bytes >> 20} MiB",
             code="too_much_memory",
         )
+    return _Plan(targets, decoded, need)
+
+
+def _render(img: Image.Image, info: SourceInfo, plan: _Plan, limits: Limits) -> tuple[list[RenderedImage], Image.Image]:
+    fmt = output_format(info)
+    targets, decoded = plan.targets, plan.decoded
     if decoded != img.size:
         # Let libjpeg decode at 1/2, 1/4 or 1/8 scale: far less work and memory than a full decode.
         img.draft("RGB" if img.mode == "CMYK" else img.mode, decoded)
@@ -608,28 +633,60 @@ def _resized(img: Image.Image, size: tuple[int, int]) -> Image.Image:
     return img if img.size == size else img.resize(size, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
 
 
-def _animate(
-    img: Image.Image, data: bytes, info: SourceInfo, stills: list[RenderedImage], limits: Limits, deadline: float
-) -> tuple[list[RenderedImage], Animation]:
-    """The renditions with each WebP still replaced by the animation (and no AVIF: a browser would pick its still).
+@dataclass(frozen=True)
+class _Motion:
+    """What animating a source will cost, from its frames' headers alone (before any frame is decoded)."""
 
-    The budget is checked from the frame count before any frame is decoded (counting reads only the frames'
-    headers: about 10 ms for a 12 MB GIF), so a GIF of a million frames costs no more than its first frame; and
-    again before each frame, from what that frame really is (a later GIF frame may grow the canvas).
+    sizes: list[tuple[int, int]]  # the rendition sizes, largest first
+    frames: range  # the indexes of the frames a browser plays
+    work: int  # bytes held at the peak: every frame at every size, or the largest canvas decoded
+    decode_pixels: int  # pixels decoded, each frame at its canvas plus its fixed cost
+    fits: bool  # within both budgets
+
+
+def _motion(
+    img: Image.Image, data: bytes, info: SourceInfo, sizes: list[tuple[int, int]], limits: Limits
+) -> _Motion | None:
+    """The cost of animating, or None when the frames cannot even be counted (a damaged later frame).
+
+    Counting reads only the frames' headers (about 10 ms for a 12 MB GIF), so a GIF of a million frames costs no
+    more than its first frame.
     """
-    if "WEBP" not in limits.variants:
-        return stills, Animation.NO_FORMAT
-    sizes = list(dict.fromkeys((r.width, r.height) for r in stills))  # largest first, as rendered
     first = 1 if img.info.get("default_image") else 0  # an APNG's default image is not one of its frames
     try:
         count = int(getattr(img, "n_frames", 1)) - first
-        held = count * 4 * sum(w * h for w, h in sizes)
         canvas = _largest_canvas(img, data, info.format)
-        decode = count * (canvas + FRAME_COST_PIXELS)
-        over_work = max(held, canvas * _WORK_BYTES_PER_PIXEL["RGBA"]) > limits.max_work_bytes
-        if over_work or decode > limits.animation_decode_pixels:
-            return stills, Animation.OVER_BUDGET
-        frames, durations = _frames(img, info, sizes, range(first, first + count), limits, deadline)
+    except MemoryError:
+        raise
+    except Exception:  # any of the many things a plugin raises on a broken frame (see _input_errors)
+        return None
+    work = max(count * 4 * sum(w * h for w, h in sizes), canvas * _WORK_BYTES_PER_PIXEL["RGBA"])
+    decode = count * (canvas + FRAME_COST_PIXELS)
+    fits = "WEBP" in limits.variants and work <= limits.max_work_bytes and decode <= limits.animation_decode_pixels
+    return _Motion(sizes, range(first, first + count), work, decode, fits)
+
+
+def _animate(
+    img: Image.Image,
+    info: SourceInfo,
+    stills: list[RenderedImage],
+    limits: Limits,
+    deadline: float,
+    motion: _Motion | None,
+) -> tuple[list[RenderedImage], Animation]:
+    """The renditions with each WebP still replaced by the animation (and no AVIF: a browser would pick its still).
+
+    The budget is checked from the frames' headers before any frame is decoded (_motion), and again before each
+    frame, from what that frame really is.
+    """
+    if "WEBP" not in limits.variants:
+        return stills, Animation.NO_FORMAT
+    if motion is None:
+        return stills, Animation.DAMAGED
+    if not motion.fits:
+        return stills, Animation.OVER_BUDGET
+    try:
+        frames, durations = _frames(img, info, motion.sizes, motion.frames, limits, deadline)
     except MemoryError:
         raise
     except _OverBudget:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
 from collections.abc import Callable, MutableMapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import Enum
@@ -73,6 +75,8 @@ class Processor:
     sleep: Callable[[float], None] = time.sleep
     # Where deferred variants (AVIF) are sent; without a queue they are made in line.
     variants_queue: JobQueue | None = None
+    # Admits each render with the memory it plans to hold (the local worker renders several at once; see Limits).
+    gate: Callable[[int], AbstractContextManager[object]] = contextlib.nullcontext
 
     @property
     def deferred(self) -> tuple[str, ...]:
@@ -91,6 +95,7 @@ class Processor:
             variants=tuple(v for v in s.imaging.variants if v not in self.deferred),
             animation_decode_pixels=s.imaging.animation_decode_pixels,
             render_seconds=s.timing.render_s,
+            gate=self.gate,
         )
 
     def process(self, ref: ObjectRef, request_id: str = "", message_id: str = "", receive_count: int = 1) -> Outcome:

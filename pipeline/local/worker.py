@@ -6,10 +6,11 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pipeline.adapters.queue import Queue
@@ -245,6 +246,32 @@ class Worker:
         return self.stats
 
 
+class MemoryGate:
+    """Admits renders while the memory they plan to hold together fits one budget (one alone is always admitted).
+
+    Lambda runs one batch per function instance, so each render has the function's memory to itself; the local
+    worker runs several batches in one process, and without this its peak is the sum of theirs.
+    """
+
+    def __init__(self, budget: int, *, wait_s: float = 60.0) -> None:
+        self.budget, self.wait_s, self.held = budget, wait_s, 0
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def hold(self, nbytes: int) -> Iterator[None]:
+        """Wait (at most wait_s, then go on and say so) until nbytes fit beside what others hold; hold them."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: self.held == 0 or self.held + nbytes <= self.budget, self.wait_s):
+                log.warning("memory gate: waited %s s for %s MiB; rendering anyway", self.wait_s, nbytes >> 20)
+            self.held += nbytes
+        try:
+            yield
+        finally:
+            with self._changed:
+                self.held -= nbytes
+                self._changed.notify_all()
+
+
 def build_worker(settings: Settings, clients: Clients) -> Worker:
     """A worker wired to the real handler, the job queue and the DLQ alarm (what Lambda and CloudWatch do in AWS)."""
     from pipeline.adapters.topic import Topic
@@ -253,7 +280,8 @@ def build_worker(settings: Settings, clients: Clients) -> Worker:
     from pipeline.local.emulator import evaluates_alarms
     from pipeline.wiring import build_processor, variants_queue
 
-    processor = build_processor(settings, clients)
+    # Several batches render at once here, in one process: together they may plan what one function may hold.
+    processor = replace(build_processor(settings, clients), gate=MemoryGate(settings.imaging.work_budget_bytes).hold)
     alarm = DlqAlarm(
         settings,
         Queue.by_name(clients.sqs, settings.names.dlq_name),

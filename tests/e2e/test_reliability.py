@@ -29,6 +29,7 @@ from tests import crafted
 from tests.conftest import ROOT, StackFixture, make_settings
 from tests.e2e.helpers import ended, read_notifications, running_worker, s3_event, wait_for
 from tests.faults import Faults
+from tests.peak import peak_growth
 from tests.images import encode, marked
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"
@@ -292,3 +293,29 @@ def test_a_slow_animation_ends_inside_its_lease_and_takes_no_healthy_image_with_
     original = items[slow].original
     assert original is not None and original.animation in ("animated", "still_over_budget")
     assert Queue(clients.sqs, stack.dlq_url).depth()["visible"] == 0
+
+
+@pytest.mark.stack(worker_concurrency=4, worker_batch_size=1, visibility_timeout_s=30)
+def test_the_worker_holds_no_more_than_one_function_would_while_rendering_big_photos_at_once(
+    fresh_stack: StackFixture,
+) -> None:
+    # GIVEN four pollers, one message each, and four 24 MP phone photos uploaded together (each alone plans about
+    # 240 MiB, and four rendering at once held about 860 MiB in this process)
+    settings, clients, _ = fresh_stack
+    records = wiring.records(settings, clients)
+    data = (ROOT / "samples" / "phone-24mp.avif").read_bytes()
+    keys = [f"{settings.names.input_prefix}big/{i}.avif" for i in range(4)]
+
+    def run_all() -> None:
+        with running_worker(settings, clients):
+            for key in keys:
+                clients.s3.put_object(Bucket=settings.names.input_bucket, Key=key, Body=data)
+            for key in keys:
+                wait_for(partial(ended, records, key), timeout=120, what=key)
+
+    # WHEN the worker renders them
+    grew = peak_growth(run_all)
+    # THEN every one is processed, and the process's peak grew by about one function's work budget, not four
+    assert all((r := records.get(k)) is not None and r.status is Status.PROCESSED for k in keys)
+    budget = settings.imaging.work_budget_bytes
+    assert grew < budget * 1.25, f"peak grew {grew >> 20} MiB; one function's work budget is {budget >> 20} MiB"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -9,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.local.worker import Worker
+from pipeline.local.worker import MemoryGate, Worker
 from pipeline.settings import Settings
 
 
@@ -61,3 +62,28 @@ def test_batch_timeout_deletes_nothing() -> None:
     with ThreadPoolExecutor(1) as ex, pytest.raises(FutureTimeout):
         w.run_batch(msgs(2), ex)  # type: ignore[arg-type]
     assert q.deleted == [] and w.stats.timeouts == 1 and 0 < seen_remaining[0] <= 1000
+
+
+def test_the_memory_gate_admits_renders_only_while_they_fit_one_budget_together() -> None:
+    gate = MemoryGate(100, wait_s=10)
+    peak, lock = [0], threading.Lock()
+
+    def render(nbytes: int) -> None:
+        with gate.hold(nbytes):
+            with lock:
+                peak[0] = max(peak[0], gate.held)
+            time.sleep(0.05)
+
+    # GIVEN four renders of 60 (two would not fit together) and four of 20 (they would)
+    for size, most in ((60, 60), (20, 80)):
+        peak[0] = 0
+        threads = [threading.Thread(target=render, args=(size,)) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=10)
+        # THEN what was held at once never passed the budget, and small ones did run side by side
+        assert peak[0] == most and gate.held == 0
+    # AND one render larger than the whole budget still runs (alone): the budget refused it earlier if it must
+    render(150)
+    assert peak[0] == 150
