@@ -29,8 +29,8 @@ from tests import crafted
 from tests.conftest import ROOT, StackFixture, make_settings
 from tests.e2e.helpers import ended, read_notifications, running_worker, s3_event, wait_for
 from tests.faults import Faults
-from tests.peak import peak_growth
 from tests.images import encode, marked
+from tests.peak import peak_growth
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"
 
