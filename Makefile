@@ -6,6 +6,11 @@ PYTHON    ?= python3
 VENV      ?= .venv
 PY        := $(VENV)/bin/python
 EMULATOR  ?= ministack
+# The emulator backends (pipeline/local/emulator.py BACKENDS; tests/static holds the two lists equal).
+BACKENDS  := ministack moto localstack
+ifeq ($(filter $(EMULATOR),$(BACKENDS)),)
+$(error EMULATOR=$(EMULATOR) is not an emulator here: choose one of $(BACKENDS))
+endif
 PORT      ?= 4566
 API_PORT  ?= 8080
 RUN_DIR   ?= .run

@@ -224,6 +224,8 @@ def cmd_dlq(args: argparse.Namespace) -> int:
         messages = peek(dlq, limit=max(total, 1) if args.all else args.limit)
         for m in messages:
             out(json.dumps(m, ensure_ascii=False))
+        # The depth is approximate (and may lag what a receive just saw): never say "1 of 0".
+        total = max(total, len(messages))
         more = "" if len(messages) >= total else " (--all to show every one, --limit N for N)"
         out(f"{len(messages)} of {total} message(s) in {settings.names.dlq_name}{more}")
         return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from pipeline.adapters.queue import MoveNotSupportedError, Queue
@@ -30,13 +31,20 @@ def peek(dlq: Queue, *, limit: int = 100) -> list[dict[str, Any]]:
                     {
                         "messageId": m["MessageId"],
                         "receiveCount": int(m.get("Attributes", {}).get("ApproximateReceiveCount", 0)),
-                        "sentAt": m.get("Attributes", {}).get("SentTimestamp"),
+                        "sentAt": _iso(m.get("Attributes", {}).get("SentTimestamp")),
                         "body": m.get("Body", ""),
                     },
                 )
     finally:
         dlq.release(handles)
     return list(seen.values())[:limit]
+
+
+def _iso(epoch_ms: str | None) -> str | None:
+    """SQS's SentTimestamp (epoch milliseconds, as text) as an ISO 8601 UTC time a person can read."""
+    if not epoch_ms or not epoch_ms.isdigit():
+        return epoch_ms
+    return datetime.fromtimestamp(int(epoch_ms) / 1000, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def redrive(dlq: Queue, source: Queue, *, max_messages: int = 100_000) -> int:

@@ -118,3 +118,11 @@ def test_the_client_config_works_on_a_botocore_without_the_checksum_options(monk
     assert getattr(config, "connect_timeout") == 5 and not hasattr(config, "request_checksum_calculation")  # noqa: B009
     monkeypatch.undo()
     assert getattr(client_config(Settings.from_env({})), "request_checksum_calculation") == "when_required"  # noqa: B009
+
+
+def test_dlq_times_are_shown_as_a_person_reads_them() -> None:
+    from pipeline.ops.dlq import _iso
+
+    # SQS gives SentTimestamp as epoch milliseconds in text; `dlq list` printed that number as it came
+    assert _iso("1796437870685") == "2026-12-05T02:31:10Z"
+    assert _iso(None) is None and _iso("") == ""
