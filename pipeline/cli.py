@@ -255,6 +255,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         pending=lambda: queued(settings, clients),
         source_of=lambda key: store.source_of(names.output_bucket, key),
         record=records.get,
+        deferred=lambda key: any(key.startswith(f"{r.name}.v/") for r in settings.imaging.renditions),
     )
     report = reconcile_live(reads)
     out(json.dumps(report, indent=2, ensure_ascii=False))

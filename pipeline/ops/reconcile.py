@@ -66,6 +66,8 @@ class Reads:
     pending: Callable[[], int]  # messages still waiting in the queues (visible, in flight or delayed)
     source_of: Callable[[str], str | None]  # the source key a rendition object names (None: it is gone)
     record: Callable[[str], ImageRecord | None]  # one record, read now
+    # Whether a key is one a deferred-variants job writes before its record names it (`{rendition}.v/...`).
+    deferred: Callable[[str], bool] = lambda key: False
     now: Callable[[], float] = time.time
 
 
@@ -79,7 +81,8 @@ def reconcile_live(reads: Reads) -> dict[str, Any]:
     that nothing took up again is damage: stuck), and so are the renditions it names in either pass; an upload
     with no record is in flight while events still wait in the queues, and missing once they are drained. A
     rendition no record owns is asked which source it belongs to (its metadata): it is in flight if that source's
-    record is being written or now owns it.
+    record is being written or now owns it, or if it is a deferred variant while jobs still wait in the queues
+    (the job stores its objects, then adds them to the record, or removes them if its version is gone).
     """
 
     def read() -> tuple[list[ImageRecord], set[str], dict[str, str]]:
@@ -98,16 +101,25 @@ def reconcile_live(reads: Reads) -> dict[str, Any]:
         for r in r2
         if before.get(r.source_key) != (r.rev, r.status) or (r.status is Status.PROCESSING and r.lease_until > at)
     }
-    moving_outputs = {k for r in (*r1, *r2) if r.source_key in moved for k in r.output_keys()}
     unrecorded = i2 - {r.source_key for r in r2}
-    waiting = unrecorded if reads.pending() else unrecorded - (i1 - {r.source_key for r in r1})
-    outputs = {k: e for k, e in o2.items() if k not in moving_outputs}
+    queued = reads.pending()
+    waiting = unrecorded if queued else unrecorded - (i1 - {r.source_key for r in r1})
     owned = {k for r in r2 for k in r.output_keys()}
-    for key in sorted(set(outputs) - owned):
-        source = reads.source_of(key)
-        if source is None or source in moved or source in waiting or _being_written(reads.record(source), key, at):
-            moved.add(source or key)
-            del outputs[key]
+    # Renditions no record names: each is asked which source it belongs to (its metadata; None: gone since).
+    sources = {key: reads.source_of(key) for key in sorted(set(o2) - owned)}
+    for key, source in sources.items():
+        if source is None:
+            moved.add(key)
+        elif (
+            (queued and reads.deferred(key))
+            or source in moved
+            or source in waiting
+            or _being_written(reads.record(source), key, at)
+        ):
+            moved.add(source)
+    moving_outputs = {k for r in (*r1, *r2) if r.source_key in moved for k in r.output_keys()}
+    moving_outputs |= {k for k, source in sources.items() if (source or k) in moved}
+    outputs = {k: e for k, e in o2.items() if k not in moving_outputs}
     report = reconcile(i2 - moved - waiting, [r for r in r2 if r.source_key not in moved], outputs)
     in_flight = sorted(moved | waiting)
     return {**report, "in_flight": len(in_flight), "in_flight_keys": in_flight[:50]}

@@ -132,6 +132,34 @@ def test_renditions_stored_for_an_image_still_processing_are_in_flight_not_orpha
     assert damage(report) == {"orphans": 1} and report["orphan_keys"] == ["large/p.jpg"]
 
 
+def test_a_deferred_variant_stored_before_its_record_names_it_is_in_flight_while_jobs_wait() -> None:
+    # GIVEN a processed image whose deferred job has stored its AVIF and not yet added it to the record
+    system = System([record("uploads/d", "large/d.jpg")], {"large/d.jpg", "large.v/abc/d.avif"}, {"uploads/d"})
+    system.sources["large.v/abc/d.avif"] = "uploads/d"
+    system.queued = 1  # the job is still in the variants queue (in flight)
+
+    def reconcile() -> dict[str, object]:
+        reads = Reads(
+            system.uploads,
+            system.scan,
+            system.listing,
+            lambda: system.queued,
+            system.source_of,
+            system.records.get,
+            deferred=lambda key: ".v/" in key,  # (the CLI's rule: keys under `{rendition}.v/`)
+            now=lambda: 1000.0,
+        )
+        return reconcile_live(reads)
+
+    # WHEN reconcile reads it THEN it is work in flight (the first soak's reconcile called 390 of these orphans)
+    report = reconcile()
+    assert damage(report) == {} and report["in_flight_keys"] == ["uploads/d"]
+    # AND once the queues are drained, a deferred variant nothing names is an orphan
+    system.queued = 0
+    report = reconcile()
+    assert damage(report) == {"orphans": 1} and report["orphan_keys"] == ["large.v/abc/d.avif"]
+
+
 def test_processing_under_an_expired_lease_that_nothing_takes_up_is_damage() -> None:
     live = replace(record("uploads/live", status=Status.PROCESSING), lease_until=2000)
     stuck = replace(record("uploads/stuck", status=Status.PROCESSING), lease_until=10)
