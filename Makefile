@@ -124,6 +124,7 @@ else
 	  echo "make up: the API is already running (pid $$(cat $(RUN_DIR)/api.pid))"; \
 	else $(LOCAL_ENV) nohup $(PY) -m pipeline api --port $(API_PORT) > $(RUN_DIR)/api.log 2>&1 & echo $$! > $(RUN_DIR)/api.pid; fi
 	@echo "make up: worker pid $$(cat $(RUN_DIR)/worker.pid), page and API on http://127.0.0.1:$(API_PORT)/, logs in $(RUN_DIR)/; next: make e2e"
+	@echo "make up: for the CLI here: export AWS_ENDPOINT_URL=$(ENDPOINT) PATH=$(CURDIR)/$(VENV)/bin:\$$PATH; then imgpipe status"
 endif
 
 down: ## stop the worker and the emulator (or the compose stack)
