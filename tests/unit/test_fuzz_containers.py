@@ -13,24 +13,21 @@ Every case that ever broke it is kept in tests/data/fuzz/containers/ and replaye
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import random
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from pipeline.errors import ImageError
-from pipeline.imaging import Limits, fit, render
+from pipeline.imaging import Limits, fit
 from pipeline.settings import Rendition
 from tests import crafted
 from tests.crafted import Frame
-from tests.peak import vm
+from tests.fuzzing import bounded_render, keep
 
 ROOT = Path(__file__).resolve().parents[2]
 KEPT = ROOT / "tests" / "data" / "fuzz" / "containers"
@@ -134,33 +131,11 @@ def plays_like_its_source(data: bytes, result_renditions: list[tuple[str, int, i
 
 def check(data: bytes) -> str | None:
     """None when every property holds for these bytes, else what broke."""
-    Path("/proc/self/clear_refs").write_text("5")  # reset the peak: measure this case alone
-    before, started = vm("VmRSS"), time.monotonic()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            result = render(data, SMALL, LIMITS)
-    except ImageError:
-        result = None
-    except Exception as e:
-        return f"{type(e).__name__}: {e}"
-    took, grew = time.monotonic() - started, vm("VmHWM") - before
-    if took > CASE_S:
-        return f"took {took:.1f} s"
-    if grew > LIMITS.max_work_bytes * 1.5 + (32 << 20):
-        return f"peak grew by {grew >> 20} MiB over a budget of {LIMITS.max_work_bytes >> 20} MiB"
-    if result is None:
-        return None
+    result, broken = bounded_render(data, SMALL, LIMITS, CASE_S)
+    if broken or result is None:
+        return broken
     outputs = [(r.format, r.width, r.height, r.frames, r.data) for r in result.renditions]
     return plays_like_its_source(data, outputs)
-
-
-def keep(data: bytes, kind: str, why: str) -> Path:
-    KEPT.mkdir(parents=True, exist_ok=True)
-    path = KEPT / f"{kind}-{hashlib.sha256(data).hexdigest()[:16]}.bin"
-    path.write_bytes(data)
-    path.with_suffix(".txt").write_text(why + "\n")
-    return path
 
 
 def test_each_builder_makes_files_that_pillow_recognises() -> None:
@@ -192,6 +167,6 @@ def test_fuzz_containers() -> None:
         cases += 1
         why = check(data)
         if why:
-            broken.append(f"{keep(data, kind, why).name}: {why}")
+            broken.append(f"{keep(KEPT, kind, data, why).name}: {why}")
     assert cases > 30, f"only {cases} cases in {FUZZ_S} s"
     assert not broken, "new cases kept in tests/data/fuzz/containers/ (commit them):\n" + "\n".join(broken)

@@ -10,21 +10,18 @@ Every input that ever broke the property is kept in tests/data/fuzz/ and replaye
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 import time
-import warnings
 from pathlib import Path
 
 import pytest
 from PIL import Image, TiffImagePlugin
 
-from pipeline.errors import ImageError
-from pipeline.imaging import Limits, render
+from pipeline.imaging import Limits
 from pipeline.settings import Rendition
+from tests.fuzzing import bounded_render, keep
 from tests.images import compass, encode, raw_exif
-from tests.peak import vm
 
 ROOT = Path(__file__).resolve().parents[2]
 CRASHERS = ROOT / "tests" / "data" / "fuzz"
@@ -91,30 +88,7 @@ def mutate(data: bytes, rng: random.Random) -> bytes:
 
 def check(data: bytes) -> str | None:
     """None when the property holds for these bytes, else what broke it (an exception, time, or memory)."""
-    Path("/proc/self/clear_refs").write_text("5")  # reset the peak: measure this case alone
-    before, started = vm("VmRSS"), time.monotonic()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Pillow warns about every truncated read; the outcome is what counts
-            render(data, SMALL, LIMITS)
-    except ImageError:
-        pass
-    except Exception as e:
-        return f"{type(e).__name__}: {e}"
-    took, grew = time.monotonic() - started, vm("VmHWM") - before
-    if took > CASE_S:
-        return f"took {took:.1f} s"
-    # The estimate may be off by a little, never by more than half again plus allocator slack.
-    if grew > LIMITS.max_work_bytes * 1.5 + (32 << 20):
-        return f"peak grew by {grew >> 20} MiB over a budget of {LIMITS.max_work_bytes >> 20} MiB"
-    return None
-
-
-def keep(data: bytes, why: str) -> Path:
-    path = CRASHERS / f"crash-{hashlib.sha256(data).hexdigest()[:16]}.bin"
-    path.write_bytes(data)
-    path.with_suffix(".txt").write_text(why + "\n")
-    return path
+    return bounded_render(data, SMALL, LIMITS, CASE_S)[1]
 
 
 @pytest.mark.parametrize("path", sorted(CRASHERS.glob("*.bin")), ids=lambda p: p.name)
@@ -137,6 +111,6 @@ def test_fuzz_imaging_core() -> None:
         cases += 1
         why = check(data)
         if why:
-            broken.append(f"{keep(data, why).name}: {why}")
+            broken.append(f"{keep(CRASHERS, 'crash', data, why).name}: {why}")
     assert cases > 50, f"only {cases} cases in {budget_s} s"
     assert not broken, "new crashers kept in tests/data/fuzz/ (commit them):\n" + "\n".join(broken)
