@@ -152,5 +152,7 @@ def test_ctrl_c_while_waiting_is_one_quiet_line(fresh_stack: StackFixture) -> No
         _, err = proc.communicate(timeout=30)
     finally:
         proc.kill()
-    # THEN it ends with the shell's code for Ctrl-C and one line, no traceback
-    assert proc.returncode == 130 and err.strip() == "pipeline upload: interrupted", err
+    # THEN it ends as Ctrl-C ends a program (a shell shows 130 for both: exit 130, or ended by SIGINT, which is
+    # what Python does at exit on LocalStack's leg) with one line and no traceback
+    assert proc.returncode in (130, -signal.SIGINT), proc.returncode
+    assert err.strip() == "pipeline upload: interrupted", err
