@@ -1,6 +1,9 @@
-# syntax=docker/dockerfile:1
 # The worker image (target "app", the default) and the test-runner image (target "tests").
-FROM python:3.12.8-slim-bookworm AS app
+# The base is a build argument: upstream's Python image where a registry serves it, the stand-in `make images`
+# builds where none does (compose passes PYTHON_IMAGE). No `# syntax=` line: BuildKit would fetch its frontend
+# image from a registry before building, which fails offline.
+ARG PYTHON_IMAGE=python:3.12.8-slim-bookworm
+FROM ${PYTHON_IMAGE} AS app
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

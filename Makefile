@@ -20,17 +20,17 @@ LOCAL_ENV := AWS_ENDPOINT_URL=$(ENDPOINT) AWS_REGION=us-east-1 AWS_DEFAULT_REGIO
              AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
              VISIBILITY_TIMEOUT_S=$${VISIBILITY_TIMEOUT_S:-10} ALARM_INTERVAL_S=$${ALARM_INTERVAL_S:-5} \
              WORKER_WAIT_S=$${WORKER_WAIT_S:-2}
-# Compose mode only where a Docker engine answers, and then for EMULATOR=localstack or when no EMULATOR was chosen;
-# without an engine every emulator, LocalStack included, runs embedded on 127.0.0.1. (`make help` asks no engine.)
+# MODE=compose runs the stack in docker compose, MODE=embedded as processes on 127.0.0.1; MODE=auto (the default)
+# is compose where a Docker engine answers, embedded elsewhere. (`make help` asks no engine.)
+MODE      ?= auto
+ifeq ($(MODE),auto)
 ifneq ($(filter-out help,$(or $(MAKECMDGOALS),help)),)
 DOCKER_OK := $(shell docker info >/dev/null 2>&1 && echo yes)
 endif
-ifeq ($(DOCKER_OK)$(EMULATOR),yeslocalstack)
-MODE := compose
-else ifeq ($(origin EMULATOR)$(DOCKER_OK),fileyes)
-MODE := compose
-else
-MODE := embedded
+override MODE := $(if $(DOCKER_OK),compose,embedded)
+endif
+ifeq ($(filter $(MODE),compose embedded),)
+$(error MODE=$(MODE) is not a mode here: choose compose, embedded or auto)
 endif
 # LocalStack (localstack-core) runs on Python 3.13: a python3.13 on PATH that runs (a pyenv shim may not), else pyenv's.
 PYTHON313 ?= $(or $(shell python3.13 -c 'import sys; print(sys.executable)' 2>/dev/null),$(lastword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13)))
@@ -40,11 +40,11 @@ PYTHON312 ?= $(or $(shell python3.12 -c 'import sys; print(sys.executable)' 2>/d
 PYTEST_ARGS ?=
 
 
-.PHONY: help venv emulators up down e2e compose-tests test unit integration e2e-tests fuzz lint audit bench soak typecheck build tf-check tf-lock tf-local lock clean
+.PHONY: help venv emulators up down e2e compose-tests images test-containers test unit integration e2e-tests fuzz lint audit bench soak typecheck build tf-check tf-lock tf-local lock clean
 
 help: ## list every target
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
-	@echo "  variables: EMULATOR=ministack|moto|localstack  LAMBDA=1 (localstack in Docker only)  PORT=4566  PYTEST_ARGS=..."
+	@echo "  variables: EMULATOR=ministack|moto|localstack  MODE=auto|compose|embedded  LAMBDA=1  PORT=4566  API_PORT=8080  PYTEST_ARGS=..."
 
 # Every virtualenv installs from a hash-locked requirements/*.lock (make lock writes them from the *.txt pins):
 # the same commit installs the same bytes, and a file that differs from its hash is refused.
@@ -94,20 +94,27 @@ venv: $(VENV)/.installed ## create the project virtualenv (.venv) with every too
 
 emulators: .venv-ministack/.installed .venv-moto/.installed .venv-localstack/.installed ## install the three embedded emulators, each in its own virtualenv
 
-COMPOSE_PROFILE := $(if $(filter moto ministack,$(EMULATOR)),$(EMULATOR),localstack)
-COMPOSE := docker compose -f docker-compose.yml$(if $(LAMBDA), -f docker-compose.lambda.yml)
+COMPOSE_PROFILE := $(EMULATOR)
+# Which image each service runs (upstream's, or the stand-in `make images` built) is resolved into this file.
+COMPOSE_ENV := $(RUN_DIR)/compose.env
+COMPOSE := PORT=$(PORT) API_PORT=$(API_PORT) docker compose -f docker-compose.yml$(if $(LAMBDA), -f docker-compose.lambda.yml)
+RESOLVE_IMAGES = $(PY) -m pipeline.local.containers resolve --profile $(COMPOSE_PROFILE) --out $(COMPOSE_ENV)
 
 up: $(VENV)/.installed ## start the emulator, create the resources, start the worker (all in the background)
 ifeq ($(MODE),compose)
-	@echo "make up: Docker engine mode -> docker compose, profile $(COMPOSE_PROFILE)$(if $(LAMBDA), with the real zip in LocalStack's Lambda)"
+	@echo "make up: a Docker engine answers -> docker compose, profile $(COMPOSE_PROFILE) on $(ENDPOINT) (MODE=embedded runs without Docker)"
 	@mkdir -p $(RUN_DIR) && rm -f $(RUN_DIR)/env
+	@$(RESOLVE_IMAGES)
 ifeq ($(LAMBDA),)
-	$(COMPOSE) --profile $(COMPOSE_PROFILE) up -d --build --wait
+	$(COMPOSE) --env-file $(COMPOSE_ENV) --profile $(COMPOSE_PROFILE) up -d --build --wait
+else ifeq ($(COMPOSE_PROFILE),moto)
+	@echo "make up: LAMBDA=1 needs an emulator that runs functions: EMULATOR=ministack (or localstack with a registry)" >&2; exit 2
 else
-	$(COMPOSE) --profile localstack up -d --wait localstack
+	@if grep -q '^LOCALSTACK_IMAGE=imgpipe-standin/' $(COMPOSE_ENV); then echo "make up: LAMBDA=1 on LocalStack needs upstream's image, its Lambda runtime image and GitHub at first use, none of which the offline stand-in has: use EMULATOR=ministack LAMBDA=1 (MiniStack runs the real zip in its container)" >&2; exit 2; fi
+	$(COMPOSE) --env-file $(COMPOSE_ENV) --profile $(COMPOSE_PROFILE) up -d --wait $(COMPOSE_PROFILE)
 	$(PY) scripts/build_zip.py --arch x86_64 --python-version 3.12 --out dist/lambda-x86_64.zip
-	$(LOCAL_ENV) LAMBDA_ZIP=$(CURDIR)/dist/lambda-x86_64.zip TF_LOCAL_E2E=0 TF_LOCAL_DIR=$(CURDIR)/$(RUN_DIR)/tf-local \
-	  scripts/tf_local.sh && cp $(RUN_DIR)/tf-local/env $(RUN_DIR)/env
+	$(LOCAL_ENV) LAMBDA_ZIP=$(CURDIR)/dist/lambda-x86_64.zip TF_LOCAL_MODE=lambda TF_LOCAL_E2E=0 TF_LOCAL_DIR=$(CURDIR)/$(RUN_DIR)/tf-local \
+	  TF_LOCAL_HTTP_API=$(if $(filter localstack,$(COMPOSE_PROFILE)),false,true) scripts/tf_local.sh && cp $(RUN_DIR)/tf-local/env $(RUN_DIR)/env
 endif
 	@echo "make up: stack is up on $(ENDPOINT); next: make e2e"
 else
@@ -139,16 +146,28 @@ endif
 e2e: $(VENV)/.installed ## upload samples/ to the running stack and check every outcome (after make up)
 	@$(LOCAL_ENV) bash -c 'if [ -f $(RUN_DIR)/env ]; then . $(RUN_DIR)/env; fi; exec $(PY) -m pipeline e2e --samples samples'
 
-compose-tests: ## run the integration + e2e suites in a container on the compose network (after make up, Docker only)
-	$(COMPOSE) --profile $(COMPOSE_PROFILE) --profile tests run --rm --build tests
+compose-tests: $(VENV)/.installed ## run the integration + e2e suites in a container on the compose network (after make up, Docker only)
+	@$(RESOLVE_IMAGES)
+	$(COMPOSE) --env-file $(COMPOSE_ENV) --profile $(COMPOSE_PROFILE) --profile tests run --rm --build tests
+
+images: $(VENV)/.installed ## build offline stand-ins for the images compose and the test fixtures name (needs Docker; see docs/containers.md)
+	$(PY) -m pipeline.local.containers images
+
+test-containers: $(VENV)/.installed ## the containers leg: an engine (started here if root with apt), make up/e2e/compose-tests/down per profile, testcontainers
+	scripts/containers_leg.sh
 
 LOCALSTACK_LEG ?= 1
-test: $(VENV)/.installed .venv-ministack/.installed .venv-moto/.installed tests/iam/node_modules/.installed $(if $(filter 1,$(LOCALSTACK_LEG)),.venv-localstack/.installed) .venv-checkov/.installed lint ## lint, types, unit, integration, e2e, terraform (on EMULATOR), then integration + e2e again on LocalStack
+# The containers leg (scripts/containers_leg.sh): skipped in one line where no engine answers and none can be started.
+CONTAINERS_LEG ?= 1
+test: $(VENV)/.installed .venv-ministack/.installed .venv-moto/.installed tests/iam/node_modules/.installed $(if $(filter 1,$(LOCALSTACK_LEG)),.venv-localstack/.installed) .venv-checkov/.installed lint ## lint, types, unit, integration, e2e, terraform (on EMULATOR), integration + e2e on LocalStack, then the containers leg
 	EMULATOR=$(EMULATOR) $(PY) -m pytest $(PYTEST_ARGS)
 ifeq ($(LOCALSTACK_LEG),1)
 ifneq ($(EMULATOR),localstack)
 	EMULATOR=localstack $(PY) -m pytest tests/integration tests/e2e $(LOCALSTACK_PYTEST_ARGS)
 endif
+endif
+ifeq ($(CONTAINERS_LEG),1)
+	scripts/containers_leg.sh
 endif
 
 unit: $(VENV)/.installed ## unit tests only (no network)

@@ -32,22 +32,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def endpoint() -> Iterator[str]:
-    """An AWS emulator endpoint: AWS_ENDPOINT_URL if set, LocalStack in a container if Docker answers,
-    otherwise the embedded emulator (EMULATOR=ministack|moto|localstack) started on a free 127.0.0.1 port."""
+    """An AWS emulator endpoint: AWS_ENDPOINT_URL if set; with TEST_CONTAINERS=1 the emulator in a container
+    (tests/containers.py); otherwise the embedded one (EMULATOR=ministack|moto|localstack) on a free 127.0.0.1 port,
+    whether or not a Docker engine answers."""
     given = os.environ.get("AWS_ENDPOINT_URL")
     if given:
         yield given
         return
-    from tests.containers import docker_engine_reason, emulator_container
-
     backend = os.environ.get("EMULATOR", "ministack")
-    if backend in ("localstack", "ministack"):
-        why_not = docker_engine_reason()
-        if not why_not:
-            with emulator_container(backend) as url:
+    from tests import containers
+
+    if containers.wanted():
+        try:
+            with containers.emulator_container(backend) as url:
                 yield url
-            return
-        log.warning("no container emulator (%s); using the embedded %s instead", why_not, backend)
+        except containers.ContainersError as err:
+            pytest.exit(f"containers: {err}", returncode=2)
+        return
     from pipeline.local.emulator import Emulator, free_port, stop_process
 
     bin_dir = Path(os.environ.get("EMULATOR_BIN_DIR", ROOT / f".venv-{backend}" / "bin"))

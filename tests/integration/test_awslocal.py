@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -14,7 +15,8 @@ from tests.conftest import StackFixture
 from tests.e2e.helpers import running_worker, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-AWSLOCAL = ROOT / ".venv" / "bin" / "awslocal"
+# Beside the interpreter running the tests: .venv/bin here, /usr/local/bin in the test image.
+AWSLOCAL = Path(sys.executable).parent / "awslocal"
 
 
 def awslocal(endpoint: str, *args: str) -> str:

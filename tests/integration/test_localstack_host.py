@@ -13,11 +13,11 @@ import pytest
 from pipeline.aws import make_clients
 from pipeline.local.emulator import evaluates_alarms
 from pipeline.settings import Settings
-from tests.containers import docker_engine_reason
+from tests import containers
 
 pytestmark = pytest.mark.skipif(
-    os.environ.get("EMULATOR") != "localstack" or bool(os.environ.get("AWS_ENDPOINT_URL")),
-    reason="LocalStack host-mode checks: run with EMULATOR=localstack (make test runs a LocalStack leg)",
+    os.environ.get("EMULATOR") != "localstack" or bool(os.environ.get("AWS_ENDPOINT_URL")) or containers.wanted(),
+    reason="LocalStack host-mode checks: run with EMULATOR=localstack, embedded (make test runs a LocalStack leg)",
 )
 
 
@@ -34,8 +34,6 @@ def test_the_init_hook_bootstrapped_the_default_stack(endpoint: str) -> None:
 
 
 def test_functions_deploy_and_become_active_but_never_run(endpoint: str) -> None:
-    if not docker_engine_reason():
-        pytest.skip("a Docker engine answers: LocalStack would run the function for real")
     settings = Settings.from_env({"AWS_ENDPOINT_URL": endpoint})
     clients = make_clients(settings)
     buf = io.BytesIO()

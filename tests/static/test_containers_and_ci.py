@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.containers import LOCALSTACK_IMAGE, docker_engine_reason
+from pipeline.local.containers import engine_reason
+from tests.containers import LOCALSTACK_IMAGE
+from tests.fake_docker import calls, fake_docker
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -42,7 +44,7 @@ def test_dockerfile_passes_hadolint() -> None:
 
 
 def test_compose_config_with_the_docker_cli() -> None:
-    why = docker_engine_reason()
+    why = engine_reason()
     if shutil.which("docker") is None or why or run("docker", "compose", "version").returncode != 0:
         pytest.skip(
             f"`docker compose config` needs the compose plugin and an engine here ({why or 'no plugin'}); "
@@ -56,7 +58,7 @@ def test_localstack_service_is_pinned_local_healthy_and_bootstraps() -> None:
     ls = COMPOSE["services"]["localstack"]
     image = ls["image"]
     assert image == "${LOCALSTACK_IMAGE:-" + LOCALSTACK_IMAGE + "}" and not image.endswith(":latest}")
-    assert ls["ports"] == ["127.0.0.1:4566:4566"]
+    assert ls["ports"] == ["127.0.0.1:${PORT:-4566}:4566"]
     assert ls["environment"]["LOCALSTACK_AUTH_TOKEN"] == "${LOCALSTACK_AUTH_TOKEN:-}"
     assert "/_localstack/init/ready" in " ".join(ls["healthcheck"]["test"])
     assert "./localstack/init/ready.d:/etc/localstack/init/ready.d:ro" in ls["volumes"]
@@ -81,6 +83,9 @@ def test_worker_waits_for_the_bootstrap_and_profiles_cover_every_emulator() -> N
     assert worker["depends_on"]["bootstrap"]["condition"] == "service_completed_successfully"
     assert services["bootstrap"]["command"] == ["bootstrap"]
     assert services["tests"]["build"]["target"] == "tests"
+    # The Dockerfile's last stage is the test runner: every other service built from it names the app stage.
+    for name in ("bootstrap", "worker", "api"):
+        assert services[name]["build"]["target"] == "app", name
     for name in ("ministack", "moto"):
         assert ":latest" not in services[name]["image"] and "healthcheck" in services[name]
 
@@ -102,14 +107,41 @@ def test_workflow_uses_only_make_targets_that_exist_and_pinned_actions() -> None
             assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", s["uses"]), s["uses"]
 
 
-def test_make_up_chooses_compose_only_with_docker_or_when_asked() -> None:
-    # Without an engine every emulator runs embedded, LocalStack included; with one (DOCKER_OK=yes stands in for
-    # `docker info` answering) EMULATOR=localstack is the compose stack.
-    embedded = run("make", "-n", "up", "EMULATOR=ministack")
-    assert "pipeline emulator start --backend ministack" in embedded.stdout
-    embedded_ls = run("make", "-n", "up", "EMULATOR=localstack", "DOCKER_OK=")
-    assert "pipeline emulator start --backend localstack" in embedded_ls.stdout and "docker" not in embedded_ls.stdout
-    compose = run("make", "-n", "up", "EMULATOR=localstack", "DOCKER_OK=yes")
-    assert "docker compose -f docker-compose.yml --profile localstack up -d --build --wait" in compose.stdout
+def test_make_up_chooses_compose_where_an_engine_answers_unless_told() -> None:
+    # DOCKER_OK=yes stands in for `docker info` answering; MODE=compose|embedded decides without asking.
+    embedded = run("make", "-n", "up", "EMULATOR=localstack", "DOCKER_OK=")
+    assert "pipeline emulator start --backend localstack" in embedded.stdout and "docker" not in embedded.stdout
+    for emulator in ("ministack", "moto", "localstack"):
+        compose = run("make", "-n", "up", f"EMULATOR={emulator}", "DOCKER_OK=yes")
+        assert "pipeline.local.containers resolve --profile " + emulator in compose.stdout
+        assert f"--env-file .run/compose.env --profile {emulator} up -d --build --wait" in compose.stdout
+    forced = run("make", "-n", "up", "EMULATOR=moto", "MODE=embedded", "DOCKER_OK=yes")
+    assert "pipeline emulator start --backend moto" in forced.stdout and "compose" not in forced.stdout
+    asked = run("make", "-n", "up", "EMULATOR=moto", "MODE=compose", "DOCKER_OK=")
+    assert "--profile moto up -d --build --wait" in asked.stdout
+    bad = run("make", "-n", "up", "MODE=docker")
+    assert bad.returncode != 0 and "choose compose, embedded or auto" in bad.stderr
     lam = run("make", "-n", "up", "EMULATOR=localstack", "LAMBDA=1", "DOCKER_OK=yes")
     assert "-f docker-compose.lambda.yml" in lam.stdout and "TF_LOCAL_E2E=0" in lam.stdout
+
+
+def test_make_up_on_an_engine_without_images_says_what_to_do(tmp_path: Path) -> None:
+    # An engine that answers, holds no image and reaches no registry (tests/fake_docker.py): one line, no compose.
+    env = fake_docker(tmp_path / "bin")
+    for name in ("PYTHON_IMAGE", "LOCALSTACK_IMAGE", "MINISTACK_IMAGE", "MOTO_IMAGE", "MAKEFLAGS", "MAKELEVEL"):
+        env.pop(name, None)
+    proc = subprocess.run(
+        ["make", "--no-print-directory", "up", "EMULATOR=moto", f"RUN_DIR={tmp_path / 'run'}"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert "docker compose" in proc.stdout.splitlines()[0] and "MODE=embedded" in proc.stdout.splitlines()[0]
+    said = [line for line in proc.stderr.splitlines() if line.startswith("make up:")]
+    assert len(said) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "is not here and cannot be pulled" in said[0] and "run `make images`" in said[0]
+    assert not any("compose" in c for c in calls(tmp_path / "bin"))
