@@ -113,10 +113,11 @@ else
 	@if grep -q '^LOCALSTACK_IMAGE=imgpipe-standin/' $(COMPOSE_ENV); then echo "make up: LAMBDA=1 on LocalStack needs upstream's image, its Lambda runtime image and GitHub at first use, none of which the offline stand-in has: use EMULATOR=ministack LAMBDA=1 (MiniStack runs the real zip in its container)" >&2; exit 2; fi
 	$(COMPOSE) --env-file $(COMPOSE_ENV) --profile $(COMPOSE_PROFILE) up -d --wait $(COMPOSE_PROFILE)
 	$(PY) scripts/build_zip.py --arch x86_64 --python-version 3.12 --out dist/lambda-x86_64.zip
-	$(LOCAL_ENV) LAMBDA_ZIP=$(CURDIR)/dist/lambda-x86_64.zip TF_LOCAL_MODE=lambda TF_LOCAL_E2E=0 TF_LOCAL_DIR=$(CURDIR)/$(RUN_DIR)/tf-local \
+	$(LOCAL_ENV) LAMBDA_ZIP=$(CURDIR)/dist/lambda-x86_64.zip TF_LOCAL_MODE=lambda TF_LOCAL_E2E=0 TF_LOCAL_DIR=$(abspath $(RUN_DIR))/tf-local \
 	  TF_LOCAL_HTTP_API=$(if $(filter localstack,$(COMPOSE_PROFILE)),false,true) scripts/tf_local.sh && cp $(RUN_DIR)/tf-local/env $(RUN_DIR)/env
 endif
-	@echo "make up: stack is up on $(ENDPOINT); next: make e2e"
+	@echo "make up: stack is up on $(ENDPOINT)$(if $(LAMBDA),, with the page and API on http://127.0.0.1:$(API_PORT)/); logs: docker compose -p imgpipe logs; next: make e2e"
+	@echo "make up: for the CLI here: export AWS_ENDPOINT_URL=$(ENDPOINT) PATH=$(CURDIR)/$(VENV)/bin:\$$PATH$(if $(LAMBDA),; . $(RUN_DIR)/env); then imgpipe status"
 else
 	@echo "make up: no Docker engine -> embedded $(EMULATOR) on $(ENDPOINT)$(if $(filter ministack,$(EMULATOR)), (EMULATOR=moto or EMULATOR=localstack for the others))"
 	@$(MAKE) --no-print-directory .venv-$(EMULATOR)/.installed
@@ -210,7 +211,7 @@ TF_ZIP_PY = $(if $(filter localstack,$(EMULATOR))$(filter compose,$(MODE)),3.12,
 tf-local: $(VENV)/.installed ## apply terraform/ with tflocal to the running emulator (make up first), then run the e2e on it
 	$(PY) scripts/build_zip.py --arch x86_64 --python-version $(TF_ZIP_PY) --out dist/lambda-local.zip
 	$(LOCAL_ENV) LAMBDA_ZIP=$(CURDIR)/dist/lambda-local.zip \
-	  TF_LOCAL_MODE=$(if $(filter ministack,$(EMULATOR))$(filter compose,$(MODE)),lambda,worker) TF_LOCAL_DIR=$(CURDIR)/$(RUN_DIR)/tf-local \
+	  TF_LOCAL_MODE=$(if $(filter ministack,$(EMULATOR))$(filter compose,$(MODE)),lambda,worker) TF_LOCAL_DIR=$(abspath $(RUN_DIR))/tf-local \
 	  TF_LOCAL_HTTP_API=$(if $(filter localstack,$(EMULATOR)),false,true) \
 	  scripts/tf_local.sh
 

@@ -2,8 +2,8 @@
 # The containers leg of `make test` (also `make test-containers`): the compose stack and the testcontainers
 # fixtures, for real. Uses the Docker engine that answers, or installs and starts one where we are root with apt
 # (and stops it afterwards); skips in one line where neither is possible. Per compose profile: make up (compose),
-# make e2e, make compose-tests, make down, and nothing of ours left on the engine; then the integration suite through
-# the testcontainers fixtures on LocalStack and MiniStack.
+# make e2e, make compose-tests, make down, and nothing of ours left on the engine; the same with LAMBDA=1 on
+# MiniStack; then the integration suite through the testcontainers fixtures on LocalStack and MiniStack.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +31,7 @@ cleanup() {
   for p in $PROFILES; do
     timeout 120 make --no-print-directory down MODE=compose EMULATOR="$p" RUN_DIR="$RUN_DIR/$p" >/dev/null 2>&1
   done
+  "$PY" -m pipeline.local.containers prune
   "$PY" -m pipeline.local.containers engine-stop --pidfile "$RUN_DIR/dockerd.pid"
 }
 trap cleanup EXIT
@@ -63,6 +64,17 @@ for p in $PROFILES; do
   step "$p: make down" make --no-print-directory down "${args[@]}"
   step "$p: nothing of ours left on the engine" "$PY" -m pipeline.local.containers leftovers
 done
+
+# LAMBDA=1: the real zip, deployed by terraform/ through tflocal, run by MiniStack's Lambda in its container and fed
+# by the event source mapping (no worker). LocalStack's own Lambda cannot run offline (docs/containers.md).
+if [[ " $PROFILES " == *" ministack "* ]]; then
+  args=(MODE=compose EMULATOR=ministack LAMBDA=1 RUN_DIR="$RUN_DIR/lambda")
+  if step "ministack LAMBDA=1: make up" make --no-print-directory up "${args[@]}"; then
+    step "ministack LAMBDA=1: make e2e" make --no-print-directory e2e "${args[@]}"
+  fi
+  step "ministack LAMBDA=1: make down" make --no-print-directory down "${args[@]}"
+  step "ministack LAMBDA=1: nothing of ours left on the engine" "$PY" -m pipeline.local.containers leftovers
+fi
 
 for b in $FIXTURE_BACKENDS; do
   step "testcontainers ($b): tests/integration" env TEST_CONTAINERS=1 EMULATOR="$b" "$PY" -m pytest tests/integration -q -p no:cacheprovider

@@ -381,6 +381,14 @@ def _python_root(debian: Path, dest: Path) -> Path:
     return dest
 
 
+def prune() -> None:
+    """Remove dangling images of ours (old stand-ins, compose builds replaced since): on vfs each is a full copy."""
+    for label in (LABEL, f"com.docker.compose.project={COMPOSE_PROJECT}"):
+        docker("image", "prune", "--force", "--filter", f"label={label}", timeout=300)
+    # Build cache older than a day too: on vfs each cached step is a full copy, and every run adds some.
+    docker("builder", "prune", "--force", "--filter", "until=24h", timeout=300)
+
+
 def disk_use() -> str:
     """One line: how much disk the stand-ins take (vfs stores every layer in full)."""
     proc = docker(
@@ -506,6 +514,7 @@ def _cmd_images(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     if unknown:
         raise ContainersError(f"no stand-in named {', '.join(sorted(unknown))}: choose from {', '.join(IMAGES)}")
     build(args.keys or _every_profile(), say)
+    prune()
     say(f"disk: {disk_use()} (vfs keeps each layer in full; `docker image rm` them to reclaim it)")
     return 0
 
@@ -513,6 +522,7 @@ def _cmd_images(args: argparse.Namespace, say: Callable[[str], None]) -> int:
 def _cmd_ensure(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     _need_engine("start Docker first")
     ensure(_every_profile(), say)
+    prune()
     return 0
 
 
@@ -549,6 +559,12 @@ def _cmd_disk(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     return 0
 
 
+def _cmd_prune(args: argparse.Namespace, say: Callable[[str], None]) -> int:
+    _need_engine("nothing to prune")
+    prune()
+    return 0
+
+
 def _cmd_leftovers(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     left = leftovers()
     sys.stdout.write("".join(f"{item}\n" for item in left))
@@ -561,6 +577,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace, Callable[[str], None]], 
     "ensure": (_cmd_ensure, "every profile's images: upstream's if here or pullable, else stand-ins (the CI leg)"),
     "engine-start": (_cmd_engine_start, "start a Docker engine where none answers (root with apt installs one)"),
     "engine-stop": (_cmd_engine_stop, "stop the engine engine-start started (by its pidfile)"),
+    "prune": (_cmd_prune, "remove dangling images of ours (replaced stand-ins and compose builds)"),
     "disk": (_cmd_disk, "one line: the stand-ins and the disk they take"),
     "leftovers": (_cmd_leftovers, "list containers, networks and volumes of ours left on the engine; exit 1 if any"),
 }

@@ -38,8 +38,11 @@ def test_workflow_matches_the_github_schema() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_dockerfile_passes_hadolint() -> None:
-    proc = run(str(BIN / "hadolint"), "--failure-threshold", "warning", "Dockerfile")
+@pytest.mark.parametrize(
+    "path", ["Dockerfile", *sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("containers/*/Dockerfile"))]
+)
+def test_dockerfiles_pass_hadolint(path: str) -> None:
+    proc = run(str(BIN / "hadolint"), "--failure-threshold", "warning", path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -123,6 +126,15 @@ def test_make_up_chooses_compose_where_an_engine_answers_unless_told() -> None:
     assert bad.returncode != 0 and "choose compose, embedded or auto" in bad.stderr
     lam = run("make", "-n", "up", "EMULATOR=localstack", "LAMBDA=1", "DOCKER_OK=yes")
     assert "-f docker-compose.lambda.yml" in lam.stdout and "TF_LOCAL_E2E=0" in lam.stdout
+
+
+@pytest.mark.parametrize("run_dir", ["/tmp/imgpipe-abs-run", "rel-run"])
+def test_lambda_mode_keeps_its_terraform_state_in_the_run_dir_given(run_dir: str) -> None:
+    # RUN_DIR=/abs/path once became <repo>//abs/path/tf-local, and `make up LAMBDA=1` failed after terraform applied.
+    lam = run("make", "-n", "up", "MODE=compose", "EMULATOR=ministack", "LAMBDA=1", f"RUN_DIR={run_dir}")
+    expected = run_dir if run_dir.startswith("/") else str(ROOT / run_dir)
+    assert f"TF_LOCAL_DIR={expected}/tf-local " in lam.stdout, lam.stdout
+    assert "up -d --wait ministack" in lam.stdout and "TF_LOCAL_MODE=lambda" in lam.stdout
 
 
 def test_make_up_on_an_engine_without_images_says_what_to_do(tmp_path: Path) -> None:
