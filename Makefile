@@ -3,6 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 PYTHON    ?= python3
+RUN_DIR   ?= .run
 VENV      ?= .venv
 PY        := $(VENV)/bin/python
 EMULATOR  ?= ministack
@@ -11,9 +12,11 @@ BACKENDS  := ministack moto localstack
 ifeq ($(filter $(EMULATOR),$(BACKENDS)),)
 $(error EMULATOR=$(EMULATOR) is not an emulator here: choose one of $(BACKENDS))
 endif
+# What `make up` was given (PORT, API_PORT, MODE) is remembered in $(RUN_DIR)/up.mk until `make down`, so that a plain
+# `make e2e` or `make down` afterwards talks to that stack; the command line still wins.
+-include $(RUN_DIR)/up.mk
 PORT      ?= 4566
 API_PORT  ?= 8080
-RUN_DIR   ?= .run
 ENDPOINT  := http://127.0.0.1:$(PORT)
 # The local stack: short visibility timeout so a poison message reaches the DLQ in about half a minute.
 LOCAL_ENV := AWS_ENDPOINT_URL=$(ENDPOINT) AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 \
@@ -104,6 +107,7 @@ up: $(VENV)/.installed ## start the emulator, create the resources, start the wo
 ifeq ($(MODE),compose)
 	@echo "make up: a Docker engine answers -> docker compose, profile $(COMPOSE_PROFILE) on $(ENDPOINT) (MODE=embedded runs without Docker)"
 	@mkdir -p $(RUN_DIR) && rm -f $(RUN_DIR)/env
+	@printf 'PORT ?= $(PORT)\nAPI_PORT ?= $(API_PORT)\nMODE ?= $(MODE)\n' > $(RUN_DIR)/up.mk
 	@$(RESOLVE_IMAGES)
 ifeq ($(LAMBDA),)
 	$(COMPOSE) --env-file $(COMPOSE_ENV) --profile $(COMPOSE_PROFILE) up -d --build --wait
@@ -122,6 +126,7 @@ else
 	@echo "make up: no Docker engine -> embedded $(EMULATOR) on $(ENDPOINT)$(if $(filter ministack,$(EMULATOR)), (EMULATOR=moto or EMULATOR=localstack for the others))"
 	@$(MAKE) --no-print-directory .venv-$(EMULATOR)/.installed
 	@mkdir -p $(RUN_DIR) && rm -rf $(RUN_DIR)/env $(RUN_DIR)/tf-local
+	@printf 'PORT ?= $(PORT)\nAPI_PORT ?= $(API_PORT)\nMODE ?= $(MODE)\n' > $(RUN_DIR)/up.mk
 	$(PY) -m pipeline emulator start --backend $(EMULATOR) --bin-dir .venv-$(EMULATOR)/bin --port $(PORT) \
 	    --pidfile $(RUN_DIR)/emulator.pid --log $(RUN_DIR)/emulator.log
 	$(LOCAL_ENV) $(PY) -m pipeline bootstrap > $(RUN_DIR)/stack.json
@@ -129,14 +134,21 @@ else
 	  echo "make up: the worker is already running (pid $$(cat $(RUN_DIR)/worker.pid))"; \
 	else $(LOCAL_ENV) nohup $(PY) -m pipeline worker > $(RUN_DIR)/worker.log 2>&1 & echo $$! > $(RUN_DIR)/worker.pid; fi
 	@if [ -f $(RUN_DIR)/api.pid ] && kill -0 $$(cat $(RUN_DIR)/api.pid) 2>/dev/null; then \
-	  echo "make up: the API is already running (pid $$(cat $(RUN_DIR)/api.pid))"; \
-	else $(LOCAL_ENV) nohup $(PY) -m pipeline api --port $(API_PORT) > $(RUN_DIR)/api.log 2>&1 & echo $$! > $(RUN_DIR)/api.pid; fi
-	@echo "make up: worker pid $$(cat $(RUN_DIR)/worker.pid), page and API on http://127.0.0.1:$(API_PORT)/, logs in $(RUN_DIR)/; next: make e2e"
+	  echo "make up: the API is already running (pid $$(cat $(RUN_DIR)/api.pid), port $$(cat $(RUN_DIR)/api.port 2>/dev/null)); make down first to move it"; \
+	else $(LOCAL_ENV) nohup $(PY) -m pipeline api --port $(API_PORT) > $(RUN_DIR)/api.log 2>&1 & echo $$! > $(RUN_DIR)/api.pid; \
+	  echo $(API_PORT) > $(RUN_DIR)/api.port; fi
+	@# Success only once the API says it serves: a taken port ends it at once, and its one line is the error here.
+	@for i in $$(seq 75); do \
+	  if grep -q '^api: http' $(RUN_DIR)/api.log 2>/dev/null; then exit 0; fi; \
+	  if ! kill -0 $$(cat $(RUN_DIR)/api.pid) 2>/dev/null; then \
+	    echo "make up: the API did not start: $$(grep -v '^{' $(RUN_DIR)/api.log | tail -n 1) (make down stops the rest)" >&2; exit 2; fi; \
+	  sleep 0.2; done; echo "make up: the API did not answer within 15 s; see $(RUN_DIR)/api.log" >&2; exit 2
+	@echo "make up: worker pid $$(cat $(RUN_DIR)/worker.pid), page and API on http://127.0.0.1:$$(cat $(RUN_DIR)/api.port)/, logs in $(RUN_DIR)/; next: make e2e"
 	@echo "make up: for the CLI here: export AWS_ENDPOINT_URL=$(ENDPOINT) PATH=$(CURDIR)/$(VENV)/bin:\$$PATH; then imgpipe status"
 endif
 
 down: ## stop the worker and the emulator (or the compose stack)
-	@rm -f $(RUN_DIR)/env
+	@rm -f $(RUN_DIR)/env $(RUN_DIR)/up.mk
 ifeq ($(MODE),compose)
 	$(COMPOSE) --profile localstack --profile moto --profile ministack --profile tests down -v --remove-orphans
 else

@@ -226,6 +226,9 @@ class Api:
                 "id": image,
                 "key": key,
                 "status": r.status.value,
+                # Processed comes before the deferred formats (AVIF) exist: say whether more is coming.
+                "complete": r.complete(self.settings.imaging.deferred),
+                "pendingFormats": list(r.pending_formats(self.settings.imaging.deferred)),
                 "original": r.original.as_dict() if r.original else None,
                 "renditions": [{**x.as_dict(), "url": self._rendition_url(x.bucket, x.key)} for x in r.renditions],
                 "error": r.error.as_dict() if r.error else None,

@@ -25,12 +25,13 @@ def out(text: str = "") -> None:
     sys.stdout.flush()
 
 
-def _env() -> tuple[Settings, Any]:
+def _env(*, service: bool = False) -> tuple[Settings, Any]:
     from pipeline.aws import make_clients, resolve_topic_arns
     from pipeline.logs import setup_logging
 
     settings = Settings.from_env()
-    setup_logging(settings.log_level)
+    # JSON logs for the services (worker, API), whose logs a machine reads; plain lines for a person's commands.
+    setup_logging(settings.log_level, human=not service)
     clients = make_clients(settings)
     return resolve_topic_arns(settings, clients), clients
 
@@ -49,7 +50,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     """Consume the job queue until SIGTERM/SIGINT."""
     from pipeline.local.worker import build_worker
 
-    settings, clients = _env()
+    settings, clients = _env(service=True)
     if args.concurrency:
         settings = settings.with_(worker_concurrency=args.concurrency)
     worker = build_worker(settings, clients)
@@ -120,6 +121,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     """Counts by status and queue depths, or one item."""
     from pipeline.adapters.queue import Queue
+    from pipeline.ops.settle import queue_depths
 
     settings, clients = _env()
     records = wiring.records(settings, clients)
@@ -130,9 +132,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         record = records.get(key)
         out(json.dumps(to_item(record), indent=2, ensure_ascii=False) if record else f"no item for {key}")
         return 0 if record else 1
+    depths = queue_depths(settings, clients)
     report = {
         "items": records.count_by_status(),
-        "queue": Queue.by_name(clients.sqs, settings.names.queue_name).depth(),
+        "queue": depths["jobs"],
+        "variants": depths["variants"],
         "dlq": Queue.by_name(clients.sqs, settings.names.dlq_name).depth(),
     }
     out(json.dumps(report, indent=2))
@@ -152,28 +156,40 @@ def _bar(done: int, total: int, width: int = 30) -> str:
     return "[" + "#" * filled + "." * (width - filled) + f"] {done}/{total}"
 
 
+def _watch_lines(
+    settings: Settings, counts: dict[str, int], depths: dict[str, dict[str, int]], dlq: dict[str, int]
+) -> list[str]:
+    """One frame of `status --watch`: the jobs and variants queues, items by status, progress, the DLQ."""
+    q, v = depths["jobs"], depths["variants"]
+    ended = counts["processed"] + counts["failed"]
+    total = ended + counts["processing"] + q["visible"]
+    variants = v["visible"] + v["in_flight"] + v["delayed"]
+    # Done as `upload --wait` means it: nothing processing, both queues empty (the AVIF variants included).
+    moving = counts["processing"] or q["visible"] or q["in_flight"] or variants
+    state = "settled" if not moving else "variants still coming" if variants and ended == total else ""
+    return [
+        f"imgpipe  {settings.endpoint_url or 'AWS'}  {time.strftime('%H:%M:%S')}",
+        f"queue     waiting {q['visible']:>6}  in flight {q['in_flight']:>6}",
+        f"variants  waiting {v['visible'] + v['delayed']:>6}  in flight {v['in_flight']:>6}",
+        f"images    processed {counts['processed']:>6}  failed {counts['failed']:>6}  "
+        f"processing {counts['processing']:>6}",
+        f"progress  {_bar(ended, total)}" + (f"  {state}" if state else ""),
+        f"dlq       {dlq['visible'] + dlq['in_flight']:>6}"
+        + ("   <-- look: pipeline dlq list" if dlq["visible"] else ""),
+    ]
+
+
 def _watch(settings: Settings, clients: Any, records: Any, interval: float, duration: float) -> int:
     """A live view of the pipeline: redrawn every interval until Ctrl-C (or for `duration` seconds)."""
     from pipeline.adapters.queue import Queue
+    from pipeline.ops.settle import queue_depths
 
-    queue = Queue.by_name(clients.sqs, settings.names.queue_name)
     dlq = Queue.by_name(clients.sqs, settings.names.dlq_name)
     tty = sys.stdout.isatty()
     ends = time.monotonic() + duration if duration else float("inf")
     try:
         while time.monotonic() < ends:
-            counts, q, d = records.count_by_status(), queue.depth(), dlq.depth()
-            ended = counts["processed"] + counts["failed"]
-            total = ended + counts["processing"] + q["visible"]
-            lines = [
-                f"imgpipe  {settings.endpoint_url or 'AWS'}  {time.strftime('%H:%M:%S')}",
-                f"queue     waiting {q['visible']:>6}  in flight {q['in_flight']:>6}",
-                f"images    processed {counts['processed']:>6}  failed {counts['failed']:>6}  "
-                f"processing {counts['processing']:>6}",
-                f"progress  {_bar(ended, total)}",
-                f"dlq       {d['visible'] + d['in_flight']:>6}"
-                + ("   <-- look: pipeline dlq list" if d["visible"] else ""),
-            ]
+            lines = _watch_lines(settings, records.count_by_status(), queue_depths(settings, clients), dlq.depth())
             # Redraw in place on a terminal; append when piped, so a log keeps every sample.
             out(("\x1b[H\x1b[2J" if tty else "") + "\n".join(lines))
             time.sleep(interval)
@@ -294,7 +310,7 @@ def cmd_api(args: argparse.Namespace) -> int:
     from pipeline.local.api_server import make_server
     from pipeline.wiring import build_api
 
-    settings, clients = _env()
+    settings, clients = _env(service=True)
     try:
         server = make_server(build_api(settings, clients), args.host, args.port)
     except OSError as e:
@@ -320,14 +336,17 @@ def cmd_stop(args: argparse.Namespace) -> int:
     """Stop what `make up` started, by its pid files (TERM, then KILL after a timeout); absent ones are fine."""
     from pipeline.local.emulator import stop_process
 
-    for pidfile in map(Path, args.pidfiles):
-        if not pidfile.exists():
-            continue
+    found = [p for p in map(Path, args.pidfiles) if p.exists()]
+    for pidfile in found:
         raw = pidfile.read_text().strip()
         name = pidfile.stem
         stopped = raw.isdigit() and stop_process(int(raw), timeout_s=args.timeout)
         pidfile.unlink(missing_ok=True)
         out(f"{name}: stopped pid {raw}" if stopped else f"{name}: pid {raw or '?'} was not running")
+    if not found:
+        # Silence here once left a stack running that was started with another RUN_DIR.
+        where = sorted({str(Path(p).parent) for p in args.pidfiles})
+        out(f"nothing to stop: no pid files in {', '.join(where)} (started with RUN_DIR=...? give the same one)")
     return 0
 
 

@@ -229,6 +229,26 @@ class ImageRecord:
         """Processed, failed or deleted: a result that is (or is to be) published."""
         return self.status in ENDED
 
+    def receives_deferred(self, deferred: tuple[str, ...]) -> bool:
+        """Whether the deferred formats (AVIF) come to this record: to a processed still; an animation gets none."""
+        animated = self.original is not None and self.original.animation == "animated"
+        return bool(deferred) and self.status is Status.PROCESSED and not animated
+
+    def pending_formats(self, deferred: tuple[str, ...]) -> tuple[str, ...]:
+        """The deferred formats still to come to this record (written by the variants queue's jobs)."""
+        if not self.receives_deferred(deferred):
+            return ()
+        have = {r.format for r in self.renditions}
+        return tuple(f for f in deferred if f not in have)
+
+    def complete(self, deferred: tuple[str, ...]) -> bool:
+        """Done as a person means it: processed or failed, the result published, and every format there.
+
+        The one notion of "done" that `upload --wait`, `status --watch`, the API's `complete` and the page share.
+        """
+        ended = self.status in (Status.PROCESSED, Status.FAILED) and self.published
+        return ended and not self.pending_formats(deferred)
+
     def identity(self) -> dict[str, str | None]:
         """The placeholder, dominant colour, hash and earlier duplicate, as the message and the API give them."""
         return {

@@ -52,20 +52,9 @@ def is_ended(record: ImageRecord | None) -> bool:
     return record is not None and record.status in (Status.PROCESSED, Status.FAILED) and record.published
 
 
-def gets_deferred(record: ImageRecord, deferred: tuple[str, ...]) -> bool:
-    """Whether the deferred formats (AVIF) come to this record: to a processed still (an animation gets none)."""
-    animated = record.original is not None and record.original.animation == "animated"
-    return bool(deferred) and record.status is Status.PROCESSED and not animated
-
-
-def awaits_variants(record: ImageRecord, deferred: tuple[str, ...]) -> bool:
-    """Deferred formats are still to come to this record."""
-    return gets_deferred(record, deferred) and not set(deferred) <= {r.format for r in record.renditions}
-
-
 def is_complete(record: ImageRecord | None, deferred: tuple[str, ...] = ()) -> bool:
-    """Ended and published with every format, the deferred ones included."""
-    return record is not None and is_ended(record) and not awaits_variants(record, deferred)
+    """Ended and published with every format, the deferred ones included (ImageRecord.complete)."""
+    return record is not None and record.complete(deferred)
 
 
 def wait_for_items(
@@ -191,9 +180,12 @@ def run(
     poison_body = f"poison message {run_id}: not an S3 event"
     if poison:
         Queue(clients.sqs, stack.queue_url).send(poison_body)
-    log.info("uploaded %d samples under %s", len(keys), prefix)
+    log.info(
+        "uploaded %d samples under %s; waiting for each to complete (at most %.0f s)", len(keys), prefix, timeout_s
+    )
     deferred = settings.imaging.deferred
-    items = wait_for_items(records, list(keys.values()), timeout_s, deferred=deferred)
+    items = wait_for_items(records, list(keys.values()), timeout_s, on_progress=_every(5.0), deferred=deferred)
+    log.info("checking renditions and notifications%s", ", then the poison message in the DLQ" if poison else "")
     variants = settings.imaging.variants
     checks = [_check_item(clients, rel, exp, items[keys[rel]], variants) for rel, exp in manifest.items()]
     audit = drain_audit(Queue(clients.sqs, stack.audit_queue_url), prefix, len(keys), timeout_s=60)
@@ -201,7 +193,7 @@ def run(
         notes = audit.get(keys[check.name], [])
         # A processed still with deferred formats is published twice: in line, then with the deferred ones.
         item = items[keys[check.name]]
-        twice = item is not None and gets_deferred(item, deferred)
+        twice = item is not None and item.receives_deferred(deferred)
         if len(notes) != 1 + twice:
             check.problems.append(f"{len(notes)} notifications, expected {1 + twice}")
         elif any(n["message"].get("status") != check.actual.split(":")[0] for n in notes):
@@ -211,6 +203,19 @@ def run(
     if poison:
         checks.append(_check_dlq(settings, clients, stack.dlq_url, poison_body, prefix))
     return checks
+
+
+def _every(seconds: float) -> Callable[[int, int], None]:
+    """A progress callback that logs `done/total complete` when it changed, at most every `seconds`."""
+    said = {"at": time.monotonic(), "done": -1}
+
+    def progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done != said["done"] and (now - said["at"] >= seconds or done == total):
+            log.info("%d/%d complete", done, total)
+            said.update(at=now, done=done)
+
+    return progress
 
 
 def _upload(

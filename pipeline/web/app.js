@@ -36,7 +36,10 @@ function renderResult(node, image) {
     return;
   }
   const o = image.original;
-  show(node, "processed", `${o.format} ${o.width}×${o.height}, ${(o.bytes / 1024).toFixed(0)} KB`);
+  // Processed comes before the deferred formats (AVIF) exist: the card says they are coming until they are there.
+  const coming = (image.pendingFormats || []).length ? ` · ${image.pendingFormats.join(", ")} coming` : "";
+  show(node, "processed", `${o.format} ${o.width}×${o.height}, ${(o.bytes / 1024).toFixed(0)} KB${coming}`);
+  node.dataset.complete = image.complete ? "yes" : "no";
   const box = node.querySelector(".renditions");
   box.textContent = "";
   // One <picture> per size: AVIF and WebP sources for browsers that take them, the fallback (the first
@@ -88,18 +91,35 @@ function typeOf(file) {
   return { heic: "image/heic", heif: "image/heif", avif: "image/avif" }[ext] || "application/octet-stream";
 }
 
+// Poll until the image is complete as the API means it (ended, and every format there): a processed card is
+// drawn at once and drawn again when the deferred formats arrive.
 async function poll(node, id) {
   const started = Date.now();
-  while (Date.now() - started < 120000) {
+  let drawn = -1;
+  while (Date.now() - started < 180000) {
     const { status, body } = await api(`/images/${id}`);
     if (status === 200 && (body.status === "processed" || body.status === "failed")) {
-      renderResult(node, body);
-      return;
+      if (body.renditions.length !== drawn || body.complete) renderResult(node, body);
+      drawn = body.renditions.length;
+      if (body.complete || body.status === "failed") return;
+    } else if (status === 200) {
+      show(node, body.status, body.lastError ? `retrying: ${body.lastError.message}` : undefined);
     }
-    if (status === 200) show(node, body.status, body.lastError ? `retrying: ${body.lastError.message}` : undefined);
     await new Promise((r) => setTimeout(r, 700));
   }
-  show(node, "timed out", "no result after two minutes", "failed");
+  if (drawn < 0) show(node, "timed out", "no result after three minutes", "failed");
+}
+
+// The images processed lately, so that a reload (or a second visitor) sees them too: oldest first, so that the
+// newest ends on top as uploads do.
+async function recent() {
+  const { status, body } = await api("/images?status=processed&limit=12");
+  if (status !== 200) return;
+  for (const item of body.items.reverse()) {
+    const node = card({ name: item.key.split("/").pop() });
+    node.dataset.id = item.id;
+    poll(node, item.id);
+  }
 }
 
 async function upload(file) {
@@ -123,6 +143,7 @@ async function upload(file) {
     return;
   }
   show(node, "uploaded", "waiting for the pipeline…");
+  node.dataset.id = body.id;
   await poll(node, body.id);
 }
 
@@ -134,3 +155,4 @@ input.addEventListener("change", () => take(input.files));
 drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
 drop.addEventListener("dragleave", () => drop.classList.remove("over"));
 drop.addEventListener("drop", (e) => { e.preventDefault(); drop.classList.remove("over"); take(e.dataTransfer.files); });
+recent();

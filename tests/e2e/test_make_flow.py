@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import urllib.request
 from pathlib import Path
@@ -45,6 +46,39 @@ def test_make_up_e2e_down(tmp_path: Path) -> None:
     assert down.returncode == 0, down.stdout + down.stderr
     assert not port_open("127.0.0.1", port), "make down left the emulator running"
     assert not (tmp_path / "worker.pid").exists() and not port_open("127.0.0.1", api_port)
+
+
+def test_make_up_with_a_taken_api_port_fails_and_says_so(tmp_path: Path) -> None:
+    # It once exited 0 and announced a URL that served another program; the error was only in api.log.
+    port = free_port()
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        taken = other.getsockname()[1]
+        try:
+            up = make("up", port, tmp_path, 180, taken)
+            assert up.returncode != 0, up.stdout
+            said = [line for line in up.stderr.splitlines() if line.startswith("make up:")]
+            assert len(said) == 1 and f"port {taken} is taken" in said[0], up.stderr
+            assert f"http://127.0.0.1:{taken}/" not in up.stdout
+        finally:
+            down = make("down", port, tmp_path, 60)
+    assert down.returncode == 0 and not port_open("127.0.0.1", port)
+
+
+def test_make_up_on_a_running_stack_names_the_api_port_it_really_has(tmp_path: Path) -> None:
+    port, api_port = free_port(), free_port()
+    try:
+        assert make("up", port, tmp_path, 180, api_port).returncode == 0
+        again = make("up", port, tmp_path, 180, free_port())
+        assert again.returncode == 0, again.stderr
+        assert (
+            f"the API is already running (pid {(tmp_path / 'api.pid').read_text().strip()}, port {api_port})"
+            in again.stdout
+        )
+        assert f"page and API on http://127.0.0.1:{api_port}/" in again.stdout
+    finally:
+        make("down", port, tmp_path, 60)
 
 
 def _get(url: str) -> str:

@@ -116,3 +116,38 @@ def test_upload_in_the_browser_and_see_renditions_and_failures(served: tuple[str
         finally:
             browser.close()
     assert (OUT / "web.png").stat().st_size > 10_000
+
+
+@pytest.mark.stack(visibility_timeout_s=30, variants=("WEBP", "AVIF"), deferred=("AVIF",), defer_delay_s=1)
+def test_the_page_waits_for_the_deferred_avif_and_a_reload_shows_recent_images(served: tuple[str, object]) -> None:
+    # The page once stopped at the first `processed` and never showed the AVIF made later; a reload cleared it.
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (.ci/run installs Debian's chromium; or set CHROMIUM_PATH)")
+    from playwright.sync_api import sync_playwright
+
+    url, _settings = served
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(url)
+            page.set_input_files("#files", [str(ROOT / "samples" / "photo.jpg")])
+            # THEN the card ends complete, with an AVIF source in every <picture>, loaded by the browser
+            page.wait_for_selector(".card[data-complete=yes]", timeout=90_000)
+            card = page.locator(".card", has_text="photo.jpg")
+            types = card.locator("picture").evaluate_all(
+                "ps => ps.map(p => [...p.querySelectorAll('source')].map(s => s.type).join(','))"
+            )
+            assert types == ["image/avif,image/webp"] * 3, types
+            assert "coming" not in card.locator(".meta").inner_text()
+            # AND after a reload the image is listed again, complete, without uploading anything
+            page.reload()
+            page.wait_for_selector(".card[data-complete=yes]", timeout=30_000)
+            assert page.locator(".card", has_text="photo.jpg").count() == 1
+            loaded = page.locator("img.rendition").evaluate_all("imgs => imgs.map(i => i.currentSrc)")
+            assert len(loaded) == 3 and all(".avif" in u for u in loaded), loaded
+            assert not errors, errors
+        finally:
+            browser.close()

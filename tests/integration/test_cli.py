@@ -36,7 +36,7 @@ def test_info_status_watch_dlq_and_reconcile(session_stack: StackFixture) -> Non
     assert data["queue_url"] == stack.queue_url and data["endpoint"] == settings.endpoint_url
     assert data["renditions"] == {"large": [800, 600], "medium": [400, 300], "thumb": [150, 150]}
     status = json.loads(cli(settings, "status").stdout)
-    assert set(status) == {"items", "queue", "dlq"} and set(status["items"]) == {
+    assert set(status) == {"items", "queue", "variants", "dlq"} and set(status["items"]) == {
         "processing",
         "processed",
         "failed",
@@ -44,6 +44,8 @@ def test_info_status_watch_dlq_and_reconcile(session_stack: StackFixture) -> Non
     }
     watch = cli(settings, "status", "--watch", "--interval", "0.5", "--duration", "2")
     assert watch.returncode == 0 and watch.stdout.count("progress  [") >= 2 and "dlq" in watch.stdout
+    # The variants queue is in the view, and an idle stack says it is settled (both queues empty).
+    assert "variants  waiting" in watch.stdout and "settled" in watch.stdout
     dlq = cli(settings, "dlq", "list")
     assert dlq.returncode == 0 and dlq.stdout.strip().endswith(f"message(s) in {settings.names.dlq_name}")
 

@@ -29,3 +29,23 @@ def test_a_misspelt_emulator_is_one_line_naming_the_valid_ones() -> None:
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "EMULATOR=minstack" in lines[0]
     assert all(name in lines[0] for name in BACKENDS)
+
+
+def _dry(*args: str) -> str:
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    proc = subprocess.run(
+        ["make", "-n", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True
+    )
+    return proc.stdout
+
+
+def test_what_make_up_was_given_is_remembered_until_make_down(tmp_path: Path) -> None:
+    # After `make up PORT=4650`, a plain `make e2e` once asked 4566 and `make down` stopped nothing.
+    up = _dry("up", f"RUN_DIR={tmp_path}", "PORT=4650", "API_PORT=8181", "MODE=embedded")
+    assert "PORT ?= 4650\\nAPI_PORT ?= 8181\\nMODE ?= embedded" in up and f"{tmp_path}/up.mk" in up
+    (tmp_path / "up.mk").write_text("PORT ?= 4650\nAPI_PORT ?= 8181\nMODE ?= embedded\n")
+    assert "AWS_ENDPOINT_URL=http://127.0.0.1:4650 " in _dry("e2e", f"RUN_DIR={tmp_path}")
+    # the command line still wins, and the remembered mode holds even where an engine now answers
+    assert "AWS_ENDPOINT_URL=http://127.0.0.1:4700 " in _dry("e2e", f"RUN_DIR={tmp_path}", "PORT=4700")
+    down = _dry("down", f"RUN_DIR={tmp_path}", "DOCKER_OK=yes")
+    assert f"pipeline stop {tmp_path}/api.pid" in down and "compose" not in down and f"{tmp_path}/up.mk" in down

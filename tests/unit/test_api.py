@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import boto3
@@ -109,3 +110,19 @@ def test_image_status_carries_rendition_urls(api: tuple[Api, ImageRecords]) -> N
     )
     assert call(a, "GET", "/images/!!!")[0] == 404
     assert call(a, "DELETE", "/images/abc")[0] == 404
+
+
+def test_processed_says_whether_more_formats_are_coming(api: tuple[Api, ImageRecords]) -> None:
+    # `processed` came before the AVIF existed with nothing saying more was coming; the page stopped there.
+    a, records = api
+    assert SETTINGS.imaging.deferred == ("AVIF",)
+    still = Original(10, 10, "JPEG", "image/jpeg", 500, 1, False)
+    webp = StoredRendition("thumb", "out", "thumb/web/x/a.webp", 1, 1, 100, "image/webp", "e", "WEBP")
+    avif = StoredRendition("thumb", "out", "thumb.v/1/web/x/b.avif", 1, 1, 100, "image/avif", "e", "AVIF")
+    cases = {"uploads/web/x/a.jpg": (webp,), "uploads/web/x/b.jpg": (webp, avif)}
+    for key, renditions in cases.items():
+        assert records.claim(replace(processed(key, *renditions, original=still), published=True), None)
+    _, waiting = call(a, "GET", f"/images/{image_id('uploads/web/x/a.jpg')}")
+    assert waiting["status"] == "processed" and waiting["complete"] is False and waiting["pendingFormats"] == ["AVIF"]
+    _, done = call(a, "GET", f"/images/{image_id('uploads/web/x/b.jpg')}")
+    assert done["complete"] is True and done["pendingFormats"] == []

@@ -12,7 +12,9 @@ from pipeline.domain import (
     Decision,
     ImageRecord,
     Kind,
+    Original,
     Status,
+    StoredRendition,
     Version,
     decide,
     deferred_key,
@@ -170,3 +172,28 @@ def test_deferred_keys_belong_to_one_version_and_meet_no_other_key(
     same = deferred_b and (a, ext_a, va.token) == (b, ext_b, vb.token)
     assert (key_a == key_b) == same
     assert len(key_a.encode()) <= MAX_KEY_BYTES
+
+
+@given(
+    status=st.sampled_from(list(Status)),
+    published=st.booleans(),
+    animated=st.booleans(),
+    formats=st.sets(st.sampled_from(["JPEG", "WEBP", "AVIF"])),
+    deferred=st.sampled_from([(), ("AVIF",)]),
+)
+def test_complete_is_one_notion_of_done(
+    status: Status, published: bool, animated: bool, formats: set[str], deferred: tuple[str, ...]
+) -> None:
+    # `upload --wait`, `status --watch`, the API and the page all read this: ended, published, nothing to come.
+    original = Original(10, 10, "JPEG", "image/jpeg", 1, 1, animated, "animated" if animated else "")
+    renditions = tuple(StoredRendition("thumb", "o", f"k.{f}", 1, 1, 1, "image/x", "e", f) for f in sorted(formats))
+    version = Version(Kind.CREATED, "1".rjust(32, "0"), "e1", "")
+    record = ImageRecord(
+        "uploads/a.jpg", "in", status, version, renditions=renditions, original=original, published=published
+    )
+    pending = record.pending_formats(deferred)
+    assert set(pending) <= set(deferred) and not set(pending) & formats
+    # Only a processed still waits for deferred formats; a failure or an animation never does.
+    if status is not Status.PROCESSED or animated:
+        assert pending == ()
+    assert record.complete(deferred) == (status in (Status.PROCESSED, Status.FAILED) and published and not pending)
