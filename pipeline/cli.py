@@ -399,69 +399,66 @@ def cmd_emulator(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    """The command-line parser."""
-    p = argparse.ArgumentParser(prog="pipeline", description=__doc__)
+    """The command-line parser: every option says what it does, in which unit, and its default (tested)."""
+    from pipeline.local.emulator import BACKENDS
+
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+    p = argparse.ArgumentParser(prog="pipeline", description=__doc__, formatter_class=fmt)
     p.add_argument("--debug", action="store_true", help="show the traceback of an expected failure too")
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("bootstrap", help="create every resource (idempotent)").set_defaults(func=cmd_bootstrap)
-    w = sub.add_parser("worker", help="consume the job queue like Lambda's event source mapping")
-    w.add_argument("--concurrency", type=int, default=0)
-    w.add_argument("--idle-exit", type=float, default=None, help="stop after this many idle seconds")
-    w.set_defaults(func=cmd_worker)
-    u = sub.add_parser("upload", help="upload image files")
-    u.add_argument("files", nargs="+")
+
+    def command(name: str, text: str, func: Any) -> argparse.ArgumentParser:
+        c = sub.add_parser(name, help=text, description=text, formatter_class=fmt)
+        c.set_defaults(func=func)
+        return c
+
+    command("bootstrap", "create every resource (idempotent)", cmd_bootstrap)
+    w = command("worker", "consume the job queue like Lambda's event source mapping", cmd_worker)
+    w.add_argument("--concurrency", type=int, default=0, help="images at once (0: WORKER_CONCURRENCY's)")
+    w.add_argument("--idle-exit", type=float, default=None, help="stop after this many idle seconds (never if unset)")
+    u = command("upload", "upload image files to the input bucket", cmd_upload)
+    u.add_argument("files", nargs="+", help="image files (checked before anything is uploaded)")
     u.add_argument("--prefix", default="", help="folder below the input prefix, ending in /")
-    u.add_argument("--wait", action="store_true", help="wait and print how each image ended")
-    u.add_argument("--timeout", type=float, default=120)
-    u.set_defaults(func=cmd_upload)
-    s = sub.add_parser("status", help="counts by status and queue depths, or one item")
-    s.add_argument("key", nargs="?")
+    u.add_argument("--wait", action="store_true", help="wait until each image is complete and print how it ended")
+    u.add_argument("--timeout", type=float, default=120, help="seconds --wait waits at most")
+    s = command("status", "counts by status and queue depths, or one item", cmd_status)
+    s.add_argument("key", nargs="?", help="one image: its source key, or the part below the input prefix")
     s.add_argument("--watch", action="store_true", help="a live view, redrawn until Ctrl-C")
-    s.add_argument("--interval", type=float, default=2.0)
-    s.add_argument("--duration", type=float, default=0, help="stop watching after this many seconds")
-    s.set_defaults(func=cmd_status)
-    i = sub.add_parser("info", help="resource names, URLs and ARNs")
-    i.add_argument("--json", action="store_true")
-    i.set_defaults(func=cmd_info)
-    d = sub.add_parser("dlq", help="list or redrive the dead-letter queue")
-    d.add_argument("action", choices=["list", "redrive"])
-    d.add_argument("--limit", type=int, default=10, help="list at most this many (default 10)")
+    s.add_argument("--interval", type=float, default=2.0, help="seconds between two frames of --watch")
+    s.add_argument("--duration", type=float, default=0, help="stop watching after this many seconds (0: never)")
+    i = command("info", "resource names, URLs and ARNs", cmd_info)
+    i.add_argument("--json", action="store_true", help="one JSON object instead of lines")
+    d = command("dlq", "list or redrive the dead-letter queue", cmd_dlq)
+    d.add_argument("action", choices=["list", "redrive"], help="list its messages, or move them back to the queue")
+    d.add_argument("--limit", type=int, default=10, help="list at most this many")
     d.add_argument("--all", action="store_true", help="list every message the DLQ holds")
-    d.set_defaults(func=cmd_dlq)
-    r = sub.add_parser("reconcile", help="compare inputs, items and renditions")
-    r.add_argument("--prefix", default="")
-    r.set_defaults(func=cmd_reconcile)
-    m = sub.add_parser("similar", help="pictures whose perceptual hash is close to one picture's")
-    m.add_argument("key", help="the source key of a processed image, e.g. uploads/photo.jpg")
-    m.add_argument(
-        "--distance",
-        type=int,
-        default=SIMILAR_DISTANCE,
-        help=f"bits of 64 that may differ (default {SIMILAR_DISTANCE})",
+    r = command(
+        "reconcile", "compare inputs, items and renditions; exit 1 on damage, not on work in flight", cmd_reconcile
     )
-    m.set_defaults(func=cmd_similar)
-    e = sub.add_parser("e2e", help="run the end-to-end scenario against the running stack")
-    e.add_argument("--samples", default="samples")
-    e.add_argument("--timeout", type=float, default=180)
+    r.add_argument("--prefix", default="", help="only source keys below the input prefix and this")
+    m = command("similar", "pictures whose perceptual hash is close to one picture's", cmd_similar)
+    m.add_argument("key", help="a processed image: its source key (uploads/photo.jpg) or photo.jpg")
+    m.add_argument("--distance", type=int, default=SIMILAR_DISTANCE, help="bits of 64 that may differ")
+    e = command("e2e", "run the end-to-end scenario against the running stack", cmd_e2e)
+    e.add_argument("--samples", default="samples", help="the folder with the samples and their manifest.json")
+    e.add_argument("--timeout", type=float, default=180, help="seconds to wait for every sample to complete")
     e.add_argument("--no-poison", action="store_true", help="skip the poison message / DLQ check")
-    e.set_defaults(func=cmd_e2e)
-    a = sub.add_parser("api", help="serve the upload API and the web page on 127.0.0.1")
-    a.add_argument("--host", default="127.0.0.1")
-    a.add_argument("--port", type=int, default=8080)
-    a.set_defaults(func=cmd_api)
-    st = sub.add_parser("stop", help="stop processes by their pid files (make down uses it)")
-    st.add_argument("pidfiles", nargs="+")
-    st.add_argument("--timeout", type=float, default=10)
-    st.set_defaults(func=cmd_stop)
-    m = sub.add_parser("emulator", help="start or stop the embedded emulator (provision: LocalStack's offline parts)")
-    m.add_argument("action", choices=["start", "stop", "provision"])
-    m.add_argument("--backend", default="ministack", choices=["ministack", "moto", "localstack"])
-    m.add_argument("--bin-dir", default=".venv-ministack/bin")
-    m.add_argument("--port", type=int, default=4566)
-    m.add_argument("--pidfile", default=".run/emulator.pid")
-    m.add_argument("--log", default=".run/emulator.log")
-    m.add_argument("--timeout", type=float, default=60)
-    m.set_defaults(func=cmd_emulator)
+    a = command("api", "serve the upload API and the web page on 127.0.0.1", cmd_api)
+    a.add_argument("--host", default="127.0.0.1", help="the address to listen on")
+    a.add_argument("--port", type=int, default=8080, help="the port to listen on")
+    st = command("stop", "stop processes by their pid files (make down uses it)", cmd_stop)
+    st.add_argument("pidfiles", nargs="+", help="files holding one pid each; absent ones are fine")
+    st.add_argument("--timeout", type=float, default=10, help="seconds from TERM to KILL")
+    em = command(
+        "emulator", "start or stop the embedded emulator (provision: LocalStack's offline parts)", cmd_emulator
+    )
+    em.add_argument("action", choices=["start", "stop", "provision"], help="what to do")
+    em.add_argument("--backend", default="ministack", choices=list(BACKENDS), help="which emulator")
+    em.add_argument("--bin-dir", default=".venv-ministack/bin", help="the backend's virtualenv bin folder")
+    em.add_argument("--port", type=int, default=4566, help="the port on 127.0.0.1")
+    em.add_argument("--pidfile", default=".run/emulator.pid", help="where start writes the pid (and stop reads it)")
+    em.add_argument("--log", default=".run/emulator.log", help="the emulator's log file")
+    em.add_argument("--timeout", type=float, default=60, help="seconds to wait until it answers")
     return p
 
 
