@@ -4,7 +4,7 @@ Prices: us-east-1 list prices, read from the AWS pricing pages on 2026-12-02 (S3
 on-demand, after the November 2024 reduction; SNS standard topics; SQS standard queues; Lambda x86_64 and arm64,
 first pricing tier). Free tiers are left out: at 10,000 uploads an hour they are used up within days.
 
-`python bench/cost.py [LAMBDA_MS]` prints the table in the README for each FORMATS choice; `make bench` runs it
+`python bench/cost.py [LAMBDA_MS]` prints the table in docs/performance.md for each FORMATS choice; `make bench` runs it
 with the measured milliseconds of a 12 MP JPEG at 512 MB.
 """
 

@@ -1,5 +1,5 @@
 """How far apart the dHashes of one picture and of different pictures are: the measurement behind
-`pipeline similar`'s default distance (README, "Placeholders and identity").
+`pipeline similar`'s default distance (docs/behaviour.md, "Placeholders and identity").
 
 For 30 photo-like pictures: each one re-encoded at JPEG quality 30, 60 and 90, at 1/4, 1/2 and full size, and
 cropped by 5%, against itself; and every pair of different pictures.

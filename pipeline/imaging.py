@@ -42,7 +42,7 @@ ACCEPTED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP"
 # HEIC/HEIF (every iPhone's default) through pillow-heif's plugin; AVIF through Pillow's own.
 pillow_heif.register_heif_opener()
 # Pillow refuses a PNG whose compressed iCCP (or text) chunk inflates past 1 MB, as if the file were broken; valid
-# profiles of printers and cameras reach several MB (the README promises a profile never sinks a good image).
+# profiles of printers and cameras reach several MB (docs/behaviour.md promises a profile never sinks a good image).
 # 8 MiB per chunk, and text chunks together held to 16 MiB (Pillow's default is 64): both inside the work budget's
 # margin (Settings.work_budget_bytes).
 PngImagePlugin.MAX_TEXT_CHUNK = 8 * 1024 * 1024
@@ -68,7 +68,7 @@ DRAFT_GAP = 1.0
 REDUCING_GAP = 1.5
 # PNG zlib level: the default (6) costs 3-6x the CPU for files 10-25% smaller (bench/).
 PNG_COMPRESS_LEVEL = 1
-# WebP and AVIF settings by measurement (bench/formats.py, numbers in the README): at the quality that matches
+# WebP and AVIF settings by measurement (bench/formats.py, numbers in docs/performance.md): at the quality that matches
 # JPEG q85's PSNR on photo-like renditions, WebP method 2 is 42% smaller than the JPEG in 34 ms at 800x600
 # (method 4: 2 KB less, twice the time); AVIF speed 9 is 54% smaller in 27 ms (speed 6: another 40% smaller,
 # but 300 ms: ten times the time of the whole JPEG rendering).

@@ -187,7 +187,7 @@ variable "renditions" {
 }
 
 variable "formats" {
-  description = "Formats of every rendition: fallback (JPEG, or PNG with alpha) and any of webp, avif (README, Formats: bytes, time and cost of each)."
+  description = "Formats of every rendition: fallback (JPEG, or PNG with alpha) and any of webp, avif (docs/performance.md: bytes, time and cost of each)."
   type        = string
   default     = "fallback,webp,avif"
 

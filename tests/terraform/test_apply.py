@@ -229,5 +229,5 @@ def test_the_deployed_zip_is_the_lambda_runtime_artifact(applied: Applied) -> No
     assert any(n.startswith("PIL/_imaging.cpython-" + tag) for n in names), "the zip carries CPython 3.12 wheels"
     assert "pipeline/handler.py" in names and not any(n.startswith("pipeline/local/") for n in names)
     # The SDK is bundled on purpose: the client factory uses botocore >= 1.36 options that older runtime SDKs
-    # refuse (bench/cold_start.py; README, Performance).
+    # refuse (bench/cold_start.py; docs/performance.md).
     assert "boto3/__init__.py" in names and "botocore/config.py" in names
