@@ -1,4 +1,4 @@
-"""awslocal (awscli-local) works against whichever embedded emulator is up: the everyday commands of docs/emulators.md."""
+"""awslocal (awscli-local) against whichever emulator is up: the everyday commands of docs/emulators.md."""
 
 from __future__ import annotations
 
