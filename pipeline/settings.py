@@ -26,8 +26,8 @@ DEFAULT_RENDITIONS = "large:800x600,medium:400x300,thumb:150x150"
 # Every rendition in its fallback (JPEG, or PNG with alpha: what any browser shows) and these modern formats.
 DEFAULT_FORMATS = "fallback,webp,avif"
 # Written in line, AVIF takes a 12 MP image past half the reference handler's time (bench/formats.py,
-# docs/performance.md): so by default it is made later, from a second, lower-priority message. DEFER_FORMATS="" writes it
-# in line. Only AVIF can be deferred: WebP is cheap, and it carries an animation.
+# docs/performance.md): so by default it is made later, from a second, lower-priority message. DEFER_FORMATS=""
+# writes it in line. Only AVIF can be deferred: WebP is cheap, and it carries an animation.
 DEFAULT_DEFER_FORMATS = "avif"
 _VARIANTS = {"webp": "WEBP", "avif": "AVIF"}
 _DEFERRABLE = {"avif": "AVIF"}
