@@ -54,12 +54,14 @@ help: ## list every target
 PIP_LOCKED := pip install -q --require-hashes --no-deps -r
 
 $(VENV)/.installed: pyproject.toml requirements/dev.lock
+	@echo "make: installing the project's tools into $(VENV) from requirements/dev.lock (about 2 minutes, once)"
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/$(PIP_LOCKED) requirements/dev.lock
 	$(VENV)/bin/pip install -q --no-deps -e .
 	touch $@
 
 .venv-ministack/.installed: requirements/ministack.lock
+	@echo "make: installing MiniStack into .venv-ministack (once)"
 	$(PYTHON312) -m venv .venv-ministack
 	.venv-ministack/bin/$(PIP_LOCKED) requirements/ministack.lock
 	touch $@
@@ -71,6 +73,7 @@ $(VENV)/.installed: pyproject.toml requirements/dev.lock
 
 .venv-localstack/.installed: requirements/localstack.lock localstack/host-executor/imgpipe_localstack/__init__.py | $(VENV)/.installed
 	@if [ -z "$(PYTHON313)" ]; then echo "EMULATOR=localstack needs Python 3.13 (pyenv install 3.13, or Debian's python3.13), or set PYTHON313=/path/to/python3.13" >&2; exit 1; fi
+	@echo "make: installing LocalStack into .venv-localstack, and DynamoDB Local (a few minutes, once)"
 	$(PYTHON313) -m venv .venv-localstack
 	.venv-localstack/bin/$(PIP_LOCKED) requirements/localstack.lock
 	.venv-localstack/bin/pip install -q --no-deps ./localstack/host-executor
@@ -78,6 +81,7 @@ $(VENV)/.installed: pyproject.toml requirements/dev.lock
 	touch $@
 
 .venv-moto/.installed: requirements/moto.lock
+	@echo "make: installing moto's server into .venv-moto (once)"
 	$(PYTHON) -m venv .venv-moto
 	.venv-moto/bin/$(PIP_LOCKED) requirements/moto.lock
 	touch $@
