@@ -44,8 +44,8 @@ def test_info_status_watch_dlq_and_reconcile(session_stack: StackFixture) -> Non
     }
     watch = cli(settings, "status", "--watch", "--interval", "0.5", "--duration", "2")
     assert watch.returncode == 0 and watch.stdout.count("progress  [") >= 2 and "dlq" in watch.stdout
-    # The variants queue is in the view, and an idle stack says it is settled (both queues empty).
-    assert "variants  waiting" in watch.stdout and "settled" in watch.stdout
+    # The variants queue is in the view (what "settled" means is tests/unit/test_cli_help.py's).
+    assert "variants  waiting" in watch.stdout
     dlq = cli(settings, "dlq", "list")
     assert dlq.returncode == 0 and dlq.stdout.strip().endswith(f"message(s) in {settings.names.dlq_name}")
 
