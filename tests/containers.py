@@ -8,14 +8,18 @@ a pull), and a missing engine or image stops the session in one line that says w
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from pipeline.local.containers import IMAGES, ContainersError, engine_reason, pull, resolve
+from pipeline.local.containers import IMAGES, ContainersError, engine_reason, runnable
+
+from pipeline.local.emulator import free_port, wait_ready
 
 __all__ = ["ContainersError", "emulator_container", "image_for", "wanted"]
-from pipeline.local.emulator import free_port, wait_ready
+
+log = logging.getLogger(__name__)
 
 LOCALSTACK_IMAGE = IMAGES["localstack"].upstream
 MINISTACK_IMAGE = IMAGES["ministack"].upstream
@@ -41,17 +45,7 @@ def image_for(backend: str) -> str:
     why = engine_reason()
     if why:
         raise ContainersError(f"TEST_CONTAINERS=1 but {why}: start Docker, or unset TEST_CONTAINERS (embedded)")
-    name = resolve(backend, os.environ)
-    if name is None:
-        upstream = IMAGES[backend].upstream
-        why = pull(upstream)
-        if why:
-            raise ContainersError(
-                f"image {upstream} is not here and cannot be pulled ({why}): run `make images` for stand-ins, "
-                "or unset TEST_CONTAINERS for the embedded emulator"
-            )
-        name = upstream
-    return name
+    return runnable(backend, os.environ, "unset TEST_CONTAINERS for the embedded emulator", say=log.info)
 
 
 @contextmanager

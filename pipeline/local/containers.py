@@ -148,29 +148,32 @@ def pull(name: str, timeout: float = 300) -> str:
     return lines[-1] if lines else f"docker pull exited {proc.returncode}"
 
 
-def compose_env(profile: str, env: Mapping[str, str], say: Callable[[str], None] = print) -> dict[str, str]:
-    """Image variables for `docker compose` with this profile; pulls upstream's when neither it nor a stand-in is
-    here, and raises ContainersError (one line: what to do) when that fails too."""
-    chosen: dict[str, str] = {}
-    for key in PROFILES[profile]:
-        image = IMAGES[key]
-        name = resolve(key, env)
-        if name is None:
-            say(f"pulling {image.upstream} (no local copy, no stand-in from `make images`)")
-            why = pull(image.upstream)
-            if why:
-                raise ContainersError(
-                    f"image {image.upstream} is not here and cannot be pulled ({why}): run `make images` to build "
-                    f"stand-ins from Debian packages, or run without Docker: make up MODE=embedded EMULATOR={profile}"
-                )
-            name = image.upstream
-        elif env.get(image.var) and not present(name):
+def runnable(key: str, env: Mapping[str, str], otherwise: str, say: Callable[[str], None] = print) -> str:
+    """The image to run for IMAGES[key]: resolved (variable, upstream's, stand-in), else pulled; ContainersError in
+    one line (what to do: `make images`, or `otherwise`) when there is none."""
+    image = IMAGES[key]
+    name = resolve(key, env)
+    if name is None:
+        say(f"pulling {image.upstream} (no local copy, no stand-in from `make images`)")
+        why = pull(image.upstream)
+        if why:
             raise ContainersError(
-                f"{image.var}={name} is not an image here: build or pull it, or unset {image.var} "
-                "(`make images` builds the stand-ins)"
+                f"image {image.upstream} is not here and cannot be pulled ({why}): run `make images` to build "
+                f"stand-ins from Debian packages, or {otherwise}"
             )
-        chosen[image.var] = name
-    return chosen
+        return image.upstream
+    if env.get(image.var) and not present(name):
+        raise ContainersError(
+            f"{image.var}={name} is not an image here: build or pull it, or unset {image.var} "
+            "(`make images` builds the stand-ins)"
+        )
+    return name
+
+
+def compose_env(profile: str, env: Mapping[str, str], say: Callable[[str], None] = print) -> dict[str, str]:
+    """Image variables for `docker compose` with this profile (`runnable` for each image it needs)."""
+    otherwise = f"run without Docker: make up MODE=embedded EMULATOR={profile}"
+    return {IMAGES[key].var: runnable(key, env, otherwise, say) for key in PROFILES[profile]}
 
 
 # --- stand-ins -------------------------------------------------------------------------------------------------
