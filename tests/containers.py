@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from pipeline.local.containers import IMAGES, ContainersError, engine_reason, runnable
-
 from pipeline.local.emulator import free_port, wait_ready
 
 __all__ = ["ContainersError", "emulator_container", "image_for", "wanted"]
