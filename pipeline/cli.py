@@ -509,6 +509,13 @@ def _explain_one(error: BaseException) -> str | None:
             return f"nothing answers at {endpoint}: start the local stack with `make up` (or fix AWS_ENDPOINT_URL)"
         return f"cannot reach AWS ({error}): check the network and AWS_REGION"
     if isinstance(error, NoCredentialsError):
+        if not endpoint:
+            # Most often a new user's shell without `make up`'s export line: name the local stack first.
+            return (
+                "no AWS_ENDPOINT_URL and no AWS credentials: for the local stack, "
+                "export AWS_ENDPOINT_URL=http://127.0.0.1:4566 (`make up` prints the line); "
+                "for AWS, set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+            )
         return "no AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
     if isinstance(error, NoRegionError):
         return "no AWS region: set AWS_REGION (for example AWS_REGION=eu-west-1)"

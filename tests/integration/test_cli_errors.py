@@ -84,7 +84,9 @@ def test_missing_credentials(tmp_path: Path) -> None:
         "AWS_EC2_METADATA_DISABLED": "true",
     }
     line = one_line(run(env, "status"))
+    # Without AWS_ENDPOINT_URL it once spoke of AWS profiles only: a new user's shell needs the local stack's line.
     assert "no AWS credentials" in line and "AWS_PROFILE" in line
+    assert "export AWS_ENDPOINT_URL=http://127.0.0.1:4566" in line
 
 
 def test_a_resource_that_does_not_exist(endpoint: str) -> None:
