@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import socket
 import subprocess
 import urllib.request
@@ -41,6 +43,7 @@ def test_make_up_e2e_down(tmp_path: Path) -> None:
         expected = len(json.loads((ROOT / "samples" / "manifest.json").read_text())["samples"]) + 1  # + the poison
         assert f"e2e: {expected} passed, 0 failed" in e2e.stdout, e2e.stdout
         assert "(poison message)" in e2e.stdout
+        _readme_commands_as_written(port, api_port)
     finally:
         down = make("down", port, tmp_path, 60, api_port)
     assert down.returncode == 0, down.stdout + down.stderr
@@ -79,6 +82,48 @@ def test_make_up_on_a_running_stack_names_the_api_port_it_really_has(tmp_path: P
         assert f"page and API on http://127.0.0.1:{api_port}/" in again.stdout
     finally:
         make("down", port, tmp_path, 60)
+
+
+def _readme_block(first: str) -> list[str]:
+    """The commands of the README's bash block that starts with `first`, continuations joined, comments kept apart."""
+    blocks = re.findall(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.DOTALL)
+    block: str = next(b for b in blocks if b.startswith(first))
+    return block.replace("\\\n", "").strip().splitlines()
+
+
+def _readme_commands_as_written(port: int, api_port: int) -> None:
+    # The README's quick start, run as a newcomer types it (only its ports swapped for this test's free ones).
+    # The user's shell: no endpoint yet, and the default formats the worker runs with (the AVIF deferred).
+    env = {k: v for k, v in os.environ.items() if k not in ("AWS_ENDPOINT_URL", "FORMATS", "DEFER_FORMATS")}
+    export, upload, watch = (line.replace("4566", str(port)) for line in _readme_block("export AWS_ENDPOINT_URL"))
+    command, _, said = upload.partition("#")
+    done = run(["bash", "-c", f"{export}\n{command}"], env=env, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert said.strip().removesuffix("...").strip() in done.stdout, done.stdout
+    live = subprocess.Popen(
+        ["bash", "-c", f"{export}\nexec {watch.partition('#')[0]}"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        frames = live.stdout
+        assert frames is not None
+        seen = wait_for(lambda: "settled" in (line := frames.readline()) and line, timeout=60, what="settled")
+        assert "settled" in seen
+    finally:
+        live.send_signal(signal.SIGINT)
+        _, err = live.communicate(timeout=20)
+    # Ctrl-C is how a watch ends: exit 0, nothing on stderr.
+    assert live.returncode == 0 and not err.strip(), err
+    posted, listed = (line.replace("8080", str(api_port)).partition("#")[0] for line in _readme_block("curl"))
+    created = json.loads(run(["bash", "-c", posted], env=env, timeout=30).stdout)
+    assert created["id"] and created["upload"]["url"], created
+    images = json.loads(run(["bash", "-c", listed], env=env, timeout=30).stdout)
+    assert 0 < len(images["items"]) <= 5 and {i["status"] for i in images["items"]} == {"processed"}, images
 
 
 def _get(url: str) -> str:
