@@ -241,13 +241,17 @@ class ImageRecord:
         have = {r.format for r in self.renditions}
         return tuple(f for f in deferred if f not in have)
 
+    def final(self, deferred: tuple[str, ...]) -> bool:
+        """Nothing more will be written for this version: ended, and every deferred format there."""
+        return self.status in ENDED and not self.pending_formats(deferred)
+
     def complete(self, deferred: tuple[str, ...]) -> bool:
         """Done as a person means it: processed or failed, the result published, and every format there.
 
-        The one notion of "done" that `upload --wait`, `status --watch`, the API's `complete` and the page share.
+        The one notion of "done" that `upload --wait`, `status --watch`, the API's `complete`, the page and the
+        SNS message's `complete` (which is `final`: the message is the publishing) share.
         """
-        ended = self.status in (Status.PROCESSED, Status.FAILED) and self.published
-        return ended and not self.pending_formats(deferred)
+        return self.status in (Status.PROCESSED, Status.FAILED) and self.published and self.final(deferred)
 
     def identity(self) -> dict[str, str | None]:
         """The placeholder, dominant colour, hash and earlier duplicate, as the message and the API give them."""

@@ -507,13 +507,15 @@ class Processor:
         # and recording it (SNS is at-least-once anyway, so subscribers must tolerate that).
         try:
             self.publisher.publish(
-                result_message(record, self.settings.environment),
+                result_message(record, self.settings.environment, self.settings.imaging.deferred),
                 subject=f"imgpipe {record.status.value}: {record.source_key.rsplit('/', 1)[-1]}",
                 attributes={
                     "status": record.status.value,
                     "environment": self.settings.environment,
                     "format": record.original.format if record.original else "",
                     "error_code": record.error.code if record.error else "",
+                    # A subscription that wants one message per image filters on complete=true.
+                    "complete": str(record.final(self.settings.imaging.deferred)).lower(),
                 },
             )
         except TransientError:
@@ -544,8 +546,8 @@ _OUTCOME_OF = {
 }
 
 
-def result_message(record: ImageRecord, environment: str) -> dict[str, Any]:
-    """The SNS message body for an ended record."""
+def result_message(record: ImageRecord, environment: str, deferred: tuple[str, ...]) -> dict[str, Any]:
+    """The SNS message body for an ended record: `complete` false while deferred formats are still coming."""
     return {
         "status": record.status.value,
         "bucket": record.bucket,
@@ -556,6 +558,8 @@ def result_message(record: ImageRecord, environment: str) -> dict[str, Any]:
         "original": record.original.as_dict() if record.original else None,
         "error": record.error.as_dict() if record.error else None,
         "processedAt": record.processed_at,
+        "complete": record.final(deferred),
+        "pendingFormats": list(record.pending_formats(deferred)),
         "environment": environment,
         **record.identity(),
     }

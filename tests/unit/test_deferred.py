@@ -93,6 +93,20 @@ def test_the_job_adds_avif_renditions_and_publishes_all_of_them(env: Env) -> Non
     assert sorted(r["format"] for r in second["message"]["renditions"]) == ["AVIF"] * 3 + ["JPEG"] * 3 + ["WEBP"] * 3
 
 
+def test_the_messages_say_what_the_api_and_page_say_complete_or_what_is_still_coming(env: Env) -> None:
+    # The first message once looked final to a subscriber: nothing said AVIF was still to come.
+    put(env.store, KEY)
+    env.p.process(ref(KEY))
+    first = env.publisher.messages[-1]
+    assert first["message"]["complete"] is False and first["message"]["pendingFormats"] == ["AVIF"]
+    assert first["attributes"]["complete"] == "false"  # for a subscription's filter policy
+    env.p.add_variants(env.job())
+    second = env.publisher.messages[-1]
+    assert second["message"]["complete"] is True and second["message"]["pendingFormats"] == []
+    assert second["attributes"]["complete"] == "true"
+    assert got(env.records, KEY).complete(SETTINGS.imaging.deferred)
+
+
 def test_a_job_again_is_a_duplicate_and_writes_nothing(env: Env) -> None:
     put(env.store, KEY)
     env.p.process(ref(KEY))
