@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from pipeline.local.harness import running_stack  # noqa: E402
 from pipeline.ops.reconcile import DAMAGE  # noqa: E402
-from pipeline.ops.settle import NotSettled, progress, wait_settled  # noqa: E402
+from pipeline.ops.settle import NotSettled, Progress, progress, wait_settled  # noqa: E402
 
 
 def small_jpeg(i: int, w: int, h: int) -> bytes:
@@ -67,14 +67,29 @@ def main() -> int:
         settings, clients = stack.settings, stack.clients
         records = wiring.records(settings, clients)
         started = time.monotonic()
+        say(f"uploading {args.count} images of {args.size} to {settings.endpoint_url} ({args.backend})")
         stack.upload("soak", args.count, lambda i: small_jpeg(i, w, h), threads=8)
         uploaded_s = time.monotonic() - started
+        say(f"uploaded {args.count} in {uploaded_s:.0f} s; waiting for half of them to be processed")
         # Reconcile once while the burst is still moving (deferred variants in flight): it must find no damage.
-        wait_until(lambda: records.count_by_status()["processed"] >= args.count // 2, started + args.timeout)
+        tick = Ticker(30)
+
+        def half() -> bool:
+            done = records.count_by_status()["processed"]
+            tick.say(f"{done} of {args.count} processed")
+            return done >= args.count // 2
+
+        def reading() -> Progress:
+            now = progress(settings, clients)
+            tick.say("settling: " + now.moving(args.count))
+            return now
+
+        wait_until(half, started + args.timeout)
+        say("reconciling while the burst moves (it must report no damage)")
         during = reconcile(stack.env)
         try:
             final = wait_settled(
-                lambda: progress(settings, clients),
+                reading,
                 args.count,
                 timeout_s=max(1.0, started + args.timeout - time.monotonic()),
                 every_s=5 if args.count > 2000 else 1,  # counting walks the whole index on the emulator
@@ -108,6 +123,24 @@ def main() -> int:
         print(f"soak: {moving}", file=sys.stderr)
     clean = during["code"] == 0 and after["code"] == 0 and not moving and final.ended == args.count
     return 0 if clean and report["processed"] == args.count else 1
+
+
+def say(text: str) -> None:
+    """A progress line for the person waiting (stderr, so stdout stays the one JSON report)."""
+    print(f"soak {time.strftime('%H:%M:%S')}: {text}", file=sys.stderr, flush=True)
+
+
+class Ticker:
+    """Progress lines at most every `every_s` seconds, however often it is asked."""
+
+    def __init__(self, every_s: float) -> None:
+        self.every_s, self.last = every_s, 0.0
+
+    def say(self, text: str) -> None:
+        """Say it if the last line is `every_s` old."""
+        if time.monotonic() - self.last >= self.every_s:
+            self.last = time.monotonic()
+            say(text)
 
 
 def wait_until(ready: Callable[[], bool], deadline: float) -> None:

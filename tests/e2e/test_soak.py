@@ -26,3 +26,7 @@ def test_burst_is_reconciled_with_nothing_missing() -> None:
     # reconcile run while the burst was moving (deferred variants in flight) found no damage, and it settled
     assert result["damage_during"] == {} and result["settled"]
     assert 0 < result["worker_peak_rss_mb"] < 1024
+    # and the person waiting saw where it was (a 10,000 burst is half an hour)
+    said = [line.split(": ", 1)[1] for line in proc.stderr.splitlines() if line.startswith("soak ")]
+    assert said[0].startswith("uploading 200 images") and said[1].startswith("uploaded 200 in"), said
+    assert any(line.startswith("reconciling while") for line in said), said
