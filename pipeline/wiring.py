@@ -6,19 +6,15 @@ wire through here, so an adapter is built one way only.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from pipeline.adapters.queue import Queue
 from pipeline.adapters.records import ImageRecords
 from pipeline.adapters.storage import ObjectStore
 from pipeline.adapters.topic import Topic
 from pipeline.aws import Clients, make_clients, resolve_topic_arns
+from pipeline.http_api import Api
 from pipeline.logs import setup_logging
 from pipeline.process import Processor
 from pipeline.settings import Settings
-
-if TYPE_CHECKING:
-    from pipeline.api import Api
 
 
 def from_environment() -> Settings:
@@ -58,8 +54,6 @@ def variants_queue(settings: Settings, clients: Clients) -> Queue | None:
 
 def build_api(settings: Settings, clients: Clients | None = None) -> Api:
     """The upload API wired to S3 (for presigning) and the item table."""
-    from pipeline.api import Api  # (api.py's Lambda entry point wires through here)
-
     clients = clients or make_clients(settings)
     s3 = clients.s3
     if settings.api.public_endpoint_url and settings.api.public_endpoint_url != settings.endpoint_url:

@@ -11,7 +11,7 @@ import pytest
 import urllib3
 from PIL import Image
 
-from pipeline.api import Api, image_id
+from pipeline.http_api import Api, image_id
 from pipeline.local.api_server import to_event
 from pipeline.wiring import build_api
 from tests.conftest import StackFixture

@@ -209,7 +209,7 @@ def _exercise(applied: Applied, stack: Stack) -> Exercised:
 
 
 def _image_id(key: str) -> str:
-    from pipeline.api import image_id
+    from pipeline.http_api import image_id
 
     return image_id(key)
 

@@ -12,8 +12,8 @@ import boto3
 import pytest
 
 from pipeline.adapters.records import ImageRecords
-from pipeline.api import Api, image_id, key_of
 from pipeline.domain import ImageRecord, Kind, Original, Status, StoredRendition, Version
+from pipeline.http_api import Api, image_id, key_of
 from pipeline.local.api_server import to_event
 from pipeline.settings import Settings
 from tests.fakes import memory_records, offline_client

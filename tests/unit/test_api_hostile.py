@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.adapters.records import ImageRecords
-from pipeline.api import Api, image_id
+from pipeline.http_api import Api, image_id
 from pipeline.local.api_server import make_server, to_event
 from tests.fakes import memory_records
 from tests.unit.test_api import SETTINGS, api, processed  # noqa: F401 - the fixture

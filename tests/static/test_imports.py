@@ -1,0 +1,69 @@
+"""No import cycle in the package, lazy imports (inside functions) included: a cycle hidden by a lazy import is
+still a cycle (api.py and wiring.py were one)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _module(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph(root: Path) -> dict[str, set[str]]:
+    """Every pipeline module and the pipeline modules it imports anywhere in its body."""
+    files = {_module(p, root): p for p in (root / "pipeline").rglob("*.py")}
+    graph: dict[str, set[str]] = {name: set() for name in files}
+    for name, path in files.items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                # `from pipeline import wiring` names a module; `from pipeline.x import Y` names pipeline.x
+                targets = [f"{node.module}.{a.name}" for a in node.names] + [node.module]
+            for target in targets:
+                while target and target not in files:
+                    target = target.rpartition(".")[0]
+                if target and target != name and target != "pipeline":
+                    graph[name].add(target)
+    return graph
+
+
+def _reach(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        for w in graph[todo.pop()] - seen:
+            seen.add(w)
+            todo.append(w)
+    return seen
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The groups of modules that import each other, directly or through others, each sorted."""
+    reach = {v: _reach(graph, v) for v in graph}
+    found: list[list[str]] = []
+    for v in sorted(graph):
+        group = sorted({v} | {w for w in reach[v] if v in reach[w]})
+        if len(group) > 1 and group not in found:
+            found.append(group)
+    return found
+
+
+def test_the_package_has_no_import_cycle() -> None:
+    assert cycles(import_graph(ROOT)) == []
+
+
+def test_a_lazy_import_back_is_seen_as_a_cycle(tmp_path: Path) -> None:
+    pkg = tmp_path / "pipeline"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from pipeline.b import B\n")
+    (pkg / "b.py").write_text("def f():\n    from pipeline import a\n")
+    (pkg / "c.py").write_text("import pipeline.a\n")
+    assert cycles(import_graph(tmp_path)) == [["pipeline.a", "pipeline.b"]]
