@@ -26,6 +26,7 @@ sys.path.insert(0, str(HERE))
 
 from images import encode, photo  # noqa: E402
 
+from pipeline import wiring  # noqa: E402
 from pipeline.adapters.queue import Queue  # noqa: E402
 from pipeline.e2e import notification  # noqa: E402
 from pipeline.local.bootstrap import ensure_audit_queue  # noqa: E402
@@ -85,7 +86,7 @@ def measure(backend: str, idle: int, burst: int, concurrency: int, timeout_s: fl
     ) as stack:
         settings, clients = stack.settings, stack.clients
         audit_url = ensure_audit_queue(settings, clients, describe(settings, clients).results_topic_arn)
-        listener = Listener(Queue(clients.sqs, audit_url))
+        listener = Listener(wiring.queue_at(clients, audit_url))
         renditions = len(settings.imaging.renditions) * (1 + len(settings.imaging.variants))
         bucket, prefix = settings.names.input_bucket, settings.names.input_prefix
         time.sleep(2)  # let the pollers start

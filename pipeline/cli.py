@@ -26,13 +26,13 @@ def out(text: str = "") -> None:
 
 
 def _env(*, service: bool = False) -> tuple[Settings, Any]:
-    from pipeline.aws import make_clients, resolve_topic_arns
+    from pipeline.aws import resolve_topic_arns
     from pipeline.logs import setup_logging
 
     settings = Settings.from_env()
     # JSON logs for the services (worker, API), whose logs a machine reads; plain lines for a person's commands.
     setup_logging(settings.log_level, human=not service)
-    clients = make_clients(settings)
+    clients = wiring.clients(settings)
     return resolve_topic_arns(settings, clients), clients
 
 
@@ -120,7 +120,6 @@ def cmd_upload(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Counts by status and queue depths, or one item."""
-    from pipeline.adapters.queue import Queue
     from pipeline.ops.settle import queue_depths
 
     settings, clients = _env()
@@ -137,7 +136,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         "items": records.count_by_status(),
         "queue": depths["jobs"],
         "variants": depths["variants"],
-        "dlq": Queue.by_name(clients.sqs, settings.names.dlq_name).depth(),
+        "dlq": wiring.dlq(settings, clients).depth(),
     }
     out(json.dumps(report, indent=2))
     return 0
@@ -181,10 +180,9 @@ def _watch_lines(
 
 def _watch(settings: Settings, clients: Any, records: Any, interval: float, duration: float) -> int:
     """A live view of the pipeline: redrawn every interval until Ctrl-C (or for `duration` seconds)."""
-    from pipeline.adapters.queue import Queue
     from pipeline.ops.settle import queue_depths
 
-    dlq = Queue.by_name(clients.sqs, settings.names.dlq_name)
+    dlq = wiring.dlq(settings, clients)
     tty = sys.stdout.isatty()
     ends = time.monotonic() + duration if duration else float("inf")
     try:
@@ -229,11 +227,10 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_dlq(args: argparse.Namespace) -> int:
     """List or redrive the dead-letter queue."""
-    from pipeline.adapters.queue import Queue
     from pipeline.ops.dlq import peek, redrive
 
     settings, clients = _env()
-    dlq = Queue.by_name(clients.sqs, settings.names.dlq_name)
+    dlq = wiring.dlq(settings, clients)
     if args.action == "list":
         depth = dlq.depth()
         total = depth["visible"] + depth["in_flight"] + depth["delayed"]
@@ -245,7 +242,7 @@ def cmd_dlq(args: argparse.Namespace) -> int:
         more = "" if len(messages) >= total else " (--all to show every one, --limit N for N)"
         out(f"{len(messages)} of {total} message(s) in {settings.names.dlq_name}{more}")
         return 0
-    moved = redrive(dlq, Queue.by_name(clients.sqs, settings.names.queue_name))
+    moved = redrive(dlq, wiring.jobs_queue(settings, clients))
     out(
         "redrive started (SQS message move task)"
         if moved < 0
@@ -256,12 +253,11 @@ def cmd_dlq(args: argparse.Namespace) -> int:
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
     """Compare input objects, items and renditions, on a live system too; exit 1 on damage, not on work in flight."""
-    from pipeline.adapters.storage import ObjectStore
     from pipeline.ops.reconcile import DAMAGE, Reads, reconcile_live
     from pipeline.ops.settle import queued
 
     settings, clients = _env()
-    store = ObjectStore(clients.s3)
+    store = wiring.store(clients)
     records = wiring.records(settings, clients)
     names = settings.names
     reads = Reads(

@@ -179,7 +179,7 @@ def run(
     keys = _upload(settings, clients, samples, manifest, prefix)
     poison_body = f"poison message {run_id}: not an S3 event"
     if poison:
-        Queue(clients.sqs, stack.queue_url).send(poison_body)
+        wiring.queue_at(clients, stack.queue_url).send(poison_body)
     log.info(
         "uploaded %d samples under %s; waiting for each to complete (at most %.0f s)", len(keys), prefix, timeout_s
     )
@@ -188,7 +188,7 @@ def run(
     log.info("checking renditions and notifications%s", ", then the poison message in the DLQ" if poison else "")
     variants = settings.imaging.variants
     checks = [_check_item(clients, rel, exp, items[keys[rel]], variants) for rel, exp in manifest.items()]
-    audit = drain_audit(Queue(clients.sqs, stack.audit_queue_url), prefix, len(keys), timeout_s=60)
+    audit = drain_audit(wiring.queue_at(clients, stack.audit_queue_url), prefix, len(keys), timeout_s=60)
     for check in checks:
         notes = audit.get(keys[check.name], [])
         # A processed still with deferred formats is published twice: in line, then with the deferred ones.
@@ -271,7 +271,7 @@ def _check_dlq(settings: Settings, clients: Clients, dlq_url: str, poison_body: 
     deadline = (
         time.monotonic() + settings.timing.max_receive_count * (settings.timing.queue_visibility_timeout_s + 2) + 30
     )
-    dlq = Queue(clients.sqs, dlq_url)
+    dlq = wiring.queue_at(clients, dlq_url)
     while time.monotonic() < deadline:
         bodies = [m["body"] for m in peek(dlq, limit=100)]
         if poison_body in bodies:

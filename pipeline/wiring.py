@@ -1,7 +1,8 @@
 """The one place clients become adapters and adapters become the processor and the API (typed; no local tools).
 
-The Lambda handler, the API function, the CLI, the local worker (pipeline/local/worker.py) and the tests all
-wire through here, so an adapter is built one way only.
+The Lambda handler, the API function, the CLI, the local worker (pipeline/local/worker.py), the operator tools,
+the e2e harness and the tests all wire through here, so an adapter is built one way only
+(tests/static/test_imports.py refuses an adapter built anywhere else).
 """
 
 from __future__ import annotations
@@ -24,6 +25,36 @@ def from_environment() -> Settings:
     return settings
 
 
+def clients(settings: Settings) -> Clients:
+    """The AWS clients for these settings (the endpoint, retries and timeouts of pipeline/aws.py)."""
+    return make_clients(settings)
+
+
+def store(clients: Clients) -> ObjectStore:
+    """S3, both buckets (each call names its bucket)."""
+    return ObjectStore(clients.s3)
+
+
+def jobs_queue(settings: Settings, clients: Clients) -> Queue:
+    """The queue S3's events arrive on, looked up by name at first use."""
+    return Queue.by_name(clients.sqs, settings.names.queue_name)
+
+
+def dlq(settings: Settings, clients: Clients) -> Queue:
+    """The jobs' dead-letter queue, looked up by name at first use."""
+    return Queue.by_name(clients.sqs, settings.names.dlq_name)
+
+
+def queue_at(clients: Clients, url: str) -> Queue:
+    """A queue known by its URL (the e2e harness's audit queue, a DLQ found through a redrive policy)."""
+    return Queue(clients.sqs, url)
+
+
+def alerts(settings: Settings, clients: Clients) -> Topic:
+    """The operators' alerts topic (where the local DLQ alarm publishes)."""
+    return Topic(clients.sns, settings.names.alerts_topic_arn)
+
+
 def records(settings: Settings, clients: Clients) -> ImageRecords:
     """The image items of this stack's table, with its status index."""
     names = settings.names
@@ -36,7 +67,7 @@ def build_processor(settings: Settings, clients: Clients | None = None) -> Proce
     settings = resolve_topic_arns(settings, clients)
     return Processor(
         settings=settings,
-        store=ObjectStore(clients.s3),
+        store=store(clients),
         records=records(settings, clients),
         publisher=Topic(clients.sns, settings.names.results_topic_arn),
         variants_queue=variants_queue(settings, clients),

@@ -274,24 +274,25 @@ class MemoryGate:
 
 def build_worker(settings: Settings, clients: Clients) -> Worker:
     """A worker wired to the real handler, the job queue and the DLQ alarm (what Lambda and CloudWatch do in AWS)."""
-    from pipeline.adapters.topic import Topic
+    from pipeline import wiring
     from pipeline.handler import handle_batch
     from pipeline.local.alarms import DlqAlarm
     from pipeline.local.emulator import evaluates_alarms
-    from pipeline.wiring import build_processor, variants_queue
 
     # Several batches render at once here, in one process: together they may plan what one function may hold.
-    processor = replace(build_processor(settings, clients), gate=MemoryGate(settings.imaging.work_budget_bytes).hold)
+    processor = replace(
+        wiring.build_processor(settings, clients), gate=MemoryGate(settings.imaging.work_budget_bytes).hold
+    )
     alarm = DlqAlarm(
         settings,
-        Queue.by_name(clients.sqs, settings.names.dlq_name),
-        Topic(clients.sns, settings.names.alerts_topic_arn),
+        wiring.dlq(settings, clients),
+        wiring.alerts(settings, clients),
         emulator_evaluates=evaluates_alarms(settings.endpoint_url),
     )
     return Worker(
         settings,
-        Queue.by_name(clients.sqs, settings.names.queue_name),
+        wiring.jobs_queue(settings, clients),
         lambda event, context: handle_batch(event, context, processor),
         alarm,
-        variants_queue(settings, clients),
+        wiring.variants_queue(settings, clients),
     )

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pipeline import wiring
-from pipeline.adapters.queue import Queue
 from pipeline.aws import Clients
 from pipeline.settings import Settings
 
@@ -21,7 +20,7 @@ EMPTY = {"visible": 0, "in_flight": 0, "delayed": 0}
 
 def queue_depths(settings: Settings, clients: Clients) -> dict[str, dict[str, int]]:
     """Visible, in-flight and delayed messages of the jobs queue and of the variants queue (when there is one)."""
-    depths = {"jobs": Queue.by_name(clients.sqs, settings.names.queue_name).depth(), "variants": dict(EMPTY)}
+    depths = {"jobs": wiring.jobs_queue(settings, clients).depth(), "variants": dict(EMPTY)}
     variants = wiring.variants_queue(settings, clients)
     if variants is not None:
         depths["variants"] = variants.depth()

@@ -67,3 +67,29 @@ def test_a_lazy_import_back_is_seen_as_a_cycle(tmp_path: Path) -> None:
     (pkg / "b.py").write_text("def f():\n    from pipeline import a\n")
     (pkg / "c.py").write_text("import pipeline.a\n")
     assert cycles(import_graph(tmp_path)) == [["pipeline.a", "pipeline.b"]]
+
+
+# Adapters, the processor and the API are built in pipeline/wiring.py only: a second place that builds one
+# (the CLI, the worker and the e2e harness each had their own) drifts from the first.
+BUILT_IN_WIRING = {"Queue", "ImageRecords", "ObjectStore", "Topic", "Processor", "Api"}
+
+
+def adapters_built_outside_wiring(root: Path) -> list[str]:
+    """`file:line Name` for each adapter built outside pipeline/wiring.py, in the package, scripts and bench."""
+    found = []
+    paths = [*(root / "pipeline").rglob("*.py"), *(root / "scripts").glob("*.py"), *(root / "bench").glob("*.py")]
+    for path in sorted(paths):
+        if path.relative_to(root).as_posix() == "pipeline/wiring.py" or "adapters" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call):
+                f = node.func
+                name = f.value.id if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) else ""
+                name = name or (f.id if isinstance(f, ast.Name) else "")
+                if name in BUILT_IN_WIRING:
+                    found.append(f"{path.relative_to(root)}:{node.lineno} {name}")
+    return found
+
+
+def test_adapters_are_built_in_wiring_only() -> None:
+    assert adapters_built_outside_wiring(ROOT) == []
