@@ -19,6 +19,7 @@ from pipeline.adapters.queue import Queue
 from pipeline.adapters.records import ImageRecords
 from pipeline.aws import Clients
 from pipeline.domain import ImageRecord, Status
+from pipeline.formats import VARIANT_NAMES, animates
 from pipeline.imaging import CONTENT_TYPES
 from pipeline.settings import Settings
 
@@ -117,7 +118,7 @@ def check_rendition(clients: Clients, rend: dict[str, Any], exp: dict[str, Any],
         if img.getexif() or leaked:
             check.problems.append(f"{name}: rendition carries metadata {leaked or ['EXIF']}")
         # An animated sample's WebP is its animation (the manifest's frames); every other rendition is a still.
-        frames, want_frames = getattr(img, "n_frames", 1), exp.get("frames", 1) if fmt == "WEBP" else 1
+        frames, want_frames = getattr(img, "n_frames", 1), exp.get("frames", 1) if animates(fmt) else 1
         if frames != want_frames or rend.get("frames", 1) != frames:
             check.problems.append(f"{name}: {frames} frames (recorded {rend.get('frames')}), expected {want_frames}")
         if exp.get("alpha") and "A" not in img.mode:
@@ -251,8 +252,9 @@ def _check_item(
     elif status == "processed":
         rends = item.renditions
         formats = [exp["format"], *(v for v in variants if v != exp["format"])]  # the fallback first
-        if exp.get("frames", 1) > 1 and "WEBP" in formats:
-            formats = [f for f in formats if f != "AVIF"]  # an animation has no AVIF: a browser would pick its still
+        if exp.get("frames", 1) > 1 and any(animates(f) for f in formats):
+            # An animation gets only the variants that animate: a browser would pick another's still.
+            formats = [f for f in formats if f not in VARIANT_NAMES or animates(f)]
         want = sorted((name, fmt) for name in exp["sizes"] for fmt in formats)
         if sorted((r.name, r.format) for r in rends) != want:
             check.problems.append(f"renditions {[(r.name, r.format) for r in rends]}, expected {want}")

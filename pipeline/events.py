@@ -10,6 +10,7 @@ from urllib.parse import unquote_plus
 
 from pipeline.domain import MAX_KEY_BYTES, Kind, Version
 from pipeline.errors import PipelineError
+from pipeline.formats import VARIANT_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +225,7 @@ def _job(data: dict[str, Any]) -> VariantsJob:
         raise MalformedMessageError(f"variants job without {e}") from e
     if not all(isinstance(v, str) for v in fields.values()) or not isinstance(formats, list):
         raise MalformedMessageError("variants job fields must be strings and formats a list")
-    if not formats or not all(f in ("WEBP", "AVIF") for f in formats):
+    if not formats or not all(f in VARIANT_NAMES for f in formats):
         raise MalformedMessageError(f"variants job formats {formats!r}")
     version = Version(Kind.CREATED, fields["sequencer"], fields["etag"], fields["versionId"])
     return VariantsJob(fields["bucket"], fields["key"], version, tuple(formats))

@@ -20,6 +20,7 @@ from urllib.parse import quote
 from pipeline.adapters.records import STATUSES
 from pipeline.domain import MAX_KEY_BYTES
 from pipeline.errors import TransientError
+from pipeline.formats import picture_rank
 from pipeline.ports import Records
 from pipeline.settings import Settings
 
@@ -230,7 +231,11 @@ class Api:
                 "complete": r.complete(self.settings.imaging.deferred),
                 "pendingFormats": list(r.pending_formats(self.settings.imaging.deferred)),
                 "original": r.original.as_dict() if r.original else None,
-                "renditions": [{**x.as_dict(), "url": self._rendition_url(x.bucket, x.key)} for x in r.renditions],
+                # Each size's fallback, then its variants best first: the order of the page's <picture> sources.
+                "renditions": [
+                    {**x.as_dict(), "url": self._rendition_url(x.bucket, x.key)}
+                    for x in sorted(r.renditions, key=lambda x: picture_rank(x.format))
+                ],
                 "error": r.error.as_dict() if r.error else None,
                 "lastError": r.last_error.as_dict() if r.last_error else None,
                 "attempts": r.attempts,

@@ -30,10 +30,11 @@ from PIL import (  # noqa: F401 - importing a plugin registers its decoder, and 
     WebPImagePlugin,
 )
 
+from pipeline import formats
 from pipeline.domain import DEFAULT_ANIMATION_DECODE_PIXELS, DEFAULT_MAX_BYTES
 from pipeline.errors import ImageError
 from pipeline.gif import frame_rects
-from pipeline.settings import Rendition
+from pipeline.settings import DEFAULT_FORMATS, Rendition, parse_formats
 
 # What we accept, by what Pillow recognises in the bytes (never by the file name). Pillow is told to try
 # only these decoders, so a file cannot reach a plugin we did not choose (EPS would run Ghostscript).
@@ -52,10 +53,10 @@ PngImagePlugin.MAX_TEXT_MEMORY = 16 * 1024 * 1024
 # GIF becomes PNG: a rendition is a still of the first frame, and PNG keeps its transparency losslessly.
 _OUTPUT_FOR_SOURCE = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "WEBP": "WEBP", "GIF": "PNG"}
 
-CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "AVIF": "image/avif"}
-EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "AVIF": ".avif"}
-# The modern formats each rendition may also be written in, beside its fallback (FORMATS chooses).
-VARIANT_FORMATS = ("WEBP", "AVIF")
+CONTENT_TYPES = {name: f.content_type for name, f in formats.BY_NAME.items()}
+EXTENSIONS = {name: f.extension for name, f in formats.BY_NAME.items()}
+# The modern formats each rendition is written in by default, beside its fallback (FORMATS chooses).
+VARIANT_FORMATS = parse_formats(DEFAULT_FORMATS)
 # Extensions that already name a format correctly, so a key that has one keeps it.
 KNOWN_EXTENSIONS = {"JPEG": (".jpg", ".jpeg", ".jpe", ".jfif"), "PNG": (".png",), "WEBP": (".webp",)}
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import TypeVar
 
 from pipeline.domain import DEFAULT_ANIMATION_DECODE_PIXELS, DEFAULT_MAX_BYTES
+from pipeline.formats import BY_SETTING, FALLBACK_WORD
 
 _RENDITION_RE = re.compile(r"^\s*([a-z][a-z0-9_-]*)\s*:\s*(\d+)\s*x\s*(\d+)\s*$")
 
@@ -29,8 +30,8 @@ DEFAULT_FORMATS = "fallback,webp,avif"
 # docs/performance.md): so by default it is made later, from a second, lower-priority message. DEFER_FORMATS=""
 # writes it in line. Only AVIF can be deferred: WebP is cheap, and it carries an animation.
 DEFAULT_DEFER_FORMATS = "avif"
-_VARIANTS = {"webp": "WEBP", "avif": "AVIF"}
-_DEFERRABLE = {"avif": "AVIF"}
+_VARIANTS = {word: f.name for word, f in BY_SETTING.items()}
+_DEFERRABLE = {word: f.name for word, f in BY_SETTING.items() if f.deferrable}
 # Local pages only: terraform's `cors_allow_origin` names the real site.
 DEFAULT_CORS_ALLOW_ORIGINS = "http://127.0.0.1:*,http://localhost:*"
 # Resident memory of a process that has loaded the handler and built its clients (measured: bench/memory.py).
@@ -67,12 +68,14 @@ def _format_names(spec: str) -> list[str]:
 def parse_formats(spec: str) -> tuple[str, ...]:
     """Parse FORMATS (`fallback,webp,avif`) into the variant formats written beside the fallback."""
     names = _format_names(spec)
-    unknown = [n for n in names if n != "fallback" and n not in _VARIANTS]
+    unknown = [n for n in names if n != FALLBACK_WORD and n not in _VARIANTS]
     if unknown:
-        raise ValueError(f"FORMATS: unknown {', '.join(unknown)} (choose from fallback, webp, avif)")
-    if "fallback" not in names:
+        raise ValueError(
+            f"FORMATS: unknown {', '.join(unknown)} (choose from {', '.join([FALLBACK_WORD, *_VARIANTS])})"
+        )
+    if FALLBACK_WORD not in names:
         raise ValueError("FORMATS must include fallback: it is what <img> shows where no <source> is understood")
-    return tuple(dict.fromkeys(_VARIANTS[n] for n in names if n != "fallback"))
+    return tuple(dict.fromkeys(_VARIANTS[n] for n in names if n != FALLBACK_WORD))
 
 
 def parse_deferred(spec: str, variants: tuple[str, ...]) -> tuple[str, ...]:

@@ -42,8 +42,8 @@ function renderResult(node, image) {
   node.dataset.complete = image.complete ? "yes" : "no";
   const box = node.querySelector(".renditions");
   box.textContent = "";
-  // One <picture> per size: AVIF and WebP sources for browsers that take them, the fallback (the first
-  // variant of each size: JPEG, or PNG with alpha) in the <img> for every other.
+  // One <picture> per size: a <source> per modern format, in the API's order (best first: pipeline/formats.py),
+  // and the fallback (the first of each size: JPEG, or PNG with alpha) in the <img> for every other browser.
   const sizes = new Map();
   for (const r of image.renditions) {
     if (!sizes.has(r.name)) sizes.set(r.name, []);
@@ -53,11 +53,9 @@ function renderResult(node, image) {
     const [fallback, ...modern] = variants;
     const fig = document.createElement("figure");
     const picture = document.createElement("picture");
-    for (const type of ["image/avif", "image/webp"]) {
-      const v = modern.find((m) => m.contentType === type);
-      if (!v) continue;
+    for (const v of modern) {
       const source = document.createElement("source");
-      source.type = type;
+      source.type = v.contentType;
       source.srcset = v.url;
       picture.append(source);
     }

@@ -7,6 +7,7 @@ import subprocess
 
 import pytest
 
+from pipeline.formats import BY_SETTING, FALLBACK_WORD
 from pipeline.settings import Settings
 from tests.terraform.tf import FUNCTION_MODULE, ROOT, TF_DIR, blocks, cli_config
 
@@ -162,3 +163,18 @@ def test_the_backend_example_locks_its_state() -> None:
     text = (TF_DIR / "backend.tf.example").read_text()
     assert 'backend "s3"' in text and "use_lockfile = true" in text and "encrypt      = true" in text
     assert not (TF_DIR / "backend.tf").exists(), "the example stays an example: tests and tflocal use local state"
+
+
+def test_the_format_validations_are_the_format_table() -> None:
+    # The formats are one table (pipeline/formats.py); terraform cannot read it, so it is held to it here: a
+    # format added there and not here would pass the settings and be refused at plan time, or the reverse.
+    variables = (TF_DIR / "variables.tf").read_text()
+    formats_rule = re.search(r'variable "formats".*?contains\(\[("[^]]*")\], f\)', variables, re.DOTALL)
+    defer_rule = re.search(r'variable "defer_formats".*?contains\(\[("[^]]*")\], replace', variables, re.DOTALL)
+    assert formats_rule and defer_rule
+    assert _words(formats_rule.group(1)) == sorted([FALLBACK_WORD, *BY_SETTING])
+    assert _words(defer_rule.group(1)) == sorted(["", *(w for w, f in BY_SETTING.items() if f.deferrable)])
+
+
+def _words(listed: str) -> list[str]:
+    return sorted(re.findall(r'"([^"]*)"', listed))

@@ -11,6 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
+from pipeline import formats
 from pipeline.adapters.records import ImageRecords
 from pipeline.domain import ImageRecord, Kind, Original, Status, StoredRendition, Version
 from pipeline.http_api import Api, image_id, key_of
@@ -88,6 +89,27 @@ def test_bad_upload_requests_are_refused_with_a_json_reason(
 ) -> None:
     code, out = call(api[0], "POST", "/uploads", body)
     assert code == status and out["error"]
+
+
+def test_each_size_lists_its_fallback_then_the_variants_best_first(api: tuple[Api, ImageRecords]) -> None:
+    # The page builds each <picture> in this order (a browser takes the first <source> it can show): the order
+    # comes from the format table, not from when each variant was written (the deferred AVIF comes last).
+    a, records = api
+    key = "uploads/web/x/order.jpg"
+    written = [(size, f) for f in ("JPEG", "WEBP") for size in ("large", "thumb")] + [
+        ("large", "AVIF"),
+        ("thumb", "AVIF"),
+    ]
+    rends = [
+        StoredRendition(size, "out", f"{size}/{f}", 1, 1, 1, formats.BY_NAME[f].content_type, "e", f)
+        for size, f in written
+    ]
+    assert records.claim(processed(key, *rends, original=Original(10, 10, "JPEG", "image/jpeg", 500, 1, False)), None)
+    _, out = call(a, "GET", f"/images/{image_id(key)}")
+    best_first = [f.name for f in formats.VARIANTS]
+    for size in ("large", "thumb"):
+        assert [r["format"] for r in out["renditions"] if r["name"] == size] == ["JPEG", *best_first]
+    assert [r["name"] for r in out["renditions"]][:2] == ["large", "thumb"]  # the sizes keep their order
 
 
 def test_image_status_carries_rendition_urls(api: tuple[Api, ImageRecords]) -> None:
