@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 
 from pipeline.aws import make_clients  # noqa: E402
 from pipeline.local.bootstrap import bootstrap  # noqa: E402
-from pipeline.local.emulator import Emulator, free_port, stop_process  # noqa: E402
+from pipeline.local.emulator import BACKENDS, Emulator, free_port, stop_process  # noqa: E402
 from pipeline.settings import Settings  # noqa: E402
 
 
@@ -58,7 +58,7 @@ def measure(backend: str) -> str:
 
 def main() -> int:
     """Entry point."""
-    for backend in sys.argv[1:] or ["ministack", "moto", "localstack"]:
+    for backend in sys.argv[1:] or BACKENDS:
         print(measure(backend))
     return 0
 

@@ -396,7 +396,7 @@ def cmd_emulator(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     """The command-line parser: every option says what it does, in which unit, and its default (tested)."""
-    from pipeline.local.emulator import BACKENDS
+    from pipeline.local.emulator import BACKENDS, DEFAULT_BACKEND
 
     fmt = argparse.ArgumentDefaultsHelpFormatter
     p = argparse.ArgumentParser(prog="pipeline", description=__doc__, formatter_class=fmt)
@@ -449,8 +449,8 @@ def parser() -> argparse.ArgumentParser:
         "emulator", "start or stop the embedded emulator (provision: LocalStack's offline parts)", cmd_emulator
     )
     em.add_argument("action", choices=["start", "stop", "provision"], help="what to do")
-    em.add_argument("--backend", default="ministack", choices=list(BACKENDS), help="which emulator")
-    em.add_argument("--bin-dir", default=".venv-ministack/bin", help="the backend's virtualenv bin folder")
+    em.add_argument("--backend", default=DEFAULT_BACKEND, choices=list(BACKENDS), help="which emulator")
+    em.add_argument("--bin-dir", default=f".venv-{DEFAULT_BACKEND}/bin", help="the backend's virtualenv bin folder")
     em.add_argument("--port", type=int, default=4566, help="the port on 127.0.0.1")
     em.add_argument("--pidfile", default=".run/emulator.pid", help="where start writes the pid (and stop reads it)")
     em.add_argument("--log", default=".run/emulator.log", help="the emulator's log file")

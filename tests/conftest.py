@@ -39,8 +39,10 @@ def endpoint() -> Iterator[str]:
     if given:
         yield given
         return
-    backend = os.environ.get("EMULATOR", "ministack")
+    from pipeline.local.emulator import DEFAULT_BACKEND
     from tests import containers
+
+    backend = os.environ.get("EMULATOR", DEFAULT_BACKEND)
 
     if containers.wanted():
         try:

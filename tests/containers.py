@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from pipeline.local.containers import IMAGES, ContainersError, engine_reason, runnable
-from pipeline.local.emulator import free_port, wait_ready
+from pipeline.local.emulator import BACKENDS, free_port, wait_ready
 
 __all__ = ["ContainersError", "emulator_container", "image_for", "wanted"]
 
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 LOCALSTACK_IMAGE = IMAGES["localstack"].upstream
 MINISTACK_IMAGE = IMAGES["ministack"].upstream
-CONTAINER_BACKENDS = ("localstack", "ministack", "moto")
+CONTAINER_BACKENDS = BACKENDS
 # LocalStack offline in a container: no DNS server, no certificate download, no analytics; queue URLs on the
 # published address (the default host name resolves only online).
 LOCALSTACK_ENV = {

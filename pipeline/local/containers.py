@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.local.emulator import BACKENDS
+
 PROJECT = Path(__file__).resolve().parents[2]
 RECIPES = PROJECT / "containers"
 LABEL = "org.imgpipe.inputs"
@@ -84,11 +86,8 @@ IMAGES: dict[str, Image] = {
     ),
 }
 # The images each compose profile needs: its emulator, and the Python base our own image (Dockerfile) builds on.
-PROFILES: dict[str, tuple[str, ...]] = {
-    "localstack": ("python", "localstack"),
-    "ministack": ("python", "ministack"),
-    "moto": ("python", "moto"),
-}
+# One compose profile per emulator: the app's image and the emulator's.
+PROFILES: dict[str, tuple[str, ...]] = {name: ("python", name) for name in BACKENDS}
 COMPOSE_PROJECT = "imgpipe"
 
 

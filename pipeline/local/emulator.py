@@ -19,8 +19,27 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("ministack", "moto", "localstack")
 PROJECT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One emulator the pipeline runs on: embedded from its own virtualenv, or in compose under its profile."""
+
+    name: str
+    python: str  # the Python its virtualenv runs, and its lock (requirements/<name>.lock) is resolved for
+
+
+# The emulators, one entry each: the CLI, the fixtures, the bench and the container profiles read this table; the
+# Makefile's list and virtualenv rules, `make lock`, the compose profiles and CI's matrix are held to it by
+# tests/static/test_makefile.py. The first is the default.
+BACKEND_TABLE = (
+    Backend("ministack", "3.12"),
+    Backend("moto", "3.11"),
+    Backend("localstack", "3.13"),
+)
+BACKENDS = tuple(b.name for b in BACKEND_TABLE)
+DEFAULT_BACKEND = BACKENDS[0]
 
 
 class EmulatorError(RuntimeError):

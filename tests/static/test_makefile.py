@@ -7,7 +7,9 @@ import re
 import subprocess
 from pathlib import Path
 
-from pipeline.local.emulator import BACKENDS
+import yaml
+
+from pipeline.local.emulator import BACKEND_TABLE, BACKENDS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,3 +51,22 @@ def test_what_make_up_was_given_is_remembered_until_make_down(tmp_path: Path) ->
     assert "AWS_ENDPOINT_URL=http://127.0.0.1:4700 " in _dry("e2e", f"RUN_DIR={tmp_path}", "PORT=4700")
     down = _dry("down", f"RUN_DIR={tmp_path}", "DOCKER_OK=yes")
     assert f"pipeline stop {tmp_path}/api.pid" in down and "compose" not in down and f"{tmp_path}/up.mk" in down
+
+
+def test_every_list_of_emulators_is_the_table() -> None:
+    # The emulators are one table (pipeline/local/emulator.py BACKEND_TABLE); what cannot read it is held to it.
+    makefile = (ROOT / "Makefile").read_text()
+    for b in BACKEND_TABLE:
+        # its virtualenv is made with its Python, and its lock resolved for that Python
+        rule = re.search(rf"^\.venv-{b.name}/\.installed:.*?\n((?:\t.*\n)+)", makefile, re.MULTILINE)
+        assert rule, f"no virtualenv rule for {b.name}"
+        made_with = re.search(r"\$\((PYTHON\d*)\) -m venv", rule.group(1))
+        assert made_with and made_with.group(1) in (f"PYTHON{b.python.replace('.', '')}", "PYTHON"), b.name
+        assert f"--python-version {b.python} requirements/{b.name}.txt -o requirements/{b.name}.lock" in makefile
+        assert (ROOT / "requirements" / f"{b.name}.lock").exists()
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    profiles = {p for service in compose["services"].values() for p in service.get("profiles", [])} - {"tests"}
+    assert profiles == set(BACKENDS) and set(compose["services"]["worker"]["profiles"]) == set(BACKENDS)
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())
+    matrices = [job.get("strategy", {}).get("matrix", {}).get("emulator", []) for job in workflow["jobs"].values()]
+    assert all(set(m) <= set(BACKENDS) for m in matrices) and any(matrices)
