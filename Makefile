@@ -43,7 +43,7 @@ PYTHON312 ?= $(or $(shell python3.12 -c 'import sys; print(sys.executable)' 2>/d
 PYTEST_ARGS ?=
 
 
-.PHONY: help venv emulators up down e2e compose-tests images test-containers test unit integration e2e-tests fuzz lint audit bench soak typecheck build tf-check tf-lock tf-local lock clean
+.PHONY: help venv emulators up down e2e compose-tests images test-containers test check unit integration e2e-tests fuzz lint audit bench soak typecheck build tf-check tf-lock tf-local lock clean
 
 help: ## list every target
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -186,6 +186,14 @@ endif
 ifeq ($(CONTAINERS_LEG),1)
 	scripts/containers_leg.sh
 endif
+
+# Before every commit: what can fail without a network or an emulator, in about two minutes on 2 cores (the fuzzers
+# and everything that needs an emulator, terraform or Docker are left to make test).
+check: $(VENV)/.installed ## the fast loop before a commit: ruff, format, mypy, unit and static tests without the fuzzers
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(PY) -m pytest tests/unit tests/static -q -x --ignore tests/unit/test_fuzz_imaging.py --ignore tests/unit/test_fuzz_containers.py $(PYTEST_ARGS)
 
 unit: $(VENV)/.installed ## unit tests only (no network)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
