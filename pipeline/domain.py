@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
 from enum import Enum, StrEnum
 from typing import Any
 
@@ -267,6 +268,167 @@ class ImageRecord:
         keys = [r.key for r in self.renditions]
         return keys + [k for k in self.stale_renditions if k not in keys]
 
+    # The transitions: each makes the next record from this one and names the condition it is written under.
+
+    def _ended(self, status: Status, at: When) -> ImageRecord:
+        """This claimed record, ended: no owner, lease or stale renditions, and the right to publish taken with it."""
+        return replace(
+            self,
+            status=status,
+            rev=self.rev + 1,
+            owner="",
+            message_id="",
+            lease_until=0,
+            stale_renditions=(),
+            last_error=None,
+            processed_at=at.iso,
+            updated_at=at.iso,
+            published=False,
+            # Taken in the same write: no extra request, and no duplicate can race us.
+            publish_until=at.lease_until,
+        )
+
+    def processed(self, owner: str, at: When, result: Processed) -> Write:
+        """The claimed record with its renditions and picture: written only while `owner` still holds it."""
+        done = replace(
+            self._ended(Status.PROCESSED, at),
+            renditions=result.renditions,
+            original=result.original,
+            blurhash=result.blurhash,
+            dominant_color=result.dominant_color,
+            phash=result.phash,
+            duplicate_of=result.duplicate_of,
+        )
+        return Write(done, Expect.OWNED, owner=owner)
+
+    def failed(self, owner: str, error: Failure, at: When) -> Write:
+        """The claimed record ended failed, with the reason: written only while `owner` still holds it."""
+        failed = replace(
+            self._ended(Status.FAILED, at),
+            renditions=(),
+            original=None,
+            error=error,
+            last_error=self.last_error,  # what the attempts before the last one met, kept for the operator
+        )
+        return Write(failed, Expect.OWNED, owner=owner)
+
+    def released(self, owner: str, error: Failure | None, at: When) -> Write:
+        """The lease given back at once (a retry need not wait for it), saying why: while `owner` holds it."""
+        back = replace(self, rev=self.rev + 1, lease_until=0, updated_at=at.iso, last_error=error or self.last_error)
+        return Write(back, Expect.OWNED, owner=owner)
+
+    def with_variants(self, made: tuple[StoredRendition, ...], at: When) -> Write:
+        """This processed record with its deferred variants added, to publish again: if it is still as read."""
+        added = replace(
+            self,
+            rev=self.rev + 1,
+            renditions=self.renditions + made,
+            updated_at=at.iso,
+            published=False,
+            publish_until=at.lease_until,  # the right to publish, taken in the write
+        )
+        return Write(added, Expect.UNCHANGED, read_rev=self.rev)
+
+    def repointed(self, duplicate_of: str) -> Write:
+        """This record naming another earlier duplicate (the one it named was removed): if it is still as read."""
+        return Write(replace(self, rev=self.rev + 1, duplicate_of=duplicate_of), Expect.UNCHANGED, read_rev=self.rev)
+
+
+@dataclass(frozen=True)
+class When:
+    """When a transition happens, and the lease and lifetime it gives (from the settings' timing)."""
+
+    now: float
+    lease_s: int
+    ttl_days: int
+
+    @property
+    def iso(self) -> str:
+        """The moment as the record keeps it (UTC, milliseconds)."""
+        return datetime.fromtimestamp(self.now, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    @property
+    def lease_until(self) -> int:
+        """When a lease taken now runs out."""
+        return int(self.now) + self.lease_s
+
+
+@dataclass(frozen=True)
+class Processed:
+    """What the work made of a claimed image: its renditions and what the record keeps of the picture."""
+
+    renditions: tuple[StoredRendition, ...]
+    original: Original
+    blurhash: str = ""
+    dominant_color: str = ""
+    phash: str = ""
+    duplicate_of: str = ""
+
+
+class Expect(Enum):
+    """The condition a whole-record write is made under: the table checks it, so two racing writers cannot both win."""
+
+    UNCHANGED = "unchanged"  # the item is as read: absent (no rev read), or still at the rev read
+    OWNED = "owned"  # this owner still holds the item, and it is still processing
+
+
+@dataclass(frozen=True)
+class Write:
+    """A next record and the condition it must be written under: what every transition returns; the records
+    adapter maps the two to an item and a condition expression, and only writes."""
+
+    record: ImageRecord
+    expect: Expect
+    read_rev: int | None = None  # UNCHANGED: the rev read (None: there was no item)
+    owner: str = ""  # OWNED: who must still hold it
+
+
+def _fresh(key: str, bucket: str, version: Version, read: ImageRecord | None, status: Status, at: When) -> ImageRecord:
+    """What every write that starts a version's record starts from: key, version, next rev, dates, TTL."""
+    return ImageRecord(
+        source_key=key,
+        bucket=bucket,
+        status=status,
+        version=version,
+        rev=read.rev + 1 if read else 1,
+        created_at=read.created_at if read and read.created_at else at.iso,
+        updated_at=at.iso,
+        expires_at=int(at.now) + at.ttl_days * 86400,
+    )
+
+
+def claim(
+    key: str, bucket: str, version: Version, read: ImageRecord | None, owner: str, message_id: str, at: When
+) -> Write:
+    """The record that takes the image for this event's version (decide() said CLAIM): if the item is as read."""
+    same_version = read is not None and read.version.token == version.token
+    claimed = replace(
+        _fresh(key, bucket, version, read, Status.PROCESSING, at),
+        owner=owner,
+        message_id=message_id,
+        lease_until=at.lease_until,
+        attempts=read.attempts + 1 if read and same_version else 1,
+        last_error=read.last_error if read and same_version else None,
+        # The renditions of the version being replaced: removed once the new one has its own, or fails.
+        stale_renditions=tuple(read.output_keys()) if read else (),
+    )
+    return Write(claimed, Expect.UNCHANGED, read_rev=read.rev if read else None)
+
+
+def tombstone(key: str, bucket: str, version: Version, read: ImageRecord | None, at: When, *, publish: bool) -> Write:
+    """The key recorded as deleted at this version (kept until the TTL, so older events stay stale): if as read.
+
+    `publish`: the removal of a processed image is announced; a source removed before it was ever processed is not.
+    """
+    gone = replace(
+        _fresh(key, bucket, version, read, Status.DELETED, at),
+        attempts=1,
+        published=not publish,
+        publish_until=at.lease_until if publish else 0,
+        processed_at=at.iso,
+    )
+    return Write(gone, Expect.UNCHANGED, read_rev=read.rev if read else None)
+
 
 class Decision(Enum):
     """What to do with an event, given the item as it stands."""
@@ -280,21 +442,23 @@ class Decision(Enum):
     ASK = "ask"  # the event cannot be ordered by itself: call again with what S3 holds now
 
 
-# What decide() allows is done by the item table's writes (pipeline/ports.py, Records), each under one condition
-# that DynamoDB checks, so that two deliveries racing cannot both win:
+# What decide() allows is done by the transitions above (each returns a `Write`: the next record and its
+# condition), written by the item table's adapter (pipeline/ports.py, Records.write) under the condition that
+# DynamoDB checks, so that two deliveries racing cannot both win:
 #
-#   write            when                           condition (checked by the table)
-#   claim            CLAIM                          the item is as read: absent, or still at the rev read
-#   delete           REMOVE (the tombstone)         the same
-#   complete, fail   the image is rendered/refused  this owner still holds it, and it is still processing
-#   release          a transient failure            the same (the lease is given back, with lastError)
-#   claim_publish    an ended item not published    same version and status, not published, no live lease
-#   release_publish  the publish failed             same version (best effort: the lease also expires)
-#   mark_published   the result went out            same version and status
-#   repoint          the duplicate named was removed  the item is as read (the rev read)
+#   transition        when                              condition (Expect)
+#   claim()           CLAIM                             UNCHANGED: the item is as read (absent, or at the rev read)
+#   tombstone()       REMOVE                            UNCHANGED
+#   .processed()      the image is rendered             OWNED: this owner still holds it, and it is still processing
+#   .failed()         the image is refused              OWNED
+#   .released()       a transient failure               OWNED (the lease is given back, with lastError)
+#   .with_variants()  the deferred variants are made    UNCHANGED (the processed record read)
+#   .repointed()      the duplicate named was removed   UNCHANGED
 #
-# Every write but release_publish moves `rev` on, which is what the next whole-item write is conditional on.
-# tests/integration/test_contracts.py holds the adapter and the unit tests' fake to these conditions.
+# The publish mark is not a whole-record write but three targeted updates of the adapter (claim_publish: same
+# version and status, not published, no live lease; release_publish, best effort; mark_published). Every write
+# but release_publish moves `rev` on, which is what the next whole-item write is conditional on.
+# tests/integration/test_contracts.py holds the adapter and the unit tests' records to these conditions.
 
 
 def decide(stored: ImageRecord | None, event: Version, now: float, current: Current | None = None) -> Decision:

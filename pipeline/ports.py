@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pipeline.domain import ImageRecord
+from pipeline.domain import ImageRecord, Write
 
 if TYPE_CHECKING:
     from pipeline.domain import Current
@@ -51,32 +51,9 @@ class Records(Protocol):
         """The record of a source key (strongly consistent), or None."""
         ...
 
-    def claim(self, record: ImageRecord, read_rev: int | None) -> bool:
-        """Take an image for an event's version: write the record if the stored one is at read_rev (None: none)."""
-        ...
-
-    def delete(self, record: ImageRecord, read_rev: int | None) -> bool:
-        """Record the source as deleted (a tombstone), under the same condition as claim."""
-        ...
-
-    def add_variants(self, record: ImageRecord, read_rev: int) -> bool:
-        """Write a processed record with deferred variants added, if the stored one is still at read_rev."""
-        ...
-
-    def repoint(self, record: ImageRecord, read_rev: int) -> bool:
-        """Name another earlier duplicate (the one named was removed), if the record is still as read."""
-        ...
-
-    def complete(self, record: ImageRecord, owner: str) -> bool:
-        """Write the processed record if this owner still holds the image in processing; False otherwise."""
-        ...
-
-    def fail(self, record: ImageRecord, owner: str) -> bool:
-        """Write the failed record if this owner still holds the image in processing; False otherwise."""
-        ...
-
-    def release(self, record: ImageRecord, owner: str) -> bool:
-        """Write the record with its lease given back if this owner still holds it; False otherwise."""
+    def write(self, w: Write) -> bool:
+        """Write a transition's record under the condition it names (UNCHANGED: at the rev read, or absent;
+        OWNED: that owner still holds it in processing); False when the table refuses it."""
         ...
 
     def claim_publish(self, record: ImageRecord, *, now: int, lease_s: int) -> bool:

@@ -9,7 +9,6 @@ import uuid
 from collections.abc import Callable, MutableMapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
 
@@ -19,12 +18,16 @@ from pipeline.domain import (
     Failure,
     ImageRecord,
     Original,
+    Processed,
     Status,
     StoredRendition,
+    When,
+    claim,
     decide,
     deferred_key,
     is_flat,
     rendition_key,
+    tombstone,
 )
 from pipeline.errors import PermanentError, SourceMissingError, SupersededError, TooLargeError, TransientError
 from pipeline.events import ObjectRef, VariantsJob
@@ -57,10 +60,6 @@ class _Log(logging.LoggerAdapter):  # type: ignore[type-arg]
     def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
         kwargs["extra"] = {**(self.extra or {}), **kwargs.get("extra", {})}
         return msg, kwargs
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass
@@ -146,14 +145,14 @@ class Processor:
         decision = decide(None, event, self.clock())
         for _ in range(5):
             if decision is Decision.CLAIM:
-                claimed = self._claimed(ref, read, owner, message_id)
-                if self.records.claim(claimed, _rev(read)):
+                claimed = claim(ref.key, ref.bucket, event, read, owner, message_id, self._when())
+                if self.records.write(claimed):
                     lg.info("claimed", extra={"stage": "claim", "version": event.token})
-                    return claimed, decision
+                    return claimed.record, decision
             elif decision is Decision.REMOVE:
                 if read is not None:
                     return read, decision
-                if self.records.delete(self._tombstone(ref, None, publish=False), None):
+                if self.records.write(tombstone(ref.key, ref.bucket, event, None, self._when(), publish=False)):
                     lg.info("removed before it was ever processed; recorded", extra={"stage": "remove"})
                     return None, Decision.DONE
             elif decision is Decision.ASK:
@@ -202,21 +201,32 @@ class Processor:
         except TransientError as e:
             self._release(claimed, owner, e, lg)
             raise
-        now = self.clock()
-        src = result.source
-        identity = result.identity
-        done = replace(
-            self._ended(claimed, Status.PROCESSED, now),
-            renditions=tuple(renditions),
-            original=Original(
-                src.width, src.height, src.format, src.mime, src.bytes, src.orientation, src.animated, result.animation
+        at = self._when()
+        now = at.now
+        src, identity = result.source, result.identity
+        write = claimed.processed(
+            owner,
+            at,
+            Processed(
+                tuple(renditions),
+                Original(
+                    src.width,
+                    src.height,
+                    src.format,
+                    src.mime,
+                    src.bytes,
+                    src.orientation,
+                    src.animated,
+                    result.animation,
+                ),
+                identity.blurhash,
+                identity.dominant_color,
+                identity.phash,
+                duplicate,
             ),
-            blurhash=identity.blurhash,
-            dominant_color=identity.dominant_color,
-            phash=identity.phash,
-            duplicate_of=duplicate,
         )
-        if not self.records.complete(done, owner):
+        done = write.record
+        if not self.records.write(write):
             lg.warning("claim lost before the result was recorded", extra={"stage": "record"})
             return Outcome.SUPERSEDED
         emit_processed(
@@ -275,18 +285,10 @@ class Processor:
             lg.warning("deferred variants failed: %s", e.reason, extra={"error_code": e.code})
             return Outcome.FAILED
         for _ in range(5):
-            now = self.clock()
-            added = replace(
-                read,
-                rev=read.rev + 1,
-                renditions=read.renditions + tuple(made),
-                updated_at=_iso(now),
-                published=False,
-                publish_until=int(now) + self.settings.timing.lease_s,  # the right to publish, taken in the write
-            )
-            if self.records.add_variants(added, read.rev):
+            added = read.with_variants(tuple(made), self._when())
+            if self.records.write(added):
                 lg.info("deferred variants added", extra={"formats": list(job.formats), "renditions": len(made)})
-                self._publish(added, lg)
+                self._publish(added.record, lg)
                 return Outcome.PROCESSED
             read = self.records.get(job.key)  # a publish mark in between, or a newer version, or a removal
             early = self._variants_state(job, read, lg)
@@ -336,70 +338,18 @@ class Processor:
         """The source is gone: remove every rendition it had, then record it as deleted and publish that."""
         # Renditions first: if this fails half-way the record still lists them, and the retry removes the rest.
         self._delete_outputs(read.output_keys())
-        gone = self._tombstone(ref, read, publish=True)
-        if not self.records.delete(gone, read.rev):
+        gone = tombstone(ref.key, ref.bucket, ref.version, read, self._when(), publish=True)
+        if not self.records.write(gone):
             raise TransientError("the item changed while its renditions were removed", code="contention")
         lg.info("source removed; renditions deleted", extra={"stage": "remove"})
         self._repoint_duplicates(read)
-        self._publish(gone, lg)
+        self._publish(gone.record, lg)
         return Outcome.DELETED
 
-    def _new(self, ref: ObjectRef, read: ImageRecord | None, status: Status, now: float) -> ImageRecord:
-        """What every whole-record write starts from: the key, this event's version, the next rev, dates, TTL."""
-        return ImageRecord(
-            source_key=ref.key,
-            bucket=ref.bucket,
-            status=status,
-            version=ref.version,
-            rev=read.rev + 1 if read else 1,
-            created_at=read.created_at if read and read.created_at else _iso(now),
-            updated_at=_iso(now),
-            expires_at=int(now) + self.settings.timing.item_ttl_days * 86400,
-        )
-
-    def _claimed(self, ref: ObjectRef, read: ImageRecord | None, owner: str, message_id: str) -> ImageRecord:
-        """The record that claims the image for this event, from the one read (None: there was none)."""
-        now = self.clock()
-        same_version = read is not None and read.version.token == ref.version.token
-        return replace(
-            self._new(ref, read, Status.PROCESSING, now),
-            owner=owner,
-            message_id=message_id,
-            lease_until=int(now) + self.settings.timing.lease_s,
-            attempts=read.attempts + 1 if read and same_version else 1,
-            last_error=read.last_error if read and same_version else None,
-            # The renditions of the version being replaced: removed once the new one has its own, or fails.
-            stale_renditions=tuple(read.output_keys()) if read else (),
-        )
-
-    def _tombstone(self, ref: ObjectRef, read: ImageRecord | None, *, publish: bool) -> ImageRecord:
-        """The key recorded as deleted at this event's version (kept until the TTL, so older events stay stale)."""
-        now = self.clock()
-        return replace(
-            self._new(ref, read, Status.DELETED, now),
-            attempts=1,
-            published=not publish,
-            publish_until=int(now) + self.settings.timing.lease_s if publish else 0,
-            processed_at=_iso(now),
-        )
-
-    def _ended(self, claimed: ImageRecord, status: Status, now: float) -> ImageRecord:
-        """The claimed record, ended: no owner, lease or stale renditions, and the right to publish taken with it."""
-        return replace(
-            claimed,
-            status=status,
-            rev=claimed.rev + 1,
-            owner="",
-            message_id="",
-            lease_until=0,
-            stale_renditions=(),
-            last_error=None,
-            processed_at=_iso(now),
-            updated_at=_iso(now),
-            published=False,
-            # Taken in the same write: no extra request, and no duplicate can race us.
-            publish_until=int(now) + self.settings.timing.lease_s,
-        )
+    def _when(self) -> When:
+        """Now, with the lease and item lifetime of the settings: what every transition is made at."""
+        timing = self.settings.timing
+        return When(self.clock(), timing.lease_s, timing.item_ttl_days)
 
     def _earlier_same_picture(self, claimed: ImageRecord, phash: str) -> str:
         """The source key of an earlier picture with this perceptual hash ("" if none, or if the picture is flat).
@@ -424,8 +374,7 @@ class Processor:
             record = self.records.get(key)
             if record is None or record.duplicate_of != removed.source_key:
                 continue
-            earlier = self._earlier_same_picture(record, removed.phash)
-            self.records.repoint(replace(record, rev=record.rev + 1, duplicate_of=earlier), record.rev)
+            self.records.write(record.repointed(self._earlier_same_picture(record, removed.phash)))
 
     def _delete_outputs(self, keys: list[str]) -> None:
         for key in keys:
@@ -456,14 +405,9 @@ class Processor:
     def _fail(self, claimed: ImageRecord, owner: str, err: PermanentError, lg: _Log) -> Outcome:
         # The version that failed replaced one that had renditions: those no longer show the source, so go.
         self._delete_outputs(list(claimed.stale_renditions))
-        failed = replace(
-            self._ended(claimed, Status.FAILED, self.clock()),
-            renditions=(),
-            original=None,
-            error=Failure(err.code, err.reason[:1000]),
-            last_error=claimed.last_error,  # what the attempts before the last one met, kept for the operator
-        )
-        if not self.records.fail(failed, owner):
+        write = claimed.failed(owner, Failure(err.code, err.reason[:1000]), self._when())
+        failed = write.record
+        if not self.records.write(write):
             lg.warning("claim lost before the failure was recorded", extra={"stage": "record"})
             return Outcome.SUPERSEDED
         emit_failed(self.settings.environment, reason=err.code)
@@ -473,15 +417,9 @@ class Processor:
 
     def _release(self, claimed: ImageRecord, owner: str, err: TransientError | None, lg: _Log) -> None:
         # Give the lease back at once, so the retry does not wait for it to expire; say why it failed.
-        released = replace(
-            claimed,
-            rev=claimed.rev + 1,
-            lease_until=0,
-            updated_at=_iso(self.clock()),
-            last_error=Failure(err.code, err.reason[:1000]) if err is not None else claimed.last_error,
-        )
+        why = Failure(err.code, err.reason[:1000]) if err is not None else None
         try:
-            self.records.release(released, owner)
+            self.records.write(claimed.released(owner, why, self._when()))
         except TransientError:
             lg.warning("could not release the lease; it will expire", extra={"stage": "release"})
         if err is not None:
@@ -563,8 +501,3 @@ def result_message(record: ImageRecord, environment: str, deferred: tuple[str, .
         "environment": environment,
         **record.identity(),
     }
-
-
-def _rev(read: ImageRecord | None) -> int | None:
-    """The rev a whole-record write is conditional on: the one read, or None for a record that was absent."""
-    return read.rev if read else None

@@ -12,7 +12,7 @@ from botocore.config import Config
 from moto import mock_aws
 
 from pipeline.adapters.records import ImageRecords
-from pipeline.domain import Current
+from pipeline.domain import Current, Expect, ImageRecord, Write
 from pipeline.errors import SourceMissingError, SupersededError, TransientError
 from pipeline.local.bootstrap import table_definition
 from pipeline.settings import Settings
@@ -106,3 +106,13 @@ class FakeJobQueue:
         """Keep the job; returns its index as its id."""
         self.sent.append((body, delay_s))
         return str(len(self.sent))
+
+
+def unchanged(record: ImageRecord, read_rev: int | None) -> Write:
+    """A whole-record write of `record` if the item is at read_rev (None: absent)."""
+    return Write(record, Expect.UNCHANGED, read_rev=read_rev)
+
+
+def owned(record: ImageRecord, owner: str) -> Write:
+    """A whole-record write of `record` if `owner` still holds the item in processing."""
+    return Write(record, Expect.OWNED, owner=owner)

@@ -11,7 +11,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from pipeline.adapters import CONNECTION_ERRORS, error_code, transient
-from pipeline.domain import Failure, ImageRecord, Kind, Original, Status, StoredRendition, Version
+from pipeline.domain import Expect, Failure, ImageRecord, Kind, Original, Status, StoredRendition, Version, Write
 from pipeline.errors import TransientError
 from pipeline.ports import Page
 
@@ -164,36 +164,10 @@ class ImageRecords:
         item = resp.get("Item")
         return _record(item) if item else None
 
-    # The writes by intent. Whole-record writes are conditional on what the writer knows: the rev it read, or
-    # that it still holds the record in processing (nobody else writes a record while its lease is held).
-
-    def claim(self, record: ImageRecord, read_rev: int | None) -> bool:
-        """Take an image for an event's version, if the record is still as read (None: there was none)."""
-        return self._put(record, _unchanged(read_rev))
-
-    def delete(self, record: ImageRecord, read_rev: int | None) -> bool:
-        """Record the source as deleted (a tombstone), under the same condition as claim."""
-        return self._put(record, _unchanged(read_rev))
-
-    def add_variants(self, record: ImageRecord, read_rev: int) -> bool:
-        """Add deferred variants to a processed record, if it is still as read."""
-        return self._put(record, _unchanged(read_rev))
-
-    def repoint(self, record: ImageRecord, read_rev: int) -> bool:
-        """Name another earlier duplicate (the one named was removed), if the record is still as read."""
-        return self._put(record, _unchanged(read_rev))
-
-    def complete(self, record: ImageRecord, owner: str) -> bool:
-        """Record the renditions of an image this owner still holds in processing."""
-        return self._put(record, _owned(owner))
-
-    def fail(self, record: ImageRecord, owner: str) -> bool:
-        """Record the failure of an image this owner still holds in processing."""
-        return self._put(record, _owned(owner))
-
-    def release(self, record: ImageRecord, owner: str) -> bool:
-        """Give back the lease on an image this owner still holds, saying why (a retry may take it at once)."""
-        return self._put(record, _owned(owner))
+    def write(self, w: Write) -> bool:
+        """Write a transition's record whole under the condition it names (pipeline/domain.py); False if refused."""
+        condition = _owned(w.owner) if w.expect is Expect.OWNED else _unchanged(w.read_rev)
+        return self._put(w.record, condition)
 
     def claim_publish(self, record: ImageRecord, *, now: int, lease_s: int) -> bool:
         """Take the right to publish this result, so two deliveries of one event do not both publish it."""

@@ -15,11 +15,11 @@ import pytest
 
 from pipeline import wiring
 from pipeline.adapters.storage import ObjectStore
-from pipeline.domain import Failure, ImageRecord, Kind, Status, Version
+from pipeline.domain import Failure, ImageRecord, Kind, Original, Processed, Status, Version, When, claim, tombstone
 from pipeline.errors import SourceMissingError, SupersededError
 from pipeline.ports import Records, Storage
 from pipeline.settings import Settings
-from tests.fakes import FakeStore, memory_records
+from tests.fakes import FakeStore, memory_records, owned, unchanged
 
 V1 = Version(Kind.CREATED, "0A".rjust(32, "0"), "e1", "")
 
@@ -67,35 +67,35 @@ def test_a_record_reads_back_as_written(records: Records) -> None:
         version=Version(Kind.CREATED, "0B".rjust(32, "0"), "e|2", "v-1"),
         expires_at=1_900_000_000,
     )
-    assert records.claim(full, None)
+    assert records.write(unchanged(full, None))
     assert stored(records, key) == full
 
 
 def test_whole_record_writes_are_conditional_on_rev(records: Records) -> None:
     key = new_key()
-    assert records.claim(record(key), None) is True
-    assert records.claim(record(key, owner="b"), None) is False  # it exists now
-    assert records.claim(record(key, owner="c", rev=2), 1) is True  # read at rev 1: first writer wins
-    assert records.claim(record(key, owner="d", rev=2), 1) is False  # the second sees rev 2
+    assert records.write(unchanged(record(key), None)) is True
+    assert records.write(unchanged(record(key, owner="b"), None)) is False  # it exists now
+    assert records.write(unchanged(record(key, owner="c", rev=2), 1)) is True  # read at rev 1: first writer wins
+    assert records.write(unchanged(record(key, owner="d", rev=2), 1)) is False  # the second sees rev 2
     got = stored(records, key)
     assert got.owner == "c" and got.rev == 2
 
 
 def test_only_the_owner_of_a_processing_record_ends_it(records: Records) -> None:
     key = new_key()
-    assert records.claim(record(key), None)
+    assert records.write(unchanged(record(key), None))
     done = record(key, status=Status.PROCESSED, owner="", rev=2)
-    assert records.complete(done, "someone-else") is False
-    assert records.complete(done, "a") is True
+    assert records.write(owned(done, "someone-else")) is False
+    assert records.write(owned(done, "a")) is True
     assert stored(records, key) == done
-    assert records.complete(replace(done, rev=3), "a") is False  # no longer processing
-    assert records.complete(record(new_key(), status=Status.PROCESSED), "a") is False  # no record at all
+    assert records.write(owned(replace(done, rev=3), "a")) is False  # no longer processing
+    assert records.write(owned(record(new_key(), status=Status.PROCESSED), "a")) is False  # no record at all
 
 
 def test_the_publishing_right_is_taken_once_per_lease_and_bumps_rev(records: Records) -> None:
     key = new_key()
     done = record(key, status=Status.PROCESSED, owner="")
-    assert records.claim(done, None)
+    assert records.write(unchanged(done, None))
     assert records.claim_publish(done, now=1000, lease_s=60) is True
     assert records.claim_publish(done, now=1030, lease_s=60) is False  # lease still live
     assert stored(records, key).rev == 2  # (the hand-written fake once forgot this)
@@ -108,7 +108,7 @@ def test_the_publishing_right_is_taken_once_per_lease_and_bumps_rev(records: Rec
 def test_released_right_can_be_taken_again_and_marked_never_again(records: Records) -> None:
     key = new_key()
     failed = record(key, status=Status.FAILED, owner="")
-    assert records.claim(failed, None)
+    assert records.write(unchanged(failed, None))
     assert records.claim_publish(failed, now=1000, lease_s=60)
     records.release_publish(failed)
     assert records.claim_publish(failed, now=1001, lease_s=60) is True
@@ -117,6 +117,32 @@ def test_released_right_can_be_taken_again_and_marked_never_again(records: Recor
     got = stored(records, key)
     assert got.published is True and got.publish_until == 0
     assert records.claim_publish(failed, now=5000, lease_s=60) is False  # published already
+
+
+def test_each_transition_is_written_in_the_state_it_is_made_for_and_refused_in_any_other(records: Records) -> None:
+    # The domain makes each next record and names its condition; the adapter only maps and writes: the life
+    # cycle below is what the processor does, and each step made from an outdated read is refused.
+    at = When(1_000, lease_s=60, ttl_days=1)
+    key = new_key()
+    first = claim(key, "in", V1, None, "a", "m-1", at)
+    assert records.write(first) and not records.write(claim(key, "in", V1, None, "b", "m-2", at))
+    back = first.record.released("a", Failure("aws_Throttling", "slow"), at)
+    assert not records.write(first.record.released("b", None, at)) and records.write(back)
+    read = stored(records, key)
+    again = claim(key, "in", V1, read, "c", "m-1", at)
+    assert records.write(again) and again.record.attempts == 2 and again.record.last_error == back.record.last_error
+    made = Processed((), Original(8, 8, "PNG", "image/png", 10, 1, False))
+    assert not records.write(again.record.processed("a", at, made))  # not the owner any more
+    done = again.record.processed("c", at, made)
+    assert records.write(done) and not records.write(done)  # ended: no longer processing
+    read = stored(records, key)
+    assert read.status is Status.PROCESSED and read.publish_until == at.lease_until and not read.owner
+    added = read.with_variants((), at)
+    assert records.write(added) and not records.write(read.with_variants((), at))  # the second read is outdated
+    gone = tombstone(key, "in", replace(V1, kind=Kind.REMOVED, etag=""), read, at, publish=True)
+    assert not records.write(gone)  # made from the read before the variants
+    gone = tombstone(key, "in", replace(V1, kind=Kind.REMOVED, etag=""), stored(records, key), at, publish=True)
+    assert records.write(gone) and stored(records, key).status is Status.DELETED
 
 
 def test_get_of_an_unknown_key_is_none(records: Records) -> None:
@@ -150,29 +176,29 @@ def test_storage_says_missing_and_replaced(storage: tuple[Storage, str]) -> None
 def test_fail_and_release_need_the_owner(records: Records) -> None:
     key = new_key()
     claimed = record(key)
-    assert records.claim(claimed, None)
+    assert records.write(unchanged(claimed, None))
     released = replace(claimed, rev=2, lease_until=0, last_error=Failure("aws_Throttling", "slow"))
-    assert records.release(released, "b") is False
-    assert records.release(released, "a") is True
+    assert records.write(owned(released, "b")) is False
+    assert records.write(owned(released, "a")) is True
     assert stored(records, key) == released
     failed = replace(released, rev=3, status=Status.FAILED, owner="", error=Failure("bad_image", "no"))
-    assert records.fail(failed, "b") is False
-    assert records.fail(failed, "a") is True
+    assert records.write(owned(failed, "b")) is False
+    assert records.write(owned(failed, "a")) is True
     assert stored(records, key) == failed
 
 
 def test_a_tombstone_is_a_whole_record_write_under_the_same_condition(records: Records) -> None:
     key = new_key()
-    assert records.claim(record(key, status=Status.PROCESSED, owner=""), None)
+    assert records.write(unchanged(record(key, status=Status.PROCESSED, owner=""), None))
     gone = record(key, status=Status.DELETED, owner="", rev=2, version=replace(V1, kind=Kind.REMOVED, etag=""))
-    assert records.delete(gone, 5) is False  # not the rev read
-    assert records.delete(gone, 1) is True
+    assert records.write(unchanged(gone, 5)) is False  # not the rev read
+    assert records.write(unchanged(gone, 1)) is True
     assert stored(records, key) == gone
 
 
 def test_a_page_by_status_holds_records(records: Records) -> None:
     key = new_key()
     mark = uuid.uuid4().hex  # a status page on a shared table: find ours by its updatedAt
-    assert records.claim(record(key, status=Status.FAILED, owner="", updated_at=f"9999-{mark}"), None)
+    assert records.write(unchanged(record(key, status=Status.FAILED, owner="", updated_at=f"9999-{mark}"), None))
     page = records.page_by_status("failed", limit=1)
     assert [r.source_key for r in page.records] == [key]

@@ -17,7 +17,7 @@ from pipeline.domain import ImageRecord, Kind, Original, Status, StoredRendition
 from pipeline.http_api import Api, image_id, key_of
 from pipeline.local.api_server import to_event
 from pipeline.settings import Settings
-from tests.fakes import memory_records, offline_client
+from tests.fakes import memory_records, offline_client, unchanged
 
 SETTINGS = Settings.from_env({"NAME_PREFIX": "unit", "MAX_BYTES": "1000"})
 
@@ -64,7 +64,7 @@ def test_with_a_cdn_rendition_urls_are_the_cdns_and_unsigned() -> None:
     key = "uploads/web/x/a photo#1.jpg"
     thumb = StoredRendition("thumb", "out", "thumb/web/x/a photo#1.jpg.jpg", 150, 100, 999, "image/jpeg", "e")
     with memory_records(settings) as records:
-        assert records.claim(processed(key, thumb), None)
+        assert records.write(unchanged(processed(key, thumb), None))
         a = Api(settings, boto3.client("s3", region_name="us-east-1"), records)
         # WHEN an image is asked for
         code, out = call(a, "GET", f"/images/{image_id(key)}")
@@ -104,7 +104,9 @@ def test_each_size_lists_its_fallback_then_the_variants_best_first(api: tuple[Ap
         StoredRendition(size, "out", f"{size}/{f}", 1, 1, 1, formats.BY_NAME[f].content_type, "e", f)
         for size, f in written
     ]
-    assert records.claim(processed(key, *rends, original=Original(10, 10, "JPEG", "image/jpeg", 500, 1, False)), None)
+    assert records.write(
+        unchanged(processed(key, *rends, original=Original(10, 10, "JPEG", "image/jpeg", 500, 1, False)), None)
+    )
     _, out = call(a, "GET", f"/images/{image_id(key)}")
     best_first = [f.name for f in formats.VARIANTS]
     for size in ("large", "thumb"):
@@ -116,7 +118,9 @@ def test_image_status_carries_rendition_urls(api: tuple[Api, ImageRecords]) -> N
     a, records = api
     key = "uploads/web/x/p.jpg"
     thumb = StoredRendition("thumb", "out", "thumb/web/x/p.jpg", 1, 1, 100, "image/jpeg", "e")
-    assert records.claim(processed(key, thumb, original=Original(10, 10, "JPEG", "image/jpeg", 500, 1, False)), None)
+    assert records.write(
+        unchanged(processed(key, thumb, original=Original(10, 10, "JPEG", "image/jpeg", 500, 1, False)), None)
+    )
     code, out = call(a, "GET", f"/images/{image_id(key)}")
     assert code == 200 and out["status"] == "processed"
     assert "/out/thumb/web/x/p.jpg?" in out["renditions"][0]["url"] and "X-Amz-Signature" in out["renditions"][0]["url"]
@@ -143,7 +147,7 @@ def test_processed_says_whether_more_formats_are_coming(api: tuple[Api, ImageRec
     avif = StoredRendition("thumb", "out", "thumb.v/1/web/x/b.avif", 1, 1, 100, "image/avif", "e", "AVIF")
     cases = {"uploads/web/x/a.jpg": (webp,), "uploads/web/x/b.jpg": (webp, avif)}
     for key, renditions in cases.items():
-        assert records.claim(replace(processed(key, *renditions, original=still), published=True), None)
+        assert records.write(unchanged(replace(processed(key, *renditions, original=still), published=True), None))
     _, waiting = call(a, "GET", f"/images/{image_id('uploads/web/x/a.jpg')}")
     assert waiting["status"] == "processed" and waiting["complete"] is False and waiting["pendingFormats"] == ["AVIF"]
     _, done = call(a, "GET", f"/images/{image_id('uploads/web/x/b.jpg')}")

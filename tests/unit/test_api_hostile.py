@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from pipeline.adapters.records import ImageRecords
 from pipeline.http_api import Api, image_id
 from pipeline.local.api_server import make_server, to_event
-from tests.fakes import memory_records
+from tests.fakes import memory_records, unchanged
 from tests.unit.test_api import SETTINGS, api, processed  # noqa: F401 - the fixture
 
 JSON = st.recursive(
@@ -102,7 +102,7 @@ def test_the_local_server_answers_bad_content_length_with_400() -> None:
 
     s3 = boto3.client("s3", region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s")
     with memory_records(SETTINGS) as records:
-        assert records.claim(processed("uploads/a"), None)
+        assert records.write(unchanged(processed("uploads/a"), None))
         server = make_server(Api(SETTINGS, s3, records), port=0)
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()

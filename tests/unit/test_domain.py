@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -10,15 +12,21 @@ from pipeline.domain import (
     MAX_KEY_BYTES,
     Current,
     Decision,
+    Expect,
+    Failure,
     ImageRecord,
     Kind,
     Original,
+    Processed,
     Status,
     StoredRendition,
     Version,
+    When,
+    claim,
     decide,
     deferred_key,
     rendition_key,
+    tombstone,
 )
 from pipeline.imaging import EXTENSIONS
 
@@ -197,3 +205,48 @@ def test_complete_is_one_notion_of_done(
     if status is not Status.PROCESSED or animated:
         assert pending == ()
     assert record.complete(deferred) == (status in (Status.PROCESSED, Status.FAILED) and published and not pending)
+
+
+AT = When(1_700_000_000.5, lease_s=60, ttl_days=2)
+PICTURE = Processed((), Original(8, 8, "PNG", "image/png", 10, 1, False), phash="ff00ff00ff00ff00")
+
+
+@given(
+    status=st.sampled_from(list(Status)),
+    rev=st.integers(1, 10**6),
+    attempts=st.integers(0, 5),
+    published=st.booleans(),
+)
+def test_every_transition_moves_rev_on_by_one_and_names_the_condition_of_the_table(
+    status: Status, rev: int, attempts: int, published: bool
+) -> None:
+    read = replace(stored(status), rev=rev, attempts=attempts, published=published, owner="o")
+    writes = {
+        "claim": claim(read.source_key, read.bucket, v("0B"), read, "o2", "m", AT),
+        "tombstone": tombstone(read.source_key, read.bucket, v("0B", kind=Kind.REMOVED), read, AT, publish=True),
+        "processed": read.processed("o", AT, PICTURE),
+        "failed": read.failed("o", Failure("bad", "no"), AT),
+        "released": read.released("o", None, AT),
+        "with_variants": read.with_variants((), AT),
+        "repointed": read.repointed(""),
+    }
+    for name, w in writes.items():
+        assert w.record.rev == rev + 1, name
+        owned = name in ("processed", "failed", "released")
+        assert w.expect is (Expect.OWNED if owned else Expect.UNCHANGED), name
+        assert (w.owner, w.read_rev) == (("o", None) if owned else ("", rev)), name
+    # ended records hold the right to publish, taken in the same write, and no lease or owner
+    for name in ("processed", "failed"):
+        ended = writes[name].record
+        assert (
+            not ended.published and ended.publish_until == AT.lease_until and not ended.owner and not ended.lease_until
+        )
+    assert writes["claim"].record.attempts == 1  # another version: attempts start again
+    assert writes["claim"].record.stale_renditions == tuple(read.output_keys())
+    assert writes["tombstone"].record.expires_at == int(AT.now) + 2 * 86400
+
+
+def test_a_claim_of_nothing_is_written_only_where_there_is_nothing() -> None:
+    w = claim("uploads/a.jpg", "in", v(), None, "o", "m", AT)
+    assert (w.expect, w.read_rev, w.record.rev, w.record.created_at) == (Expect.UNCHANGED, None, 1, AT.iso)
+    assert AT.iso == "2023-11-14T22:13:20.500Z"

@@ -16,7 +16,7 @@ from pipeline.errors import TransientError
 from pipeline.events import ObjectRef
 from pipeline.process import Outcome, Processor
 from pipeline.settings import Settings
-from tests.fakes import FakePublisher, FakeStore, memory_records
+from tests.fakes import FakePublisher, FakeStore, memory_records, owned, unchanged
 from tests.images import encode, marked
 
 SETTINGS = Settings.from_env({"NAME_PREFIX": "unit", "ENVIRONMENT": "test", "FORMATS": "fallback,webp,avif"})
@@ -234,9 +234,9 @@ def test_same_version_under_live_lease_is_acknowledged(env: Env) -> None:
     held = ImageRecord(
         "uploads/a/x.jpg", IN, Status.PROCESSING, ref().version, owner="other", lease_until=int(clock.now) + 30
     )
-    assert records.claim(held, None)
+    assert records.write(unchanged(held, None))
     assert p.process(ref(), message_id="another-message") is Outcome.BUSY
-    assert records.release(replace(held, rev=2, message_id="m-1"), "other")
+    assert records.write(owned(replace(held, rev=2, message_id="m-1"), "other"))
     with pytest.raises(TransientError):  # the holder's own message, delivered again: never acknowledged
         p.process(ref(), message_id="m-1")
     with pytest.raises(TransientError):  # a newer version waits for the older one
