@@ -1,4 +1,7 @@
-"""One event, start to end: acquire the record, do the work, record the result, publish it. decide() says what."""
+"""One event, start to end: acquire the record, do the work (pipeline/work.py), record the result, publish it.
+
+decide() says what to do, the record's transitions (pipeline/domain.py) what to write and under which condition.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import time
 import uuid
 from collections.abc import Callable, MutableMapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
@@ -20,21 +23,19 @@ from pipeline.domain import (
     Original,
     Processed,
     Status,
-    StoredRendition,
     When,
     claim,
     decide,
-    deferred_key,
     is_flat,
-    rendition_key,
     tombstone,
 )
-from pipeline.errors import PermanentError, SourceMissingError, SupersededError, TooLargeError, TransientError
+from pipeline.errors import PermanentError, SourceMissingError, SupersededError, TransientError
 from pipeline.events import ObjectRef, VariantsJob
-from pipeline.imaging import EXTENSIONS, Animation, Limits, RenderedImage, RenderResult, render
+from pipeline.imaging import Animation
 from pipeline.metrics import emit_failed, emit_processed
 from pipeline.ports import JobQueue, Publisher, Records, Storage
 from pipeline.settings import Settings
+from pipeline.work import Work
 
 log = logging.getLogger(__name__)
 # Calls (each with the client's own retries) to record that a result went out before the event is retried.
@@ -76,26 +77,11 @@ class Processor:
     variants_queue: JobQueue | None = None
     # Admits each render with the memory it plans to hold (the local worker renders several at once; see Limits).
     gate: Callable[[int], AbstractContextManager[object]] = contextlib.nullcontext
+    work: Work = field(init=False)
 
-    @property
-    def deferred(self) -> tuple[str, ...]:
-        """The formats made later, from the variants queue (none without one)."""
-        return self.settings.imaging.deferred if self.variants_queue is not None else ()
-
-    @property
-    def limits(self) -> Limits:
-        """The imaging limits from the settings, for the renditions made in line."""
-        s = self.settings
-        return Limits(
-            max_bytes=s.imaging.max_bytes,
-            max_pixels=s.imaging.max_pixels,
-            jpeg_quality=s.imaging.jpeg_quality,
-            max_work_bytes=s.imaging.work_budget_bytes,
-            variants=tuple(v for v in s.imaging.variants if v not in self.deferred),
-            animation_decode_pixels=s.imaging.animation_decode_pixels,
-            render_seconds=s.timing.render_s,
-            gate=self.gate,
-        )
+    def __post_init__(self) -> None:
+        # The record and its publishing are this class's; the rendering, storing and deferring are Work's.
+        self.work = Work(self.settings, self.store, self.variants_queue, self.gate)
 
     def process(self, ref: ObjectRef, request_id: str = "", message_id: str = "", receive_count: int = 1) -> Outcome:
         """Take one event to its end, or raise TransientError so SQS delivers it again."""
@@ -186,12 +172,12 @@ class Processor:
     def _work(self, ref: ObjectRef, owner: str, claimed: ImageRecord, lg: _Log) -> Outcome:
         started = self.clock()
         try:
-            result = self._render(ref)
-            renditions = self._store(ref, result)
+            result = self.work.render(ref)
+            renditions = self.work.store_renditions(ref, result)
             duplicate = self._earlier_same_picture(claimed, result.identity.phash)
             fresh = {r.key for r in renditions}
-            self._delete_outputs([k for k in claimed.stale_renditions if k not in fresh])
-            self._defer(ref, result)
+            self.work.delete_outputs([k for k in claimed.stale_renditions if k not in fresh])
+            self.work.defer(ref, result)
         except SupersededError:
             self._release(claimed, owner, None, lg)
             lg.info("object replaced since the event; the newer event will process it", extra={"stage": "superseded"})
@@ -242,15 +228,6 @@ class Processor:
         self._publish(done, lg)
         return Outcome.PROCESSED
 
-    def _defer(self, ref: ObjectRef, result: RenderResult) -> None:
-        """Ask for the deferred variants, before the result is recorded: sent after it, a failed send could not
-        be retried (a duplicate event finds the image done). The job waits for the record, so it comes delayed."""
-        if not self.deferred or result.animation is Animation.KEPT:  # an animation has no AVIF (imaging)
-            return
-        assert self.variants_queue is not None
-        job = VariantsJob(ref.bucket, ref.key, ref.version, self.deferred)
-        self.variants_queue.send(job.to_body(), delay_s=self.settings.timing.defer_delay_s)
-
     def add_variants(self, job: VariantsJob, request_id: str = "") -> Outcome:
         """Make a processed image's deferred variants, add them to its record and publish it again.
 
@@ -275,9 +252,9 @@ class Processor:
             return early
         assert read is not None
         try:
-            made = self._make_variants(job)
+            made = self.work.make_variants(job)
         except (SupersededError, SourceMissingError):
-            self._drop_variants(job)
+            self.work.drop_variants(job)
             lg.info("source replaced or removed since; deferred variants dropped")
             return Outcome.STALE
         except PermanentError as e:
@@ -300,7 +277,7 @@ class Processor:
     def _variants_state(self, job: VariantsJob, read: ImageRecord | None, lg: _Log) -> Outcome | None:
         """How a variants job ends before (or instead of) its write; None: go on. Raises to come back later."""
         if read is None or not read.version.same_as(job.version) or read.status in (Status.FAILED, Status.DELETED):
-            self._drop_variants(job)
+            self.work.drop_variants(job)
             lg.info("for a version that is no longer the record's; anything it wrote is removed")
             return Outcome.STALE
         if read.status is Status.PROCESSING:
@@ -313,31 +290,10 @@ class Processor:
             raise TransientError("the result is not published yet", code="variants_early")
         return None
 
-    def _make_variants(self, job: VariantsJob) -> list[StoredRendition]:
-        limits = replace(self.limits, variants=job.formats, fallback=False)
-        data = self.store.get(job.bucket, job.key, max_bytes=limits.max_bytes, etag=job.version.etag)
-        result = render(data, self.settings.imaging.renditions, limits)
-        prefix = self.settings.names.input_prefix
-        return [
-            self._put(r, deferred_key(job.key, prefix, r.name, r.extension, job.version), job.key)
-            for r in result.renditions
-        ]
-
-    def _drop_variants(self, job: VariantsJob) -> None:
-        """Delete every key this job could have written: they are its version's alone (deferred_key)."""
-        prefix = self.settings.names.input_prefix
-        self._delete_outputs(
-            [
-                deferred_key(job.key, prefix, r.name, EXTENSIONS[f], job.version)
-                for r in self.settings.imaging.renditions
-                for f in job.formats
-            ]
-        )
-
     def _remove(self, ref: ObjectRef, read: ImageRecord, lg: _Log) -> Outcome:
         """The source is gone: remove every rendition it had, then record it as deleted and publish that."""
         # Renditions first: if this fails half-way the record still lists them, and the retry removes the rest.
-        self._delete_outputs(read.output_keys())
+        self.work.delete_outputs(read.output_keys())
         gone = tombstone(ref.key, ref.bucket, ref.version, read, self._when(), publish=True)
         if not self.records.write(gone):
             raise TransientError("the item changed while its renditions were removed", code="contention")
@@ -376,35 +332,9 @@ class Processor:
                 continue
             self.records.write(record.repointed(self._earlier_same_picture(record, removed.phash)))
 
-    def _delete_outputs(self, keys: list[str]) -> None:
-        for key in keys:
-            self.store.delete(self.settings.names.output_bucket, key)
-
-    def _render(self, ref: ObjectRef) -> RenderResult:
-        limits = self.limits
-        if ref.size is not None and ref.size > limits.max_bytes:
-            # Refused from the event alone: the object is never downloaded.
-            raise TooLargeError(f"{ref.size} bytes is over the limit of {limits.max_bytes}")
-        # The current object, and only if it is still the content the event names (If-Match): a version that
-        # was deleted or replaced since the event is never rendered, even where S3 still keeps its bytes.
-        data = self.store.get(ref.bucket, ref.key, max_bytes=limits.max_bytes, etag=ref.etag)
-        return render(data, self.settings.imaging.renditions, limits)
-
-    def _store(self, ref: ObjectRef, result: RenderResult) -> list[StoredRendition]:
-        prefix = self.settings.names.input_prefix
-        return [self._put(r, rendition_key(ref.key, prefix, r.name, r.extension), ref.key) for r in result.renditions]
-
-    def _put(self, r: RenderedImage, key: str, source_key: str) -> StoredRendition:
-        """Write one rendition to the output bucket; what the record keeps of it."""
-        bucket = self.settings.names.output_bucket
-        etag = self.store.put(bucket, key, r.data, content_type=r.content_type, source_key=source_key)
-        return StoredRendition(
-            r.name, bucket, key, r.width, r.height, len(r.data), r.content_type, etag, r.format, r.frames
-        )
-
     def _fail(self, claimed: ImageRecord, owner: str, err: PermanentError, lg: _Log) -> Outcome:
         # The version that failed replaced one that had renditions: those no longer show the source, so go.
-        self._delete_outputs(list(claimed.stale_renditions))
+        self.work.delete_outputs(list(claimed.stale_renditions))
         write = claimed.failed(owner, Failure(err.code, err.reason[:1000]), self._when())
         failed = write.record
         if not self.records.write(write):

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from pipeline.adapters.records import ImageRecords
-from pipeline.domain import Kind, Status
+from pipeline.domain import Kind, Status, StoredRendition
 from pipeline.errors import TransientError
 from pipeline.events import VariantsJob
 from pipeline.handler import handle_batch
@@ -156,15 +156,15 @@ def test_a_version_replaced_while_its_job_renders_leaves_no_object_behind(env: E
     put(env.store, KEY)
     env.p.process(ref(KEY))
     old = env.job()
-    make = env.p._make_variants
+    make = env.p.work.make_variants
 
-    def replaced_meanwhile(job: VariantsJob) -> list:  # type: ignore[type-arg]
+    def replaced_meanwhile(job: VariantsJob) -> list[StoredRendition]:
         made = make(job)  # the old version's AVIF is written ...
         obj(env.store, KEY, encode(marked(1000, 500), "JPEG"), etag="e2")  # ... and the source replaced
         assert env.p.process(ref(KEY, seq="0B", etag="e2")) is Outcome.PROCESSED
         return made
 
-    env.p._make_variants = replaced_meanwhile  # type: ignore[method-assign]
+    env.p.work.make_variants = replaced_meanwhile  # type: ignore[method-assign]
     # THEN the old job loses its write, removes what it wrote, and the new version's record is whole
     assert env.p.add_variants(old) is Outcome.STALE
     item = got(env.records, KEY)
