@@ -62,7 +62,7 @@ class ObjectRef:
     """One S3 object version an event is about, with its key URL-decoded."""
 
     bucket: str
-    key: str
+    source_key: str
     size: int | None
     etag: str
     version_id: str | None
@@ -169,7 +169,7 @@ def _record(rec: Any) -> ObjectRef | None:
         raise MalformedMessageError(f"an S3 key is 1 to {MAX_KEY_BYTES} bytes, not {size_of_key}")
     return ObjectRef(
         bucket=bucket,
-        key=key,
+        source_key=key,
         size=int(size) if size is not None else None,
         etag=str(obj.get("eTag", "")).strip('"'),
         version_id=str(obj.get("versionId") or "") or None,
@@ -187,7 +187,7 @@ class VariantsJob:
     """Make the deferred formats (AVIF) of one processed version of a source, after its result went out."""
 
     bucket: str
-    key: str
+    source_key: str
     version: Version
     formats: tuple[str, ...]
 
@@ -198,7 +198,7 @@ class VariantsJob:
             {
                 "type": VARIANTS_JOB,
                 "bucket": self.bucket,
-                "key": self.key,
+                "key": self.source_key,  # (the wire name: jobs in flight across a deploy still read)
                 "sequencer": v.sequencer,
                 "etag": v.etag,
                 "versionId": v.version_id,

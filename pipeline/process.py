@@ -85,11 +85,11 @@ class Processor:
 
     def process(self, ref: ObjectRef, request_id: str = "", message_id: str = "", receive_count: int = 1) -> Outcome:
         """Take one event to its end, or raise TransientError so SQS delivers it again."""
-        lg = _Log(log, {"image_key": ref.key, "bucket": ref.bucket, "request_id": request_id})
-        if self._outside_input(ref.bucket, ref.key):
+        lg = _Log(log, {"image_key": ref.source_key, "bucket": ref.bucket, "request_id": request_id})
+        if self._outside_input(ref.bucket, ref.source_key):
             lg.warning("event outside the input bucket and prefix; skipped", extra={"stage": "skip"})
             return Outcome.SKIPPED
-        if ref.key.endswith("/") and not ref.size:
+        if ref.source_key.endswith("/") and not ref.size:
             # The S3 console makes an empty object ending in "/" for each folder: not an image, not a failure.
             lg.info("folder marker; skipped", extra={"stage": "skip"})
             return Outcome.SKIPPED
@@ -131,22 +131,22 @@ class Processor:
         decision = decide(None, event, self.clock())
         for _ in range(5):
             if decision is Decision.CLAIM:
-                claimed = claim(ref.key, ref.bucket, event, read, owner, message_id, self._when())
+                claimed = claim(ref.source_key, ref.bucket, event, read, owner, message_id, self._when())
                 if self.records.write(claimed):
                     lg.info("claimed", extra={"stage": "claim", "version": event.token})
                     return claimed.record, decision
             elif decision is Decision.REMOVE:
                 if read is not None:
                     return read, decision
-                if self.records.write(tombstone(ref.key, ref.bucket, event, None, self._when(), publish=False)):
+                if self.records.write(tombstone(ref.source_key, ref.bucket, event, None, self._when(), publish=False)):
                     lg.info("removed before it was ever processed; recorded", extra={"stage": "remove"})
                     return None, Decision.DONE
             elif decision is Decision.ASK:
-                current = self.store.current(ref.bucket, ref.key)
+                current = self.store.current(ref.bucket, ref.source_key)
             else:
                 return None, self._settle(read, decision, message_id, lg)
             # Refused: somebody wrote in between, or we wrote blind. Read the record and decide again.
-            read = self.records.get(ref.key)
+            read = self.records.get(ref.source_key)
             decision = decide(read, event, self.clock(), current)
         raise TransientError("could not claim the item: too much contention", code="contention")
 
@@ -234,15 +234,17 @@ class Processor:
         Safe to call again at any time: written under version-scoped keys, recorded under the rev read, and a
         job for a version that is no longer the record's removes what it wrote.
         """
-        lg = _Log(log, {"image_key": job.key, "bucket": job.bucket, "request_id": request_id, "stage": "variants"})
-        if self._outside_input(job.bucket, job.key) or job.key == self.settings.names.input_prefix:
+        lg = _Log(
+            log, {"image_key": job.source_key, "bucket": job.bucket, "request_id": request_id, "stage": "variants"}
+        )
+        if self._outside_input(job.bucket, job.source_key) or job.source_key == self.settings.names.input_prefix:
             lg.warning("variants job outside the input bucket and prefix; skipped")
             return Outcome.SKIPPED
         if not job.formats or not set(job.formats) <= set(self.settings.imaging.deferred):
             # Only what this function defers may come later: anything else is made in line, or not at all.
             lg.warning("variants job for formats that are not deferred; skipped", extra={"formats": list(job.formats)})
             return Outcome.SKIPPED
-        read = self.records.get(job.key)
+        read = self.records.get(job.source_key)
         if read is not None and read.original is not None and read.original.animation == Animation.KEPT:
             # An animation has no AVIF on purpose (a browser would pick its still over the animated WebP).
             lg.warning("variants job for an animation; skipped")
@@ -267,7 +269,7 @@ class Processor:
                 lg.info("deferred variants added", extra={"formats": list(job.formats), "renditions": len(made)})
                 self._publish(added.record, lg)
                 return Outcome.PROCESSED
-            read = self.records.get(job.key)  # a publish mark in between, or a newer version, or a removal
+            read = self.records.get(job.source_key)  # a publish mark in between, or a newer version, or a removal
             early = self._variants_state(job, read, lg)
             if early is not None:
                 return early
@@ -294,7 +296,7 @@ class Processor:
         """The source is gone: remove every rendition it had, then record it as deleted and publish that."""
         # Renditions first: if this fails half-way the record still lists them, and the retry removes the rest.
         self.work.delete_outputs(read.output_keys())
-        gone = tombstone(ref.key, ref.bucket, ref.version, read, self._when(), publish=True)
+        gone = tombstone(ref.source_key, ref.bucket, ref.version, read, self._when(), publish=True)
         if not self.records.write(gone):
             raise TransientError("the item changed while its renditions were removed", code="contention")
         lg.info("source removed; renditions deleted", extra={"stage": "remove"})

@@ -55,13 +55,16 @@ class Work:
             raise TooLargeError(f"{ref.size} bytes is over the limit of {limits.max_bytes}")
         # The current object, and only if it is still the content the event names (If-Match): a version that
         # was deleted or replaced since the event is never rendered, even where S3 still keeps its bytes.
-        data = self.store.get(ref.bucket, ref.key, max_bytes=limits.max_bytes, etag=ref.etag)
+        data = self.store.get(ref.bucket, ref.source_key, max_bytes=limits.max_bytes, etag=ref.etag)
         return render(data, self.settings.imaging.renditions, limits)
 
     def store_renditions(self, ref: ObjectRef, result: RenderResult) -> list[StoredRendition]:
         """Write the renditions made in line to the output bucket, at their keys (rendition_key)."""
         prefix = self.settings.names.input_prefix
-        return [self._put(r, rendition_key(ref.key, prefix, r.name, r.extension), ref.key) for r in result.renditions]
+        return [
+            self._put(r, rendition_key(ref.source_key, prefix, r.name, r.extension), ref.source_key)
+            for r in result.renditions
+        ]
 
     def _put(self, r: RenderedImage, key: str, source_key: str) -> StoredRendition:
         """Write one rendition to the output bucket; what the record keeps of it."""
@@ -77,17 +80,17 @@ class Work:
         if not self.deferred or result.animation is Animation.KEPT:  # an animation has no AVIF (imaging)
             return
         assert self.variants_queue is not None
-        job = VariantsJob(ref.bucket, ref.key, ref.version, self.deferred)
+        job = VariantsJob(ref.bucket, ref.source_key, ref.version, self.deferred)
         self.variants_queue.send(job.to_body(), delay_s=self.settings.timing.defer_delay_s)
 
     def make_variants(self, job: VariantsJob) -> list[StoredRendition]:
         """Render and write a job's deferred formats, under keys of its version alone (deferred_key)."""
         limits = replace(self.limits, variants=job.formats, fallback=False)
-        data = self.store.get(job.bucket, job.key, max_bytes=limits.max_bytes, etag=job.version.etag)
+        data = self.store.get(job.bucket, job.source_key, max_bytes=limits.max_bytes, etag=job.version.etag)
         result = render(data, self.settings.imaging.renditions, limits)
         prefix = self.settings.names.input_prefix
         return [
-            self._put(r, deferred_key(job.key, prefix, r.name, r.extension, job.version), job.key)
+            self._put(r, deferred_key(job.source_key, prefix, r.name, r.extension, job.version), job.source_key)
             for r in result.renditions
         ]
 
@@ -96,7 +99,7 @@ class Work:
         prefix = self.settings.names.input_prefix
         self.delete_outputs(
             [
-                deferred_key(job.key, prefix, r.name, EXTENSIONS[f], job.version)
+                deferred_key(job.source_key, prefix, r.name, EXTENSIONS[f], job.version)
                 for r in self.settings.imaging.renditions
                 for f in job.formats
             ]

@@ -62,7 +62,7 @@ def test_in_line_makes_fallback_and_webp_and_asks_for_avif_later(env: Env) -> No
     [(_, delay)] = env.jobs.sent
     job = env.job()
     assert delay == SETTINGS.timing.defer_delay_s and job.formats == ("AVIF",)
-    assert job.key == KEY and job.version.same_as(item.version) and job.version.token == item.version.token
+    assert job.source_key == KEY and job.version.same_as(item.version) and job.version.token == item.version.token
 
 
 def test_the_job_adds_avif_renditions_and_publishes_all_of_them(env: Env) -> None:

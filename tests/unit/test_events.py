@@ -47,12 +47,12 @@ def s3_body(
 )
 def test_keys_are_url_decoded(raw: str, decoded: str) -> None:
     [ref] = parse_body(s3_body(raw))
-    assert ref.key == decoded
+    assert ref.source_key == decoded
 
 
 def test_sample_event_files() -> None:
     [ref] = parse_body((EVENTS / "s3_put.json").read_text())
-    assert ref.key == "uploads/holiday photos/beach+sunset ü.jpg"
+    assert ref.source_key == "uploads/holiday photos/beach+sunset ü.jpg"
     assert ref.etag == "0123456789abcdef0123456789abcdef" and ref.size == 1024
     assert parse_body((EVENTS / "s3_test_event.json").read_text()) == []
 
@@ -64,13 +64,13 @@ def test_test_event_is_skipped() -> None:
 def test_sns_envelope_is_unwrapped() -> None:
     envelope = json.dumps({"Type": "Notification", "Message": s3_body("uploads/x.jpg")})
     [ref] = parse_body(envelope)
-    assert ref.key == "uploads/x.jpg"
+    assert ref.source_key == "uploads/x.jpg"
 
 
 @pytest.mark.parametrize("event", ["ObjectRemoved:Delete", "ObjectRemoved:DeleteMarkerCreated"])
 def test_removal_events_are_parsed_as_removals(event: str) -> None:
     [ref] = parse_body(s3_body("uploads/x.jpg", event=event))
-    assert (ref.key, ref.kind) == ("uploads/x.jpg", Kind.REMOVED)
+    assert (ref.source_key, ref.kind) == ("uploads/x.jpg", Kind.REMOVED)
 
 
 def test_other_events_are_skipped() -> None:
@@ -165,8 +165,8 @@ def test_any_body_parses_or_is_malformed_with_a_reason(body: str) -> None:
         assert str(e)
         return
     for ref in refs:
-        assert isinstance(ref.key, str) and isinstance(ref.bucket, str)
-        assert 0 < len(ref.key.encode("utf-8")) <= 1024
+        assert isinstance(ref.source_key, str) and isinstance(ref.bucket, str)
+        assert 0 < len(ref.source_key.encode("utf-8")) <= 1024
         assert ref.size is None or ref.size >= 0
 
 
@@ -192,7 +192,7 @@ def test_any_body_is_a_variants_job_or_none_or_malformed(body: str) -> None:
         assert str(e) and VARIANTS_JOB in body
         return
     if job is not None:
-        assert all(isinstance(v, str) for v in (job.bucket, job.key, job.version.etag, job.version.version_id))
+        assert all(isinstance(v, str) for v in (job.bucket, job.source_key, job.version.etag, job.version.version_id))
         assert job.formats and set(job.formats) <= {"WEBP", "AVIF"}
 
 

@@ -24,9 +24,9 @@ class FakeProcessor:
         self.seen: list[str] = []
 
     def process(self, ref: ObjectRef, request_id: str = "", message_id: str = "", receive_count: int = 1) -> Outcome:
-        self.seen.append(ref.key)
+        self.seen.append(ref.source_key)
         self.receives = receive_count
-        if ref.key in self.fail_keys:
+        if ref.source_key in self.fail_keys:
             raise TransientError("throttled")
         return Outcome.PROCESSED
 
