@@ -1,4 +1,4 @@
-"""The layering of ARCHITECTURE.md is a lint rule (ruff TID251), not a habit: each forbidden import is refused."""
+"""The layering of docs/architecture.md is a lint rule (ruff TID251), not a habit: each forbidden import is refused."""
 
 from __future__ import annotations
 
