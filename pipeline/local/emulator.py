@@ -195,10 +195,28 @@ def stop_process(pid: int, *, timeout_s: float = 10.0) -> bool:
             if os.waitpid(pid, os.WNOHANG) != (0, 0):
                 return True
         except ChildProcessError:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
+            if not alive(pid):
                 return True
         time.sleep(0.1)
     send(signal.SIGKILL)
     return True
+
+
+def alive(pid: int) -> bool:
+    """Whether a process still runs: an exited one its parent has not reaped yet (a zombie) does not.
+
+    (A zombie still answers kill(pid, 0): `make down` waited the whole timeout for each one, where the process
+    that would reap them, PID 1 of a container or the shell that started them, does not.)
+    """
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        # The state is the field after the command name, which is in parentheses and may hold anything.
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc (not Linux): what kill() said
+    return state not in ("Z", "X")

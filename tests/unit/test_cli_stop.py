@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -17,3 +19,19 @@ def test_stop_with_no_pid_files_says_where_it_looked(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0
     assert proc.stdout == f"nothing to stop: no pid files in {tmp_path} (started with RUN_DIR=...? give the same one)\n"
+
+
+def test_a_process_that_exited_but_was_not_reaped_is_not_alive() -> None:
+    # `make down` waited its whole timeout for each such process (a zombie still answers kill(pid, 0))
+    from pipeline.local.emulator import alive
+
+    child = subprocess.Popen(["true"])
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and "Z" not in Path(f"/proc/{child.pid}/stat").read_text().split(")")[-1]:
+            time.sleep(0.05)
+        assert not alive(child.pid)
+        assert alive(os.getpid())
+    finally:
+        child.wait(timeout=10)
+    assert not alive(child.pid)
