@@ -187,13 +187,14 @@ ifeq ($(CONTAINERS_LEG),1)
 	scripts/containers_leg.sh
 endif
 
-# Before every commit: what can fail without a network or an emulator, in about two minutes on 2 cores (the fuzzers
-# and everything that needs an emulator, terraform or Docker are left to make test).
-check: $(VENV)/.installed ## the fast loop before a commit: ruff, format, mypy, unit and static tests without the fuzzers
+# Before every commit, in under 4 minutes on 2 cores: lint, types, unit and static tests, and the integration suite
+# on embedded MiniStack (the fuzzers, e2e, terraform, LocalStack and Docker are left to make test).
+check: $(VENV)/.installed .venv-ministack/.installed ## the fast loop before a commit: ruff, mypy, unit, static, integration on MiniStack (no fuzzers)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	$(PY) -m pytest tests/unit tests/static -q -x --ignore tests/unit/test_fuzz_imaging.py --ignore tests/unit/test_fuzz_containers.py $(PYTEST_ARGS)
+	EMULATOR=ministack FAULT_PLANS=20 $(PY) -m pytest tests/unit tests/static tests/integration -q -x --durations=5 \
+	  --ignore tests/unit/test_fuzz_imaging.py --ignore tests/unit/test_fuzz_containers.py $(PYTEST_ARGS)
 
 unit: $(VENV)/.installed ## unit tests only (no network)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

@@ -8,6 +8,7 @@ the strength of a write that did not happen, leaving an image stuck, unpublished
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -75,7 +76,10 @@ def deliver(process: Callable[[int], Outcome], clock: Clock, limit: int = 30) ->
 PLANS = st.dictionaries(st.integers(1, 25), st.sampled_from(["before", "after"]), max_size=6)
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# 80 plans in make test; make check (the fast loop) asks for fewer through FAULT_PLANS.
+@settings(
+    max_examples=int(os.environ.get("FAULT_PLANS", "80")), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(plan=PLANS, then_delete=st.booleans(), duplicate=st.booleans(), jobs_last=st.booleans())
 def test_every_event_ends_published_with_exactly_its_renditions(
     plan: dict[int, str], then_delete: bool, duplicate: bool, jobs_last: bool
