@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
+from typing import Any
 
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 
 _configured = False
+
+
+class ContextLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """A logger adapter that adds its context to each call's own `extra` instead of replacing it."""
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
+        """The call's own extra, on top of the adapter's context."""
+        kwargs["extra"] = {**(self.extra or {}), **kwargs.get("extra", {})}
+        return msg, kwargs
 
 
 class HumanFormatter(logging.Formatter):

@@ -9,11 +9,10 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
 
 from pipeline.domain import (
     Current,
@@ -32,14 +31,14 @@ from pipeline.domain import (
 from pipeline.errors import PermanentError, SourceMissingError, SupersededError, TransientError
 from pipeline.events import ObjectRef, VariantsJob
 from pipeline.imaging import Animation
+from pipeline.logs import ContextLog
 from pipeline.metrics import emit_failed, emit_processed
 from pipeline.ports import JobQueue, Publisher, Records, Storage
+from pipeline.publish import Publishing
 from pipeline.settings import Settings
 from pipeline.work import Work
 
 log = logging.getLogger(__name__)
-# Calls (each with the client's own retries) to record that a result went out before the event is retried.
-PUBLISHED_WRITE_ATTEMPTS = 3
 
 
 class Outcome(Enum):
@@ -53,14 +52,6 @@ class Outcome(Enum):
     SKIPPED = "skipped"
     SUPERSEDED = "superseded"
     DELETED = "deleted"
-
-
-class _Log(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """A logger adapter that adds its context to each call's own `extra` instead of replacing it."""
-
-    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
-        kwargs["extra"] = {**(self.extra or {}), **kwargs.get("extra", {})}
-        return msg, kwargs
 
 
 @dataclass
@@ -78,14 +69,16 @@ class Processor:
     # Admits each render with the memory it plans to hold (the local worker renders several at once; see Limits).
     gate: Callable[[int], AbstractContextManager[object]] = contextlib.nullcontext
     work: Work = field(init=False)
+    publishing: Publishing = field(init=False)
 
     def __post_init__(self) -> None:
         # The record and its publishing are this class's; the rendering, storing and deferring are Work's.
         self.work = Work(self.settings, self.store, self.variants_queue, self.gate)
+        self.publishing = Publishing(self.settings, self.records, self.publisher, self.clock, self.sleep)
 
     def process(self, ref: ObjectRef, request_id: str = "", message_id: str = "", receive_count: int = 1) -> Outcome:
         """Take one event to its end, or raise TransientError so SQS delivers it again."""
-        lg = _Log(log, {"image_key": ref.source_key, "bucket": ref.bucket, "request_id": request_id})
+        lg = ContextLog(log, {"image_key": ref.source_key, "bucket": ref.bucket, "request_id": request_id})
         if self._outside_input(ref.bucket, ref.source_key):
             lg.warning("event outside the input bucket and prefix; skipped", extra={"stage": "skip"})
             return Outcome.SKIPPED
@@ -122,7 +115,9 @@ class Processor:
         names = self.settings.names
         return bucket != names.input_bucket or not key.startswith(names.input_prefix)
 
-    def _acquire(self, ref: ObjectRef, owner: str, message_id: str, lg: _Log) -> tuple[ImageRecord | None, Decision]:
+    def _acquire(
+        self, ref: ObjectRef, owner: str, message_id: str, lg: ContextLog
+    ) -> tuple[ImageRecord | None, Decision]:
         """Claim the record for this event (CLAIM), or read it for a removal (REMOVE); else (None, why not)."""
         event = ref.version
         # Most events are for keys never seen before: write blind first, and read the record only when refused.
@@ -150,11 +145,11 @@ class Processor:
             decision = decide(read, event, self.clock(), current)
         raise TransientError("could not claim the item: too much contention", code="contention")
 
-    def _settle(self, read: ImageRecord | None, decision: Decision, message_id: str, lg: _Log) -> Decision:
+    def _settle(self, read: ImageRecord | None, decision: Decision, message_id: str, lg: ContextLog) -> Decision:
         """Finish an event that needs no work: a duplicate, a stale or busy one; raise if it must come back."""
         if decision is Decision.DONE:
             assert read is not None
-            self._ensure_published(read, lg)
+            self.publishing.ensure(read, lg)
             lg.info("duplicate event; already %s", read.status.value, extra={"stage": "duplicate"})
         elif decision is Decision.STALE:
             lg.info("event for an older version; skipped", extra={"stage": "stale"})
@@ -169,7 +164,7 @@ class Processor:
             raise TransientError("an older version is still being processed", code="wait_older")
         return decision
 
-    def _work(self, ref: ObjectRef, owner: str, claimed: ImageRecord, lg: _Log) -> Outcome:
+    def _work(self, ref: ObjectRef, owner: str, claimed: ImageRecord, lg: ContextLog) -> Outcome:
         started = self.clock()
         try:
             result = self.work.render(ref)
@@ -225,7 +220,7 @@ class Processor:
             "processed",
             extra={"stage": "record", "duration_ms": round((now - started) * 1000), "renditions": len(renditions)},
         )
-        self._publish(done, lg)
+        self.publishing.publish(done, lg)
         return Outcome.PROCESSED
 
     def add_variants(self, job: VariantsJob, request_id: str = "") -> Outcome:
@@ -234,7 +229,7 @@ class Processor:
         Safe to call again at any time: written under version-scoped keys, recorded under the rev read, and a
         job for a version that is no longer the record's removes what it wrote.
         """
-        lg = _Log(
+        lg = ContextLog(
             log, {"image_key": job.source_key, "bucket": job.bucket, "request_id": request_id, "stage": "variants"}
         )
         if self._outside_input(job.bucket, job.source_key) or job.source_key == self.settings.names.input_prefix:
@@ -267,7 +262,7 @@ class Processor:
             added = read.with_variants(tuple(made), self._when())
             if self.records.write(added):
                 lg.info("deferred variants added", extra={"formats": list(job.formats), "renditions": len(made)})
-                self._publish(added.record, lg)
+                self.publishing.publish(added.record, lg)
                 return Outcome.PROCESSED
             read = self.records.get(job.source_key)  # a publish mark in between, or a newer version, or a removal
             early = self._variants_state(job, read, lg)
@@ -276,7 +271,7 @@ class Processor:
             assert read is not None
         raise TransientError("could not add the variants: too much contention", code="contention")
 
-    def _variants_state(self, job: VariantsJob, read: ImageRecord | None, lg: _Log) -> Outcome | None:
+    def _variants_state(self, job: VariantsJob, read: ImageRecord | None, lg: ContextLog) -> Outcome | None:
         """How a variants job ends before (or instead of) its write; None: go on. Raises to come back later."""
         if read is None or not read.version.same_as(job.version) or read.status in (Status.FAILED, Status.DELETED):
             self.work.drop_variants(job)
@@ -285,14 +280,14 @@ class Processor:
         if read.status is Status.PROCESSING:
             raise TransientError("the result is not recorded yet", code="variants_early")
         if all(f in {r.format for r in read.renditions} for f in job.formats):
-            self._ensure_published(read, lg)
+            self.publishing.ensure(read, lg)
             return Outcome.DUPLICATE
         if not read.published:
             # The first result goes out first: subscribers see the in-line renditions, then all of them.
             raise TransientError("the result is not published yet", code="variants_early")
         return None
 
-    def _remove(self, ref: ObjectRef, read: ImageRecord, lg: _Log) -> Outcome:
+    def _remove(self, ref: ObjectRef, read: ImageRecord, lg: ContextLog) -> Outcome:
         """The source is gone: remove every rendition it had, then record it as deleted and publish that."""
         # Renditions first: if this fails half-way the record still lists them, and the retry removes the rest.
         self.work.delete_outputs(read.output_keys())
@@ -301,7 +296,7 @@ class Processor:
             raise TransientError("the item changed while its renditions were removed", code="contention")
         lg.info("source removed; renditions deleted", extra={"stage": "remove"})
         self._repoint_duplicates(read)
-        self._publish(gone.record, lg)
+        self.publishing.publish(gone.record, lg)
         return Outcome.DELETED
 
     def _when(self) -> When:
@@ -334,7 +329,7 @@ class Processor:
                 continue
             self.records.write(record.repointed(self._earlier_same_picture(record, removed.phash)))
 
-    def _fail(self, claimed: ImageRecord, owner: str, err: PermanentError, lg: _Log) -> Outcome:
+    def _fail(self, claimed: ImageRecord, owner: str, err: PermanentError, lg: ContextLog) -> Outcome:
         # The version that failed replaced one that had renditions: those no longer show the source, so go.
         self.work.delete_outputs(list(claimed.stale_renditions))
         write = claimed.failed(owner, Failure(err.code, err.reason[:1000]), self._when())
@@ -344,10 +339,10 @@ class Processor:
             return Outcome.SUPERSEDED
         emit_failed(self.settings.environment, reason=err.code)
         lg.warning("failed: %s", err.reason, extra={"stage": "record", "error_code": err.code})
-        self._publish(failed, lg)
+        self.publishing.publish(failed, lg)
         return Outcome.FAILED
 
-    def _release(self, claimed: ImageRecord, owner: str, err: TransientError | None, lg: _Log) -> None:
+    def _release(self, claimed: ImageRecord, owner: str, err: TransientError | None, lg: ContextLog) -> None:
         # Give the lease back at once, so the retry does not wait for it to expire; say why it failed.
         why = Failure(err.code, err.reason[:1000]) if err is not None else None
         try:
@@ -359,77 +354,9 @@ class Processor:
                 "transient failure, will retry: %s", err.reason, extra={"stage": "retry", "error_code": err.code}
             )
 
-    def _ensure_published(self, read: ImageRecord, lg: _Log) -> None:
-        """Publish an ended record's result unless that was already recorded as done (a duplicate's path)."""
-        if not read.ended or read.published:
-            return
-        if not self.records.claim_publish(read, now=int(self.clock()), lease_s=self.settings.timing.lease_s):
-            # Someone holds the right to publish: another delivery publishing right now, or one that failed and
-            # could not give the right back (that write is best effort). Acknowledging here would lose the
-            # result in the second case: come back later, when it is published or the right has expired.
-            raise TransientError("the result is being published by another delivery", code="publish_in_flight")
-        self._publish(read, lg)
-
-    def _publish(self, record: ImageRecord, lg: _Log) -> None:
-        """Publish the result of a record whose publishing right we hold, then record that it went out."""
-        # A failure here raises TransientError: SQS delivers the event again, and the retry finds the record
-        # ended but not published, and publishes. Never lost; sent twice only if we die between publishing
-        # and recording it (SNS is at-least-once anyway, so subscribers must tolerate that).
-        try:
-            self.publisher.publish(
-                result_message(record, self.settings.environment, self.settings.imaging.deferred),
-                subject=f"imgpipe {record.status.value}: {record.source_key.rsplit('/', 1)[-1]}",
-                attributes={
-                    "status": record.status.value,
-                    "environment": self.settings.environment,
-                    "format": record.original.format if record.original else "",
-                    "error_code": record.error.code if record.error else "",
-                    # A subscription that wants one message per image filters on complete=true.
-                    "complete": str(record.final(self.settings.imaging.deferred)).lower(),
-                },
-            )
-        except TransientError:
-            # Give the publishing right back at once, so the retry need not wait for it to expire.
-            self.records.release_publish(record)
-            raise
-        self._record_published(record)
-        lg.info("published", extra={"stage": "publish", "status": record.status.value})
-
-    def _record_published(self, record: ImageRecord) -> None:
-        """Record that the result went out, trying harder than one call: if it is not recorded, the retry
-        publishes the result a second time (SNS is at-least-once anyway, but a lost write should not make it so).
-        """
-        for attempt in range(PUBLISHED_WRITE_ATTEMPTS):
-            try:
-                self.records.mark_published(record)
-                return
-            except TransientError:
-                if attempt == PUBLISHED_WRITE_ATTEMPTS - 1:
-                    raise
-                self.sleep(0.2 * 2**attempt)
-
 
 _OUTCOME_OF = {
     Decision.DONE: Outcome.DUPLICATE,
     Decision.STALE: Outcome.STALE,
     Decision.BUSY: Outcome.BUSY,
 }
-
-
-def result_message(record: ImageRecord, environment: str, deferred: tuple[str, ...]) -> dict[str, Any]:
-    """The SNS message body for an ended record: `complete` false while deferred formats are still coming."""
-    return {
-        "status": record.status.value,
-        "bucket": record.bucket,
-        "key": record.source_key,
-        "etag": "" if record.status is Status.DELETED else record.version.etag,
-        "versionId": record.version.version_id or None,
-        "renditions": [r.as_dict() for r in record.renditions],
-        "original": record.original.as_dict() if record.original else None,
-        "error": record.error.as_dict() if record.error else None,
-        "processedAt": record.processed_at,
-        "complete": record.final(deferred),
-        "pendingFormats": list(record.pending_formats(deferred)),
-        "environment": environment,
-        **record.identity(),
-    }

@@ -93,3 +93,50 @@ def adapters_built_outside_wiring(root: Path) -> list[str]:
 
 def test_adapters_are_built_in_wiring_only() -> None:
     assert adapters_built_outside_wiring(ROOT) == []
+
+
+# The layers of docs/architecture.md, bottom up: a module imports only from its own layer or below. A new module
+# goes in the table (the test says so); a module that needs one above it is in the wrong place.
+LAYERS = [
+    {"domain", "errors", "formats", "gif", "logs", "metrics"},
+    {"settings", "events", "ports"},
+    {"imaging", "aws", "adapters"},
+    {"work", "http_api", "publish"},
+    {"process"},
+    {"wiring"},
+    {"handler", "api", "ops"},
+    {"local", "e2e"},
+    {"cli"},
+    {"__main__"},
+]
+
+
+def _layer(module: str) -> int:
+    parts = module.removeprefix("pipeline.").split(".")
+    for level, names in enumerate(LAYERS):
+        if parts[0] in names:
+            return level
+    raise AssertionError(f"{module} is in no layer: put it in LAYERS (tests/static/test_imports.py) and the docs")
+
+
+def test_no_module_imports_one_above_it() -> None:
+    graph = import_graph(ROOT)
+    upward = [
+        f"{m} -> {t}" for m, targets in graph.items() if m != "pipeline" for t in targets if _layer(t) > _layer(m)
+    ]
+    assert upward == []
+
+
+# One sitting: the processor was one 439-line class of 27 methods before it was split in three.
+MAX_CLASS_LINES = 300
+
+
+def test_no_class_in_the_package_is_too_long_to_read_in_one_sitting() -> None:
+    long = []
+    for path in sorted((ROOT / "pipeline").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef) and node.end_lineno:
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_CLASS_LINES:
+                    long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({lines} lines)")
+    assert long == []
