@@ -75,8 +75,13 @@ resource "aws_apigatewayv2_api" "this" {
   cors_configuration {
     allow_origins = [var.cors_allow_origin]
     allow_methods = ["GET", "POST"]
-    allow_headers = ["authorization", "content-type", "x-amz-date", "x-amz-security-token"]
-    max_age       = 300
+    # What a browser's SigV4 signer (the AWS SDK for JavaScript, aws4fetch) sends: without x-amz-content-sha256
+    # and the SDK's own headers the preflight fails and the browser never sends the request.
+    allow_headers = [
+      "authorization", "content-type", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256",
+      "x-amz-user-agent", "amz-sdk-invocation-id", "amz-sdk-request",
+    ]
+    max_age = 300
   }
 }
 

@@ -5,7 +5,7 @@ resource "aws_s3_bucket" "artifacts" {
   # checkov:skip=CKV_AWS_18: only terraform writes here and Lambda reads here; CloudTrail records both.
   # checkov:skip=CKV2_AWS_62: nothing consumes events of deployment packages.
   # checkov:skip=CKV_AWS_145: SSE-S3 (AES-256); the package holds code, not data.
-  bucket        = "${var.name_prefix}-artifacts-${local.suffix}"
+  bucket        = local.artifacts_bucket
   force_destroy = true # only deployment packages, all rebuilt from the repository
 }
 

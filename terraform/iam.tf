@@ -52,7 +52,7 @@ data "aws_iam_policy_document" "this" {
     condition {
       test     = "StringEquals"
       variable = "kms:ViaService"
-      values   = ["dynamodb.${var.region}.amazonaws.com"]
+      values   = ["dynamodb.${var.region}.${data.aws_partition.current.dns_suffix}"]
     }
   }
 
@@ -63,7 +63,7 @@ data "aws_iam_policy_document" "this" {
     condition {
       test     = "StringEquals"
       variable = "kms:ViaService"
-      values   = ["sns.${var.region}.amazonaws.com"]
+      values   = ["sns.${var.region}.${data.aws_partition.current.dns_suffix}"]
     }
   }
 
@@ -120,7 +120,7 @@ data "aws_iam_policy_document" "api" {
     condition {
       test     = "StringEquals"
       variable = "kms:ViaService"
-      values   = ["dynamodb.${var.region}.amazonaws.com"]
+      values   = ["dynamodb.${var.region}.${data.aws_partition.current.dns_suffix}"]
     }
   }
 

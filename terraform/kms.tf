@@ -29,6 +29,13 @@ data "aws_iam_policy_document" "kms" {
       variable = "aws:SourceAccount"
       values   = [data.aws_caller_identity.current.account_id]
     }
+    # Only for the alerts topic: SNS puts the topic's ARN in the encryption context of each data key it asks for.
+    # (Built from its name: the topic's own ARN would make the key depend on the topic that uses it.)
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:aws:sns:topicArn"
+      values   = [local.alerts_topic_arn]
+    }
   }
 }
 

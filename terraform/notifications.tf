@@ -4,7 +4,7 @@ resource "aws_sns_topic" "results" {
 }
 
 resource "aws_sns_topic" "alerts" {
-  name              = "${var.name_prefix}-alerts"
+  name              = local.alerts_topic
   kms_master_key_id = aws_kms_key.this.arn
 }
 

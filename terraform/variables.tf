@@ -284,9 +284,13 @@ variable "jwt_audience" {
 }
 
 variable "cors_allow_origin" {
-  description = "The web origin allowed to call the API and to POST uploads to the input bucket."
+  description = "The web origin of your site (scheme, host and port, no path), allowed to call the API and to POST uploads to the input bucket. No default: a placeholder would block every real site."
   type        = string
-  default     = "https://images.example.com"
+
+  validation {
+    condition     = can(regex("^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$", var.cors_allow_origin))
+    error_message = "cors_allow_origin is an origin such as https://www.example.com (scheme and host, optional port, no path, no trailing slash, no wildcard)."
+  }
 }
 
 variable "api_throttle_rate" {

@@ -6,7 +6,7 @@ mock_provider "aws" {
     defaults = { account_id = "123456789012" }
   }
   mock_data "aws_partition" {
-    defaults = { partition = "aws" }
+    defaults = { partition = "aws", dns_suffix = "amazonaws.com" }
   }
   mock_data "aws_iam_policy_document" {
     defaults = { json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}" }
@@ -14,7 +14,8 @@ mock_provider "aws" {
 }
 
 variables {
-  lambda_zip_path = "tests/placeholder.zip"
+  lambda_zip_path   = "tests/placeholder.zip"
+  cors_allow_origin = "https://www.example.com"
 }
 
 run "defaults_plan" {
@@ -170,5 +171,27 @@ run "cdn_serves_renditions" {
   assert {
     condition     = aws_cloudfront_origin_access_control.renditions[0].signing_behavior == "always"
     error_message = "CloudFront signs every request to the private bucket"
+  }
+}
+
+run "an_origin_with_a_path_or_a_wildcard_is_refused" {
+  command = plan
+  variables { cors_allow_origin = "https://www.example.com/" }
+  expect_failures = [var.cors_allow_origin]
+}
+
+run "a_browser_sigv4_signer_passes_the_preflight" {
+  command = plan
+  variables { http_api_enabled = true }
+  assert {
+    condition = length(setsubtract(
+      ["authorization", "content-type", "x-amz-date", "x-amz-security-token", "x-amz-content-sha256", "x-amz-user-agent"],
+      one(aws_apigatewayv2_api.this[0].cors_configuration).allow_headers
+    )) == 0
+    error_message = "the API's CORS lets through every header a browser SigV4 signer sends"
+  }
+  assert {
+    condition     = one(aws_apigatewayv2_api.this[0].cors_configuration).allow_origins == toset([var.cors_allow_origin])
+    error_message = "the API allows the configured origin only"
   }
 }

@@ -70,7 +70,8 @@ def applied(ministack: str, tmp_path_factory: pytest.TempPathFactory) -> Applied
         "lambda_architecture": "x86_64",
         "force_destroy": "true",
         "deletion_protection": "false",
-        "cdn_enabled": "true",  # as terraform.tfvars.example: the permission tests then cover the CDN's path too
+        "cdn_enabled": "true",  # the permission tests then cover the CDN's path too
+        "cors_allow_origin": "https://www.example.com",
         "max_concurrency": "2",
     }
     workdir = tmp / "work"
