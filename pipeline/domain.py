@@ -224,6 +224,7 @@ class ImageRecord:
     dominant_color: str = ""  # "#rrggbb"
     phash: str = ""  # 64-bit dHash, 16 hex digits (indexed: processed pictures by hash)
     duplicate_of: str = ""  # the source key of an earlier upload with the same phash
+    variants_error: Failure | None = None  # why the deferred formats will not come to this version (given up)
 
     @property
     def ended(self) -> bool:
@@ -237,7 +238,7 @@ class ImageRecord:
 
     def pending_formats(self, deferred: tuple[str, ...]) -> tuple[str, ...]:
         """The deferred formats still to come to this record (written by the variants queue's jobs)."""
-        if not self.receives_deferred(deferred):
+        if not self.receives_deferred(deferred) or self.variants_error is not None:
             return ()
         have = {r.format for r in self.renditions}
         return tuple(f for f in deferred if f not in have)
@@ -323,11 +324,25 @@ class ImageRecord:
             self,
             rev=self.rev + 1,
             renditions=self.renditions + made,
+            variants_error=None,  # (a redrive that worked)
             updated_at=at.iso,
             published=False,
             publish_until=at.lease_until,  # the right to publish, taken in the write
         )
         return Write(added, Expect.UNCHANGED, read_rev=self.rev)
+
+    def variants_failed(self, error: Failure, at: When) -> Write:
+        """This processed record without the deferred formats it was waiting for, saying why, to publish again
+        (complete: nothing more is coming unless a redrive brings it): if it is still as read."""
+        given_up = replace(
+            self,
+            rev=self.rev + 1,
+            variants_error=error,
+            updated_at=at.iso,
+            published=False,
+            publish_until=at.lease_until,
+        )
+        return Write(given_up, Expect.UNCHANGED, read_rev=self.rev)
 
     def repointed(self, duplicate_of: str) -> Write:
         """This record naming another earlier duplicate (the one it named was removed): if it is still as read."""
@@ -430,6 +445,19 @@ def tombstone(key: str, bucket: str, version: Version, read: ImageRecord | None,
     return Write(gone, Expect.UNCHANGED, read_rev=read.rev if read else None)
 
 
+class Outcome(Enum):
+    """How one event ended for the handler."""
+
+    PROCESSED = "processed"
+    FAILED = "failed"
+    DUPLICATE = "duplicate"
+    STALE = "stale"
+    BUSY = "busy"
+    SKIPPED = "skipped"
+    SUPERSEDED = "superseded"
+    DELETED = "deleted"
+
+
 class Decision(Enum):
     """What to do with an event, given the item as it stands."""
 
@@ -453,6 +481,7 @@ class Decision(Enum):
 #   .failed()         the image is refused              OWNED
 #   .released()       a transient failure               OWNED (the lease is given back, with lastError)
 #   .with_variants()  the deferred variants are made    UNCHANGED (the processed record read)
+#   .variants_failed()  they failed for good, or on the job's last receive   UNCHANGED
 #   .repointed()      the duplicate named was removed   UNCHANGED
 #
 # The publish mark is not a whole-record write but three targeted updates of the adapter (claim_publish: same

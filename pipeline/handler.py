@@ -46,11 +46,11 @@ def handle_batch(event: SQSEvent | dict[str, Any], context: Any, processor: Proc
                 extra={"message_id": record.message_id, "request_id": request_id, "reason": str(e)},
             )
             raise
-        if isinstance(message, VariantsJob):
-            processor.add_variants(message, request_id)
-            return
         # The first delivery is 1; absent (a hand-made event), take it as the first.
         receives = int(str((record.raw_event.get("attributes") or {}).get("ApproximateReceiveCount") or 1))
+        if isinstance(message, VariantsJob):
+            processor.add_variants(message, request_id, receives)
+            return
         for ref in message:
             processor.process(ref, request_id, record.message_id, receives)
 

@@ -230,6 +230,7 @@ class Api:
                 # Processed comes before the deferred formats (AVIF) exist: say whether more is coming.
                 "complete": r.complete(self.settings.imaging.deferred),
                 "pendingFormats": list(r.pending_formats(self.settings.imaging.deferred)),
+                "variantsError": r.variants_error.as_dict() if r.variants_error else None,
                 "original": r.original.as_dict() if r.original else None,
                 # Each size's fallback, then its variants best first: the order of the page's <picture> sources.
                 "renditions": [

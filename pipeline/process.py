@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from enum import Enum
 
 from pipeline.domain import (
     Current,
@@ -20,38 +19,25 @@ from pipeline.domain import (
     Failure,
     ImageRecord,
     Original,
+    Outcome,
     Processed,
-    Status,
     When,
     claim,
     decide,
     is_flat,
     tombstone,
 )
-from pipeline.errors import PermanentError, SourceMissingError, SupersededError, TransientError
+from pipeline.errors import PermanentError, SupersededError, TransientError
 from pipeline.events import ObjectRef, VariantsJob
-from pipeline.imaging import Animation
 from pipeline.logs import ContextLog
 from pipeline.metrics import emit_failed, emit_processed
 from pipeline.ports import JobQueue, Publisher, Records, Storage
 from pipeline.publish import Publishing
 from pipeline.settings import Settings
+from pipeline.variants import DeferredVariants
 from pipeline.work import Work
 
 log = logging.getLogger(__name__)
-
-
-class Outcome(Enum):
-    """How one event ended for the handler."""
-
-    PROCESSED = "processed"
-    FAILED = "failed"
-    DUPLICATE = "duplicate"
-    STALE = "stale"
-    BUSY = "busy"
-    SKIPPED = "skipped"
-    SUPERSEDED = "superseded"
-    DELETED = "deleted"
 
 
 @dataclass
@@ -70,16 +56,18 @@ class Processor:
     gate: Callable[[int], AbstractContextManager[object]] = contextlib.nullcontext
     work: Work = field(init=False)
     publishing: Publishing = field(init=False)
+    variants: DeferredVariants = field(init=False)
 
     def __post_init__(self) -> None:
         # The record and its publishing are this class's; the rendering, storing and deferring are Work's.
         self.work = Work(self.settings, self.store, self.variants_queue, self.gate)
         self.publishing = Publishing(self.settings, self.records, self.publisher, self.clock, self.sleep)
+        self.variants = DeferredVariants(self.settings, self.records, self.work, self.publishing, self._when)
 
     def process(self, ref: ObjectRef, request_id: str = "", message_id: str = "", receive_count: int = 1) -> Outcome:
         """Take one event to its end, or raise TransientError so SQS delivers it again."""
         lg = ContextLog(log, {"image_key": ref.source_key, "bucket": ref.bucket, "request_id": request_id})
-        if self._outside_input(ref.bucket, ref.source_key):
+        if not self.settings.names.is_source(ref.bucket, ref.source_key):
             lg.warning("event outside the input bucket and prefix; skipped", extra={"stage": "skip"})
             return Outcome.SKIPPED
         if ref.source_key.endswith("/") and not ref.size:
@@ -109,11 +97,6 @@ class Processor:
             if decision is Decision.CLAIM:
                 self._release(record, owner, retry, lg)
             raise retry from e
-
-    def _outside_input(self, bucket: str, key: str) -> bool:
-        """Not a source this pipeline processes: another bucket, or outside the input prefix."""
-        names = self.settings.names
-        return bucket != names.input_bucket or not key.startswith(names.input_prefix)
 
     def _acquire(
         self, ref: ObjectRef, owner: str, message_id: str, lg: ContextLog
@@ -223,69 +206,9 @@ class Processor:
         self.publishing.publish(done, lg)
         return Outcome.PROCESSED
 
-    def add_variants(self, job: VariantsJob, request_id: str = "") -> Outcome:
-        """Make a processed image's deferred variants, add them to its record and publish it again.
-
-        Safe to call again at any time: written under version-scoped keys, recorded under the rev read, and a
-        job for a version that is no longer the record's removes what it wrote.
-        """
-        lg = ContextLog(
-            log, {"image_key": job.source_key, "bucket": job.bucket, "request_id": request_id, "stage": "variants"}
-        )
-        if self._outside_input(job.bucket, job.source_key) or job.source_key == self.settings.names.input_prefix:
-            lg.warning("variants job outside the input bucket and prefix; skipped")
-            return Outcome.SKIPPED
-        if not job.formats or not set(job.formats) <= set(self.settings.imaging.deferred):
-            # Only what this function defers may come later: anything else is made in line, or not at all.
-            lg.warning("variants job for formats that are not deferred; skipped", extra={"formats": list(job.formats)})
-            return Outcome.SKIPPED
-        read = self.records.get(job.source_key)
-        if read is not None and read.original is not None and read.original.animation == Animation.KEPT:
-            # An animation has no AVIF on purpose (a browser would pick its still over the animated WebP).
-            lg.warning("variants job for an animation; skipped")
-            return Outcome.SKIPPED
-        early = self._variants_state(job, read, lg)
-        if early is not None:
-            return early
-        assert read is not None
-        try:
-            made = self.work.make_variants(job)
-        except (SupersededError, SourceMissingError):
-            self.work.drop_variants(job)
-            lg.info("source replaced or removed since; deferred variants dropped")
-            return Outcome.STALE
-        except PermanentError as e:
-            # The same bytes rendered in line a moment ago: the record keeps those, and says nothing of this.
-            lg.warning("deferred variants failed: %s", e.reason, extra={"error_code": e.code})
-            return Outcome.FAILED
-        for _ in range(5):
-            added = read.with_variants(tuple(made), self._when())
-            if self.records.write(added):
-                lg.info("deferred variants added", extra={"formats": list(job.formats), "renditions": len(made)})
-                self.publishing.publish(added.record, lg)
-                return Outcome.PROCESSED
-            read = self.records.get(job.source_key)  # a publish mark in between, or a newer version, or a removal
-            early = self._variants_state(job, read, lg)
-            if early is not None:
-                return early
-            assert read is not None
-        raise TransientError("could not add the variants: too much contention", code="contention")
-
-    def _variants_state(self, job: VariantsJob, read: ImageRecord | None, lg: ContextLog) -> Outcome | None:
-        """How a variants job ends before (or instead of) its write; None: go on. Raises to come back later."""
-        if read is None or not read.version.same_as(job.version) or read.status in (Status.FAILED, Status.DELETED):
-            self.work.drop_variants(job)
-            lg.info("for a version that is no longer the record's; anything it wrote is removed")
-            return Outcome.STALE
-        if read.status is Status.PROCESSING:
-            raise TransientError("the result is not recorded yet", code="variants_early")
-        if all(f in {r.format for r in read.renditions} for f in job.formats):
-            self.publishing.ensure(read, lg)
-            return Outcome.DUPLICATE
-        if not read.published:
-            # The first result goes out first: subscribers see the in-line renditions, then all of them.
-            raise TransientError("the result is not published yet", code="variants_early")
-        return None
+    def add_variants(self, job: VariantsJob, request_id: str = "", receive_count: int = 1) -> Outcome:
+        """Make a processed image's deferred variants, add them to its record and publish it again (variants.py)."""
+        return self.variants.add(job, request_id, receive_count)
 
     def _remove(self, ref: ObjectRef, read: ImageRecord, lg: ContextLog) -> Outcome:
         """The source is gone: remove every rendition it had, then record it as deleted and publish that."""

@@ -92,6 +92,7 @@ def result_message(record: ImageRecord, environment: str, deferred: tuple[str, .
         "processedAt": record.processed_at,
         "complete": record.final(deferred),
         "pendingFormats": list(record.pending_formats(deferred)),
+        "variantsError": record.variants_error.as_dict() if record.variants_error else None,
         "environment": environment,
         **record.identity(),
     }

@@ -121,6 +121,10 @@ class Names:
     audit_queue_name: str = "imgpipe-results-audit"
     dlq_alarm_name: str = "imgpipe-jobs-dlq-not-empty"
 
+    def is_source(self, bucket: str, key: str) -> bool:
+        """Whether an object is a source this pipeline processes: in the input bucket, below the input prefix."""
+        return bucket == self.input_bucket and key.startswith(self.input_prefix)
+
 
 @dataclass(frozen=True)
 class ImagingSettings:

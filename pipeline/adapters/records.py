@@ -68,6 +68,7 @@ def to_item(record: ImageRecord) -> dict[str, Any]:
         "dominantColor": r.dominant_color,
         "phash": r.phash,
         "duplicateOf": r.duplicate_of,
+        "variantsError": r.variants_error.as_dict() if r.variants_error else None,
     }
     # Absent, not empty: a sparse item, and `attribute_not_exists` keeps its meaning.
     return {k: v for k, v in item.items() if v not in (None, "", [], 0) or k in _ALWAYS}
@@ -109,6 +110,7 @@ def from_item(item: dict[str, Any]) -> ImageRecord:
         dominant_color=i.get("dominantColor", ""),
         phash=i.get("phash", ""),
         duplicate_of=i.get("duplicateOf", ""),
+        variants_error=Failure.from_dict(i["variantsError"]) if i.get("variantsError") else None,
     )
 
 

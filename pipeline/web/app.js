@@ -37,7 +37,11 @@ function renderResult(node, image) {
   }
   const o = image.original;
   // Processed comes before the deferred formats (AVIF) exist: the card says they are coming until they are there.
-  const coming = (image.pendingFormats || []).length ? ` · ${image.pendingFormats.join(", ")} coming` : "";
+  const coming = (image.pendingFormats || []).length
+    ? ` · ${image.pendingFormats.join(", ")} coming`
+    : image.variantsError
+      ? ` · later formats not made (${image.variantsError.code})`
+      : "";
   show(node, "processed", `${o.format} ${o.width}×${o.height}, ${(o.bytes / 1024).toFixed(0)} KB${coming}`);
   node.dataset.complete = image.complete ? "yes" : "no";
   const box = node.querySelector(".renditions");

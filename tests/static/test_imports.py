@@ -101,7 +101,7 @@ LAYERS = [
     {"domain", "errors", "formats", "gif", "logs", "metrics"},
     {"settings", "events", "ports"},
     {"imaging", "aws", "adapters"},
-    {"work", "http_api", "publish"},
+    {"work", "http_api", "publish", "variants"},
     {"process"},
     {"wiring"},
     {"handler", "api", "ops"},

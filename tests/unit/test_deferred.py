@@ -10,11 +10,11 @@ import pytest
 from PIL import Image
 
 from pipeline.adapters.records import ImageRecords
-from pipeline.domain import Kind, Status, StoredRendition
-from pipeline.errors import TransientError
+from pipeline.domain import Kind, Outcome, Status, StoredRendition
+from pipeline.errors import PermanentError, TransientError
 from pipeline.events import VariantsJob
 from pipeline.handler import handle_batch
-from pipeline.process import Outcome, Processor
+from pipeline.process import Processor
 from pipeline.settings import Settings
 from tests.fakes import FakeJobQueue, FakePublisher, FakeStore, memory_records
 from tests.images import encode, marked
@@ -105,6 +105,45 @@ def test_the_messages_say_what_the_api_and_page_say_complete_or_what_is_still_co
     assert second["message"]["complete"] is True and second["message"]["pendingFormats"] == []
     assert second["attributes"]["complete"] == "true"
     assert got(env.records, KEY).complete(SETTINGS.imaging.deferred)
+
+
+def _failing(env: Env, err: Exception) -> None:
+    def fails(job: VariantsJob) -> list[StoredRendition]:
+        raise err
+
+    env.p.work.make_variants = fails  # type: ignore[method-assign]
+
+
+def test_an_avif_that_fails_for_good_ends_the_wait_and_says_why(env: Env) -> None:
+    # The record once waited for variants that never came: upload --wait, the page and the API never saw it done.
+    put(env.store, KEY)
+    env.p.process(ref(KEY))
+    _failing(env, PermanentError("the encoder refused it", code="corrupt"))
+    assert env.p.add_variants(env.job()) is Outcome.FAILED
+    item = got(env.records, KEY)
+    assert item.complete(SETTINGS.imaging.deferred) and item.pending_formats(SETTINGS.imaging.deferred) == ()
+    assert item.variants_error is not None and item.variants_error.code == "corrupt"
+    last = env.publisher.messages[-1]["message"]
+    assert last["complete"] is True and last["variantsError"]["code"] == "corrupt" and len(env.publisher.messages) == 2
+
+
+def test_an_avif_that_keeps_failing_is_given_up_on_its_last_receive_and_still_reaches_the_dlq(env: Env) -> None:
+    put(env.store, KEY)
+    env.p.process(ref(KEY))
+    _failing(env, TransientError("s3 500", code="aws_InternalError"))
+    for receive in range(1, SETTINGS.timing.max_receive_count):
+        with pytest.raises(TransientError):
+            env.p.add_variants(env.job(), receive_count=receive)
+        assert not got(env.records, KEY).complete(SETTINGS.imaging.deferred)  # still coming: it may yet work
+    with pytest.raises(TransientError):  # the last receive: to the DLQ (the alarm), and the record says so
+        env.p.add_variants(env.job(), receive_count=SETTINGS.timing.max_receive_count)
+    item = got(env.records, KEY)
+    assert item.complete(SETTINGS.imaging.deferred) and item.variants_error is not None
+    # AND a redrive that works adds the AVIF and clears the error
+    del env.p.work.make_variants  # the fault cleared
+    assert env.p.add_variants(env.job()) is Outcome.PROCESSED
+    item = got(env.records, KEY)
+    assert item.variants_error is None and {r.format for r in item.renditions} == {"JPEG", "WEBP", "AVIF"}
 
 
 def test_a_job_again_is_a_duplicate_and_writes_nothing(env: Env) -> None:
@@ -203,15 +242,18 @@ def test_the_handler_routes_a_job_and_fails_a_broken_one(env: Env) -> None:
     assert {r.format for r in got(env.records, KEY).renditions} == {"JPEG", "WEBP", "AVIF"}
 
 
-def test_a_job_that_cannot_render_ends_without_touching_the_record(env: Env) -> None:
+def test_a_job_that_cannot_render_ends_the_wait_and_keeps_the_renditions(env: Env) -> None:
     # GIVEN a processed image whose bytes, under the same ETag, no longer decode (a corrupted store, say)
     put(env.store, KEY)
     env.p.process(ref(KEY))
     before = got(env.records, KEY)
     env.store.objects[(SETTINGS.names.input_bucket, KEY)] = (b"not an image", "image/jpeg")
-    # THEN the job is acknowledged as failed: the record keeps its in-line renditions and is not published again
+    # THEN the job is acknowledged as failed: the record keeps its in-line renditions, says why the AVIF is not
+    # coming, and is published again, complete (it once stayed "AVIF coming" for ever)
     assert env.p.add_variants(env.job()) is Outcome.FAILED
-    assert got(env.records, KEY) == before and len(env.publisher.messages) == 1
+    after = got(env.records, KEY)
+    assert after.renditions == before.renditions and after.variants_error is not None
+    assert after.complete(SETTINGS.imaging.deferred) and len(env.publisher.messages) == 2
 
 
 @pytest.mark.parametrize("formats", [("AVIF",), ("WEBP",), ("JPEG",)])

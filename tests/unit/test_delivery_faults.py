@@ -16,10 +16,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.domain import Kind, Status
+from pipeline.domain import Kind, Outcome, Status
 from pipeline.errors import TransientError
 from pipeline.events import ObjectRef, VariantsJob
-from pipeline.process import Outcome, Processor
+from pipeline.process import Processor
 from pipeline.settings import Settings
 from tests.fakes import FakeJobQueue, FakePublisher, FakeStore, memory_records
 from tests.images import encode, marked

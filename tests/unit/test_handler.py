@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pipeline.domain import Outcome
 from pipeline.errors import TransientError
 from pipeline.events import ObjectRef
 from pipeline.handler import handle_batch
-from pipeline.process import Outcome
 from pipeline.settings import Settings
 from tests.unit.test_events import s3_body
 

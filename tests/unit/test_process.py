@@ -11,10 +11,10 @@ import pytest
 from PIL import Image
 
 from pipeline.adapters.records import ImageRecords
-from pipeline.domain import ImageRecord, Kind, Status
+from pipeline.domain import ImageRecord, Kind, Outcome, Status
 from pipeline.errors import TransientError
 from pipeline.events import ObjectRef
-from pipeline.process import Outcome, Processor
+from pipeline.process import Processor
 from pipeline.settings import Settings
 from tests.fakes import FakePublisher, FakeStore, memory_records, owned, unchanged
 from tests.images import encode, marked

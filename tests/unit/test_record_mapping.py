@@ -47,6 +47,7 @@ FIELDS: dict[str, st.SearchStrategy[object]] = {
     "dominant_color": text,
     "phash": text,
     "duplicate_of": text,
+    "variants_error": st.none() | failures,
 }
 
 
