@@ -39,7 +39,7 @@ if ! "$root/.venv/bin/tflocal" apply -auto-approve -input=false -no-color \
   -var "name_prefix=$prefix" -var "lambda_zip_path=$zip" -var "lambda_architecture=${LAMBDA_ARCH:-x86_64}" \
   -var "lambda_timeout_s=${TF_LOCAL_TIMEOUT_S:-5}" -var "force_destroy=true" -var "deletion_protection=false" -var "max_concurrency=2" \
   -var "event_source_mapping_enabled=$([ "$mode" = lambda ] && echo true || echo false)" \
-  -var "http_api_enabled=${TF_LOCAL_HTTP_API:-true}" -var "cors_allow_origin=${CORS_ALLOW_ORIGIN:-http://127.0.0.1:8080}" \
+  -var "http_api_enabled=${TF_LOCAL_HTTP_API:-true}" -var "cors_allow_origin=${CORS_ALLOW_ORIGIN:-http://127.0.0.1:8080}" -var "check_account_quotas=false" \
   > apply.log 2>&1; then
   grep -A 12 '^Error' apply.log >&2 || tail -n 40 apply.log >&2
   echo "tf-local: terraform apply failed; the whole output is in $work/apply.log" >&2

@@ -101,7 +101,32 @@ resource "aws_lambda_event_source_mapping" "this" {
       condition     = var.reserved_concurrency == -1 || var.reserved_concurrency >= var.max_concurrency + var.variants_max_concurrency
       error_message = "reserved_concurrency must be -1 or at least max_concurrency + variants_max_concurrency; less, and throttles send good jobs to the DLQ."
     }
+    precondition {
+      # AWS keeps 100 executions of the account unreserved and refuses a reservation that would take them.
+      condition     = var.reserved_concurrency == -1 || var.reserved_concurrency <= local.concurrency_ceiling - 100
+      error_message = "reserved_concurrency ${var.reserved_concurrency} is more than this account allows (${coalesce(local.account_concurrency, 0)} concurrent executions, 100 of which stay unreserved): use -1, or ask AWS for a higher Lambda concurrency quota."
+    }
+    precondition {
+      # A new account's quota is often 10: mappings allowed more than the account can run are throttled, and each
+      # throttled batch burns a receive of maxReceiveCount = 3, so healthy images reach the DLQ.
+      condition     = var.max_concurrency + var.variants_max_concurrency <= local.concurrency_ceiling
+      error_message = "max_concurrency + variants_max_concurrency (${var.max_concurrency + var.variants_max_concurrency}) is more than this account's Lambda concurrency (${coalesce(local.account_concurrency, 0)}): lower them, or ask AWS for a higher quota first; throttles would send good jobs to the DLQ."
+    }
   }
+}
+
+# The account's Lambda concurrency (Service Quotas), read at plan time to refuse what AWS would refuse or throttle.
+# Off where Service Quotas does not answer (the emulators: tflocal sets check_account_quotas = false).
+data "aws_servicequotas_service_quota" "lambda_concurrency" {
+  count        = var.check_account_quotas ? 1 : 0
+  service_code = "lambda"
+  quota_code   = "L-B99A9384" # Concurrent executions
+}
+
+locals {
+  account_concurrency = var.check_account_quotas ? data.aws_servicequotas_service_quota.lambda_concurrency[0].value : null
+  # (HCL evaluates both sides of ||: a null quota becomes a ceiling nothing reaches, not a failed comparison.)
+  concurrency_ceiling = coalesce(local.account_concurrency, 1000000)
 }
 
 # The deferred variants: the same function, at a concurrency that leaves new uploads theirs (AWS's minimum is 2).

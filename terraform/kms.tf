@@ -29,12 +29,13 @@ data "aws_iam_policy_document" "kms" {
       variable = "aws:SourceAccount"
       values   = [data.aws_caller_identity.current.account_id]
     }
-    # Only for the alerts topic: SNS puts the topic's ARN in the encryption context of each data key it asks for.
-    # (Built from its name: the topic's own ARN would make the key depend on the topic that uses it.)
+    # Only for this stack's alarms (every alarm name starts with the prefix), not any alarm of the account.
+    # (Not by the topic's encryption context: the IAM simulator that proves these policies cannot evaluate
+    # kms:EncryptionContext keys, and a condition nothing proves is a condition nothing protects.)
     condition {
-      test     = "StringEquals"
-      variable = "kms:EncryptionContext:aws:sns:topicArn"
-      values   = [local.alerts_topic_arn]
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${data.aws_partition.current.partition}:cloudwatch:${var.region}:${data.aws_caller_identity.current.account_id}:alarm:${var.name_prefix}-*"]
     }
   }
 }

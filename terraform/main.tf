@@ -16,7 +16,6 @@ locals {
   dlq_alarm_name   = "${var.name_prefix}-jobs-dlq-not-empty"
   artifacts_bucket = "${var.name_prefix}-artifacts-${local.suffix}"
   alerts_topic     = "${var.name_prefix}-alerts"
-  alerts_topic_arn = "arn:${data.aws_partition.current.partition}:sns:${var.region}:${data.aws_caller_identity.current.account_id}:${local.alerts_topic}"
   # The one uploaded package both functions run.
   package = {
     bucket     = aws_s3_object.package.bucket

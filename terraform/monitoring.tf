@@ -50,20 +50,44 @@ resource "aws_cloudwatch_metric_alarm" "throttles" {
   ok_actions          = local.alarm_actions
 }
 
+# How long the oldest message of each queue has waited. The deferred variants wait behind new uploads by design (a
+# lower concurrency), but not for hours: past their bound images stay "AVIF coming" (raise variants_max_concurrency).
+locals {
+  queue_age_alarms = {
+    jobs = {
+      queue       = aws_sqs_queue.this.name
+      threshold   = var.oldest_message_alarm_s
+      description = "Jobs are waiting too long: the pipeline is falling behind"
+    }
+    variants = {
+      queue       = aws_sqs_queue.variants.name
+      threshold   = var.variants_oldest_message_alarm_s
+      description = "Deferred variants (AVIF) are waiting too long: images stay incomplete"
+    }
+  }
+}
+
 resource "aws_cloudwatch_metric_alarm" "oldest_message" {
-  alarm_name          = "${local.queue_name}-oldest-message"
-  alarm_description   = "Jobs are waiting too long: the pipeline is falling behind"
+  for_each            = local.queue_age_alarms
+  alarm_name          = "${each.value.queue}-oldest-message"
+  alarm_description   = each.value.description
   namespace           = "AWS/SQS"
   metric_name         = "ApproximateAgeOfOldestMessage"
-  dimensions          = { QueueName = aws_sqs_queue.this.name }
+  dimensions          = { QueueName = each.value.queue }
   statistic           = "Maximum"
   period              = 60
   evaluation_periods  = 5
-  threshold           = var.oldest_message_alarm_s
+  threshold           = each.value.threshold
   comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "notBreaching"
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions
+}
+
+# The jobs' alarm was a single resource: moved, not destroyed and made again (its history stays).
+moved {
+  from = aws_cloudwatch_metric_alarm.oldest_message
+  to   = aws_cloudwatch_metric_alarm.oldest_message["jobs"]
 }
 
 # A batch that runs into the timeout loses its partial-batch response: warn while there is still headroom.

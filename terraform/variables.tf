@@ -136,6 +136,12 @@ variable "reserved_concurrency" {
   default     = -1
 }
 
+variable "check_account_quotas" {
+  description = "Read the account's Lambda concurrency quota at plan time (servicequotas:GetServiceQuota) and refuse concurrency settings it cannot honour. Off only where Service Quotas does not answer (the emulators)."
+  type        = bool
+  default     = true
+}
+
 variable "max_concurrency" {
   description = "Most concurrent invocations the SQS event source mapping may make (2-1000)."
   type        = number
@@ -253,6 +259,17 @@ variable "oldest_message_alarm_s" {
   description = "Alarm when the oldest job has waited this many seconds."
   type        = number
   default     = 900
+}
+
+variable "variants_oldest_message_alarm_s" {
+  description = "Alarm when the oldest deferred-variants job (AVIF) has waited this many seconds (they wait behind new uploads by design)."
+  type        = number
+  default     = 3600
+
+  validation {
+    condition     = var.variants_oldest_message_alarm_s >= 60
+    error_message = "variants_oldest_message_alarm_s must be at least 60 (the metric's period)."
+  }
 }
 
 variable "api_auth" {

@@ -8,6 +8,9 @@ mock_provider "aws" {
   mock_data "aws_partition" {
     defaults = { partition = "aws", dns_suffix = "amazonaws.com" }
   }
+  mock_data "aws_servicequotas_service_quota" {
+    defaults = { value = 1000 }
+  }
   mock_data "aws_iam_policy_document" {
     defaults = { json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}" }
   }
@@ -194,4 +197,24 @@ run "a_browser_sigv4_signer_passes_the_preflight" {
     condition     = one(aws_apigatewayv2_api.this[0].cors_configuration).allow_origins == toset([var.cors_allow_origin])
     error_message = "the API allows the configured origin only"
   }
+}
+
+run "a_new_account_with_a_quota_of_10_refuses_the_default_mappings" {
+  command = plan
+  override_data {
+    target = data.aws_servicequotas_service_quota.lambda_concurrency[0]
+    values = { value = 10 }
+  }
+  expect_failures = [aws_lambda_event_source_mapping.this]
+}
+
+run "a_reservation_that_would_take_the_accounts_last_100_is_refused" {
+  command = plan
+  variables { reserved_concurrency = 950 }
+  expect_failures = [aws_lambda_event_source_mapping.this]
+}
+
+run "a_reservation_inside_the_quota_plans" {
+  command = plan
+  variables { reserved_concurrency = 900 }
 }

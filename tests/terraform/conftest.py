@@ -72,6 +72,7 @@ def applied(ministack: str, tmp_path_factory: pytest.TempPathFactory) -> Applied
         "deletion_protection": "false",
         "cdn_enabled": "true",  # the permission tests then cover the CDN's path too
         "cors_allow_origin": "https://www.example.com",
+        "check_account_quotas": "false",  # MiniStack has no Service Quotas
         "max_concurrency": "2",
     }
     workdir = tmp / "work"

@@ -199,7 +199,12 @@ def _sns(call: Call, principal: str, stack: Stack) -> list[Request] | None:
     out = [Request(principal, "sns:Publish", topic, {}, why)]
     key = stack.topic_key(topic)
     if key:
-        via = {"kms:ViaService": f"sns.{stack.region}.amazonaws.com", "kms:CallerAccount": stack.account}
+        # SNS asks KMS with the topic's ARN as the encryption context of every data key (what key policies scope on).
+        via = {
+            "kms:ViaService": f"sns.{stack.region}.amazonaws.com",
+            "kms:CallerAccount": stack.account,
+            "kms:EncryptionContext:aws:sns:topicArn": topic,
+        }
         out += [
             Request(principal, a, key, via, f"{why} to an encrypted topic")
             for a in ("kms:GenerateDataKey", "kms:Decrypt")
@@ -284,8 +289,9 @@ def _alarm_notifications(stack: Stack) -> Iterator[Request]:
         for topic in {*(alarm.get("alarm_actions") or []), *(alarm.get("ok_actions") or [])}:
             yield Request("cloudwatch.amazonaws.com", "sns:Publish", topic, ctx, why)
             key = stack.topic_key(topic)
+            kms_ctx = {**ctx, "kms:EncryptionContext:aws:sns:topicArn": topic}
             for action in ("kms:GenerateDataKey", "kms:Decrypt") if key else ():
-                yield Request("cloudwatch.amazonaws.com", action, str(key), ctx, f"{why} an encrypted topic")
+                yield Request("cloudwatch.amazonaws.com", action, str(key), kms_ctx, f"{why} an encrypted topic")
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,16 @@ MUTATIONS = {
     "force_destroy_guard_removed": ("storage.tf", r"!\(var\.deletion_protection && var\.force_destroy\)", "true"),
     "origin_guard_removed": ("variables.tf", r'can\(regex\("\^https\?://[^\n]*var\.cors_allow_origin\)\)', "true"),
     "signer_header_dropped": ("api.tf", r' "x-amz-content-sha256",', ""),
+    "account_quota_guard_removed": (
+        "function.tf",
+        r"var\.max_concurrency \+ var\.variants_max_concurrency <= local\.concurrency_ceiling",
+        "true",
+    ),
+    "unreserved_100_guard_removed": (
+        "function.tf",
+        r"var\.reserved_concurrency <= local\.concurrency_ceiling - 100",
+        "true",
+    ),
 }
 
 

@@ -178,3 +178,14 @@ def test_the_format_validations_are_the_format_table() -> None:
 
 def _words(listed: str) -> list[str]:
     return sorted(re.findall(r'"([^"]*)"', listed))
+
+
+def test_every_queue_has_an_age_alarm() -> None:
+    # The variants queue had none: AVIF jobs could wait for hours, images "AVIF coming", and nobody was told.
+    resources = blocks("resource")
+    age = resources[("aws_cloudwatch_metric_alarm", "oldest_message")]
+    assert age["metric_name"] == "ApproximateAgeOfOldestMessage" and age["for_each"] == "${local.queue_age_alarms}"
+    table = (TF_DIR / "monitoring.tf").read_text().split("queue_age_alarms = {")[1].split("\n  }\n")[0]
+    watched = set(re.findall(r"aws_sqs_queue\.(\w+)\.name", table))
+    queues = {name for (kind, name) in resources if kind == "aws_sqs_queue"} - {"dlq"}  # the DLQ alarms on depth
+    assert queues <= watched, queues - watched
