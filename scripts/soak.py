@@ -25,6 +25,7 @@ from pipeline import wiring
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from pipeline.errors import TransientError  # noqa: E402
 from pipeline.local.harness import running_stack  # noqa: E402
 from pipeline.ops.reconcile import DAMAGE  # noqa: E402
 from pipeline.ops.settle import NotSettled, Progress, progress, wait_settled  # noqa: E402
@@ -80,7 +81,10 @@ def main() -> int:
         tick = Ticker(30)
 
         def half() -> bool:
-            done = records.count_by_status()["processed"]
+            try:
+                done = records.count_by_status()["processed"]
+            except TransientError:  # a failed count (LocalStack under load): the next one decides
+                return False
             tick.say(f"{done} of {args.count} processed")
             return done >= args.count // 2
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -63,6 +64,15 @@ def endpoint() -> Iterator[str]:
         yield emu.url
     finally:
         stop_process(proc.pid)
+
+
+def ctrl_c_reaches_it() -> None:
+    """preexec_fn for a child a test sends SIGINT: Ctrl-C as at a terminal, whatever this process inherited.
+
+    (A suite started in the background by a shell without job control inherits SIGINT ignored, and Python then
+    never raises KeyboardInterrupt: the Ctrl-C tests waited out their timeouts.)
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def run(cmd: list[str], *, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from pipeline import wiring
 from pipeline.aws import Clients
+from pipeline.errors import TransientError
 from pipeline.settings import Settings
 
 EMPTY = {"visible": 0, "in_flight": 0, "delayed": 0}
@@ -78,11 +79,18 @@ def wait_settled(
 ) -> Progress:
     """Read progress until it has settled twice in a row (queue counts are approximate), at most timeout_s."""
     deadline, calm = clock() + timeout_s, 0
+    now: Progress | None = None
     while True:
-        now = read()
-        calm = calm + 1 if now.settled(expected) else 0
-        if calm >= 2:
+        try:
+            now = read()
+            calm = calm + 1 if now.settled(expected) else 0
+        except TransientError:
+            # A reading the emulator failed (LocalStack's DynamoDB answered InternalFailure under a 10,000 burst and
+            # ended the soak): nothing is known this time; the next reading decides.
+            calm = 0
+        if calm >= 2 and now is not None:
             return now
         if clock() >= deadline:
-            raise NotSettled(f"not settled after {timeout_s:.0f} s: {now.moving(expected)}")
+            moving = now.moving(expected) if now is not None else "no reading succeeded"
+            raise NotSettled(f"not settled after {timeout_s:.0f} s: {moving}")
         sleep(every_s)

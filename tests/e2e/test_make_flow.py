@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 
 from pipeline.local.emulator import free_port, port_open
-from tests.conftest import run
+from tests.conftest import ctrl_c_reaches_it, run
 from tests.e2e.helpers import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,6 +108,7 @@ def _readme_commands_as_written(port: int, api_port: int) -> None:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=ctrl_c_reaches_it,
     )
     try:
         frames = live.stdout

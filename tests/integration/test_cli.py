@@ -13,7 +13,7 @@ from PIL import Image
 
 from pipeline import wiring
 from pipeline.settings import Settings
-from tests.conftest import ROOT, StackFixture, run
+from tests.conftest import ROOT, StackFixture, ctrl_c_reaches_it, run
 from tests.e2e.helpers import running_worker
 
 
@@ -145,6 +145,7 @@ def test_ctrl_c_while_waiting_is_one_quiet_line(fresh_stack: StackFixture) -> No
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=ctrl_c_reaches_it,
     )
     try:
         assert proc.stdout is not None

@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 
 from pipeline.domain import ImageRecord, Kind, Status, StoredRendition, Version
+from pipeline.errors import TransientError
 from pipeline.ops.reconcile import DAMAGE, Reads, reconcile_live
 from pipeline.ops.settle import EMPTY, NotSettled, Progress, wait_settled
 
@@ -196,3 +197,23 @@ def test_waiting_for_settled_is_bounded_and_says_what_is_still_moving() -> None:
     assert "variants queue: 0 visible, 0 in flight, 4 delayed" in str(e.value)
     quiet = Progress({"processed": 10}, {"jobs": depth(), "variants": depth()})
     assert wait_settled(lambda: quiet, 10, timeout_s=5, sleep=lambda s: None) is quiet
+
+
+def test_a_reading_that_fails_is_not_the_end_of_the_wait() -> None:
+    # LocalStack's DynamoDB answered one count with InternalFailure during a 10,000 soak, and the soak died of it
+    quiet = Progress({"processed": 10}, {"jobs": depth(), "variants": depth()})
+    readings: list[Progress | Exception] = [TransientError("ddb 500", code="aws_InternalFailure"), quiet, quiet]
+
+    def read() -> Progress:
+        got = readings.pop(0)
+        if isinstance(got, Exception):
+            raise got
+        return got
+
+    assert wait_settled(read, 10, timeout_s=5, sleep=lambda s: None) is quiet and not readings
+
+    def failing() -> Progress:
+        raise TransientError("ddb 500", code="aws_InternalFailure")
+
+    with pytest.raises(NotSettled, match="no reading succeeded"):
+        wait_settled(failing, 10, timeout_s=0, sleep=lambda s: None)
