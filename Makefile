@@ -7,8 +7,11 @@ RUN_DIR   ?= .run
 VENV      ?= .venv
 PY        := $(VENV)/bin/python
 EMULATOR  ?= ministack
-# The emulator backends (pipeline/local/emulator.py BACKENDS; tests/static holds the two lists equal).
-BACKENDS  := ministack moto localstack
+# The emulator backends and the Python each runs on: read from their one table (pipeline/local/emulator.py
+# BACKEND_TABLE, one `Backend("name", "3.x", ...)` line each; tests/static holds this reading to the code's).
+BACKEND_TABLE := $(shell sed -n 's/^    Backend."\([a-z0-9_-]*\)", "\([0-9.]*\)".*/\1:\2/p' pipeline/local/emulator.py)
+BACKENDS  := $(foreach b,$(BACKEND_TABLE),$(firstword $(subst :, ,$(b))))
+python_of = $(lastword $(subst :, ,$(filter $(1):%,$(BACKEND_TABLE))))
 ifeq ($(filter $(EMULATOR),$(BACKENDS)),)
 $(error EMULATOR=$(EMULATOR) is not an emulator here: choose one of $(BACKENDS))
 endif
@@ -43,7 +46,7 @@ PYTHON312 ?= $(or $(shell python3.12 -c 'import sys; print(sys.executable)' 2>/d
 PYTEST_ARGS ?=
 
 
-.PHONY: help venv emulators up down e2e compose-tests images test-containers test check unit integration e2e-tests fuzz lint audit bench soak typecheck build tf-check tf-lock tf-local lock clean
+.PHONY: help venv emulators up down e2e compose-tests images test-containers test check unit integration e2e-tests fuzz lint audit bench bench-peers soak typecheck build tf-check tf-lock tf-local lock clean
 
 help: ## list every target
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -60,30 +63,34 @@ $(VENV)/.installed: pyproject.toml requirements/dev.lock
 	$(VENV)/bin/pip install -q --no-deps -e .
 	touch $@
 
-.venv-ministack/.installed: requirements/ministack.lock
-	@echo "make: installing MiniStack into .venv-ministack (once)"
-	$(PYTHON312) -m venv .venv-ministack
-	.venv-ministack/bin/$(PIP_LOCKED) requirements/ministack.lock
+# Each emulator's virtualenv: the Python its table entry names, its lock, then whatever else it needs offline
+# (`pipeline emulator provision`: LocalStack's DynamoDB Local and host executor; nothing for the others).
+PYTHON_FOR_3.11 = $(PYTHON)
+PYTHON_FOR_3.12 = $(PYTHON312)
+PYTHON_FOR_3.13 = $(PYTHON313)
+EMULATOR_VENVS := $(BACKENDS:%=.venv-%/.installed)
+$(EMULATOR_VENVS): .venv-%/.installed: requirements/%.lock | $(VENV)/.installed
+	@if [ -z "$(PYTHON_FOR_$(call python_of,$*))" ]; then echo "EMULATOR=$* needs Python $(call python_of,$*) (pyenv install $(call python_of,$*), or Debian's python$(call python_of,$*)), or set PYTHON$(subst .,,$(call python_of,$*))=/path/to/python$(call python_of,$*)" >&2; exit 1; fi
+	@echo "make: installing $* into .venv-$* (once; LocalStack takes a few minutes)"
+	$(PYTHON_FOR_$(call python_of,$*)) -m venv .venv-$*
+	.venv-$*/bin/$(PIP_LOCKED) requirements/$*.lock
+	$(PY) -m pipeline emulator provision --backend $* --bin-dir .venv-$*/bin
+	touch $@
+.venv-localstack/.installed: localstack/host-executor/imgpipe_localstack/__init__.py
+
+# The bench's peers: pyvips (prebuilt libvips) in a virtualenv of its own, sharp from npm into bench/peers/.
+.venv-peers/.installed: requirements/peers.lock
+	$(PYTHON) -m venv .venv-peers
+	.venv-peers/bin/$(PIP_LOCKED) requirements/peers.lock
+	touch $@
+
+bench/peers/node_modules/.installed: bench/peers/package.json bench/peers/package-lock.json
+	npm ci --prefix bench/peers --no-audit --no-fund --silent
 	touch $@
 
 .venv-checkov/.installed: requirements/checkov.lock
 	$(PYTHON) -m venv .venv-checkov
 	.venv-checkov/bin/$(PIP_LOCKED) requirements/checkov.lock
-	touch $@
-
-.venv-localstack/.installed: requirements/localstack.lock localstack/host-executor/imgpipe_localstack/__init__.py | $(VENV)/.installed
-	@if [ -z "$(PYTHON313)" ]; then echo "EMULATOR=localstack needs Python 3.13 (pyenv install 3.13, or Debian's python3.13), or set PYTHON313=/path/to/python3.13" >&2; exit 1; fi
-	@echo "make: installing LocalStack into .venv-localstack, and DynamoDB Local (a few minutes, once)"
-	$(PYTHON313) -m venv .venv-localstack
-	.venv-localstack/bin/$(PIP_LOCKED) requirements/localstack.lock
-	.venv-localstack/bin/pip install -q --no-deps ./localstack/host-executor
-	$(PY) -m pipeline emulator provision --backend localstack --bin-dir .venv-localstack/bin
-	touch $@
-
-.venv-moto/.installed: requirements/moto.lock
-	@echo "make: installing moto's server into .venv-moto (once)"
-	$(PYTHON) -m venv .venv-moto
-	.venv-moto/bin/$(PIP_LOCKED) requirements/moto.lock
 	touch $@
 
 # uv resolves each *.txt (exact pins of what we choose) into a *.lock with every transitive pin and its hashes,
@@ -92,14 +99,13 @@ UV_COMPILE = $(VENV)/bin/uv pip compile --generate-hashes --no-header --quiet --
 lock: $(VENV)/.installed ## re-resolve requirements/*.lock from the *.txt pins (needs PyPI)
 	$(UV_COMPILE) --universal --python-version 3.11 requirements/dev.txt requirements/runtime.txt -o requirements/dev.lock
 	$(UV_COMPILE) --python-version 3.12 --python-platform x86_64-manylinux_2_28 requirements/runtime.txt -o requirements/runtime.lock
-	$(UV_COMPILE) --python-version 3.12 requirements/ministack.txt -o requirements/ministack.lock
-	$(UV_COMPILE) --python-version 3.11 requirements/moto.txt -o requirements/moto.lock
 	$(UV_COMPILE) --python-version 3.11 requirements/checkov.txt -o requirements/checkov.lock
-	$(UV_COMPILE) --python-version 3.13 requirements/localstack.txt -o requirements/localstack.lock
+	$(UV_COMPILE) --python-version 3.11 requirements/peers.txt -o requirements/peers.lock
+	$(foreach b,$(BACKENDS),$(UV_COMPILE) --python-version $(call python_of,$(b)) requirements/$(b).txt -o requirements/$(b).lock && ) true
 
 venv: $(VENV)/.installed ## create the project virtualenv (.venv) with every tool
 
-emulators: .venv-ministack/.installed .venv-moto/.installed .venv-localstack/.installed ## install the three embedded emulators, each in its own virtualenv
+emulators: $(EMULATOR_VENVS) ## install every embedded emulator, each in its own virtualenv
 
 COMPOSE_PROFILE := $(EMULATOR)
 # Which image each service runs (upstream's, or the stand-in `make images` built) is resolved into this file.
@@ -249,10 +255,14 @@ lint: $(VENV)/.installed ## ruff (lint + format check), mypy, and the dependency
 audit: $(VENV)/.installed ## pip-audit of the runtime dependencies (says plainly when it cannot reach its service)
 	scripts/audit.sh
 
-bench: $(VENV)/.installed .venv-$(EMULATOR)/.installed ## imaging vs the reference handler, end to end, and peak memory of the worst input per format
+bench: $(VENV)/.installed .venv-$(EMULATOR)/.installed .venv-peers/.installed bench/peers/node_modules/.installed ## imaging vs the reference handler, end to end, and peak memory of the worst input per format
 	$(PY) bench/run.py --backend $(EMULATOR)
 	$(PY) bench/memory.py
 	$(PY) bench/cold_start.py --python $(PYTHON312)
+	$(PY) bench/peers.py
+
+bench-peers: $(VENV)/.installed .venv-peers/.installed bench/peers/node_modules/.installed ## the pipeline's job by us, sharp, pyvips and the reference, side by side (make bench runs it too)
+	$(PY) bench/peers.py $(PEERS_ARGS)
 
 FUZZ_S ?= 600
 fuzz: $(VENV)/.installed ## fuzz the imaging core: bytes for FUZZ_S s, then containers built from parts for FUZZ_S/2 s; finds land in tests/data/fuzz/
@@ -267,4 +277,4 @@ typecheck: $(VENV)/.installed ## mypy only
 	$(VENV)/bin/mypy
 
 clean: down ## remove virtualenvs, run files and build output
-	rm -rf $(VENV) .venv-ministack .venv-moto .venv-localstack .venv-checkov tests/iam/node_modules .tfcli $(RUN_DIR) dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(BACKENDS:%=.venv-%) .venv-checkov .venv-peers bench/peers/node_modules tests/iam/node_modules .tfcli $(RUN_DIR) dist .pytest_cache .mypy_cache .ruff_cache

@@ -46,11 +46,13 @@ class Requests:
     lambda_gb_s: float
 
 
-def requests_per_upload(variants: int, lambda_ms: float, *, deferred: bool = False) -> Requests:
-    """The requests of one upload when each size is written in 1 + `variants` formats (one of them deferred: made
-    by a job of its own, which sends, receives and deletes a message, reads the source again, writes the item whole,
-    records its publish and publishes again)."""
-    renditions = SIZES * (1 + variants)
+def requests_per_upload(
+    variants: int, lambda_ms: float, *, deferred: bool = False, objects: int | None = None
+) -> Requests:
+    """The requests of one upload when each size is written in 1 + `variants` formats, or `objects` renditions in
+    all (one format deferred: made by a job of its own, which sends, receives and deletes a message, reads the
+    source again, writes the item whole, records its publish and publishes again)."""
+    renditions = SIZES * (1 + variants) if objects is None else objects
     item_kb = math.ceil((ITEM_BASE_BYTES + ITEM_BYTES_PER_RENDITION * renditions) / 1024)
     later = 1 if deferred else 0
     return Requests(
@@ -68,10 +70,10 @@ def requests_per_upload(variants: int, lambda_ms: float, *, deferred: bool = Fal
 
 
 def cost_per_million(
-    variants: int, lambda_ms: float, arch: str = "arm64", *, deferred: bool = False
+    variants: int, lambda_ms: float, arch: str = "arm64", *, deferred: bool = False, objects: int | None = None
 ) -> dict[str, float]:
     """US dollars per million uploads, by service, and the total."""
-    r = requests_per_upload(variants, lambda_ms, deferred=deferred)
+    r = requests_per_upload(variants, lambda_ms, deferred=deferred, objects=objects)
     usd = {
         "s3_put": r.s3_put * PRICES["s3_put"],
         "s3_get": r.s3_get * PRICES["s3_get"],
@@ -83,6 +85,33 @@ def cost_per_million(
     out = {k: round(v * 1_000_000, 2) for k, v in usd.items()}
     out["total"] = round(sum(usd.values()) * 1_000_000, 2)
     return out
+
+
+# The lever on cost: S3 PUTs are most of it, one per rendition. Which formats each size is written in (large,
+# medium, thumb), and so how many objects an upload makes; a browser that shows none of a size's formats is sent
+# the large fallback, scaled by the page (what a <picture> with the fallback only at the large size does).
+LEVERS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
+    "every size: fallback, WebP, AVIF (today)": (("fallback", "webp", "avif"),) * 3,
+    "no AVIF thumbnail": (("fallback", "webp", "avif"), ("fallback", "webp", "avif"), ("fallback", "webp")),
+    "fallback at the large size only": (("fallback", "webp", "avif"), ("webp", "avif"), ("webp", "avif")),
+    "WebP everywhere, fallback at the large size": (("fallback", "webp"), ("webp",), ("webp",)),
+    "AVIF everywhere, fallback at the large size": (("fallback", "avif"), ("avif",), ("avif",)),
+}
+
+
+def levers(lambda_ms: float, support: dict[str, float]) -> list[dict[str, object]]:
+    """Each lever's objects per upload, cost per million uploads, and the share of browsers (caniuse's usage
+    figures, `support`: format -> percent) that get a rendition of every size instead of the scaled large one."""
+    rows = []
+    for name, per_size in LEVERS.items():
+        objects = sum(len(formats) for formats in per_size)
+        every_size = min(
+            100.0 if "fallback" in formats else max(support.get(f, 0.0) for f in formats) for formats in per_size
+        )
+        deferred = any("avif" in formats for formats in per_size) and any("webp" in f for f in per_size)
+        usd = cost_per_million(0, lambda_ms, deferred=deferred, objects=objects)
+        rows.append({"lever": name, "objects": objects, "usd_per_million": usd["total"], "every_size_pct": every_size})
+    return rows
 
 
 def main() -> int:

@@ -361,9 +361,10 @@ def cmd_emulator(args: argparse.Namespace) -> int:
     from pipeline.local.emulator import Emulator, EmulatorError, PortTakenError, port_open, stop_process
 
     if args.action == "provision":
-        from pipeline.local.localstack import provision
+        from pipeline.local.emulator import BY_NAME
 
-        out(f"emulator: {provision(Path(args.bin_dir).parent / 'localstack-lib')} is ready for LocalStack")
+        prepare = BY_NAME[args.backend].provision
+        out(f"emulator: {prepare(Path(args.bin_dir)) if prepare else 'nothing to provision'} ({args.backend})")
         return 0
     pidfile = Path(args.pidfile)
     if args.action == "stop":

@@ -44,9 +44,10 @@ class Publishing:
         # A failure here raises TransientError: SQS delivers the event again, and the retry finds the record
         # ended but not published, and publishes. Never lost; sent twice only if we die between publishing
         # and recording it (SNS is at-least-once anyway, so subscribers must tolerate that).
+        message = result_message(record, self.settings.environment, self.settings.imaging.deferred)
         try:
             self.publisher.publish(
-                result_message(record, self.settings.environment, self.settings.imaging.deferred),
+                message,
                 subject=f"imgpipe {record.status.value}: {record.source_key.rsplit('/', 1)[-1]}",
                 attributes={
                     "status": record.status.value,
@@ -54,7 +55,7 @@ class Publishing:
                     "format": record.original.format if record.original else "",
                     "error_code": record.error.code if record.error else "",
                     # A subscription that wants one message per image filters on complete=true.
-                    "complete": str(record.final(self.settings.imaging.deferred)).lower(),
+                    "complete": str(message["complete"]).lower(),
                 },
             )
         except TransientError:

@@ -17,7 +17,7 @@ from pipeline.publish import Publishing
 from pipeline.settings import Settings
 from pipeline.work import Work
 
-log = logging.getLogger("pipeline.process")
+log = logging.getLogger(__name__)
 
 
 @dataclass

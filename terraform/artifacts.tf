@@ -9,31 +9,6 @@ resource "aws_s3_bucket" "artifacts" {
   force_destroy = true # only deployment packages, all rebuilt from the repository
 }
 
-resource "aws_s3_bucket_public_access_block" "artifacts" {
-  bucket                  = aws_s3_bucket.artifacts.id
-  block_public_acls       = true
-  block_public_policy     = true
-  ignore_public_acls      = true
-  restrict_public_buckets = true
-}
-
-resource "aws_s3_bucket_server_side_encryption_configuration" "artifacts" {
-  bucket = aws_s3_bucket.artifacts.id
-  rule {
-    apply_server_side_encryption_by_default {
-      sse_algorithm = "AES256"
-    }
-  }
-}
-
-# Versioned: each function pins the exact object version it runs, and a rollback is one apply away.
-resource "aws_s3_bucket_versioning" "artifacts" {
-  bucket = aws_s3_bucket.artifacts.id
-  versioning_configuration {
-    status = "Enabled"
-  }
-}
-
 resource "aws_s3_bucket_lifecycle_configuration" "artifacts" {
   bucket = aws_s3_bucket.artifacts.id
   rule {
@@ -47,13 +22,7 @@ resource "aws_s3_bucket_lifecycle_configuration" "artifacts" {
       days_after_initiation = 1
     }
   }
-  depends_on = [aws_s3_bucket_versioning.artifacts]
-}
-
-resource "aws_s3_bucket_policy" "artifacts" {
-  bucket     = aws_s3_bucket.artifacts.id
-  policy     = data.aws_iam_policy_document.bucket["artifacts"].json
-  depends_on = [aws_s3_bucket_public_access_block.artifacts]
+  depends_on = [aws_s3_bucket_versioning.this["artifacts"]]
 }
 
 resource "aws_s3_object" "package" {
@@ -61,5 +30,5 @@ resource "aws_s3_object" "package" {
   key         = "lambda/${filesha256(var.lambda_zip_path)}.zip"
   source      = var.lambda_zip_path
   source_hash = filemd5(var.lambda_zip_path)
-  depends_on  = [aws_s3_bucket_versioning.artifacts]
+  depends_on  = [aws_s3_bucket_versioning.this["artifacts"]]
 }

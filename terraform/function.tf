@@ -25,14 +25,14 @@ module "processor" {
     TABLE_NAME              = aws_dynamodb_table.this.name
     STATUS_INDEX            = local.status_index
     PHASH_INDEX             = local.phash_index
-    QUEUE_NAME              = aws_sqs_queue.this.name
+    QUEUE_NAME              = aws_sqs_queue.this["jobs"].name
     DLQ_NAME                = aws_sqs_queue.dlq.name
     RESULTS_TOPIC_ARN       = aws_sns_topic.results.arn
     ALERTS_TOPIC_ARN        = aws_sns_topic.alerts.arn
     RENDITIONS              = var.renditions
     FORMATS                 = var.formats
     DEFER_FORMATS           = var.defer_formats
-    VARIANTS_QUEUE_URL      = aws_sqs_queue.variants.url
+    VARIANTS_QUEUE_URL      = aws_sqs_queue.this["variants"].url
     MAX_BYTES               = tostring(var.max_bytes)
     MAX_PIXELS              = tostring(var.max_pixels)
     HANDLER_TIMEOUT_S       = tostring(var.lambda_timeout_s)
@@ -70,7 +70,7 @@ moved {
 }
 
 resource "aws_lambda_event_source_mapping" "this" {
-  event_source_arn                   = aws_sqs_queue.this.arn
+  event_source_arn                   = aws_sqs_queue.this["jobs"].arn
   function_name                      = module.processor.arn
   batch_size                         = var.batch_size
   maximum_batching_window_in_seconds = var.batching_window_s
@@ -131,7 +131,7 @@ locals {
 
 # The deferred variants: the same function, at a concurrency that leaves new uploads theirs (AWS's minimum is 2).
 resource "aws_lambda_event_source_mapping" "variants" {
-  event_source_arn                   = aws_sqs_queue.variants.arn
+  event_source_arn                   = aws_sqs_queue.this["variants"].arn
   function_name                      = module.processor.arn
   batch_size                         = var.batch_size
   maximum_batching_window_in_seconds = var.batching_window_s

@@ -71,14 +71,14 @@ data "aws_iam_policy_document" "this" {
   statement {
     sid       = "ConsumeJobs"
     actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
-    resources = [aws_sqs_queue.this.arn, aws_sqs_queue.variants.arn]
+    resources = [for q in aws_sqs_queue.this : q.arn]
   }
 
   # The deferred variants (AVIF) of an image, asked for by the function itself.
   statement {
     sid       = "DeferVariants"
     actions   = ["sqs:SendMessage"]
-    resources = [aws_sqs_queue.variants.arn]
+    resources = [aws_sqs_queue.this["variants"].arn]
   }
 
   statement {

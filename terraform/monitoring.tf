@@ -55,12 +55,10 @@ resource "aws_cloudwatch_metric_alarm" "throttles" {
 locals {
   queue_age_alarms = {
     jobs = {
-      queue       = aws_sqs_queue.this.name
       threshold   = var.oldest_message_alarm_s
       description = "Jobs are waiting too long: the pipeline is falling behind"
     }
     variants = {
-      queue       = aws_sqs_queue.variants.name
       threshold   = var.variants_oldest_message_alarm_s
       description = "Deferred variants (AVIF) are waiting too long: images stay incomplete"
     }
@@ -69,11 +67,11 @@ locals {
 
 resource "aws_cloudwatch_metric_alarm" "oldest_message" {
   for_each            = local.queue_age_alarms
-  alarm_name          = "${each.value.queue}-oldest-message"
+  alarm_name          = "${aws_sqs_queue.this[each.key].name}-oldest-message"
   alarm_description   = each.value.description
   namespace           = "AWS/SQS"
   metric_name         = "ApproximateAgeOfOldestMessage"
-  dimensions          = { QueueName = each.value.queue }
+  dimensions          = { QueueName = aws_sqs_queue.this[each.key].name }
   statistic           = "Maximum"
   period              = 60
   evaluation_periods  = 5
@@ -152,7 +150,7 @@ resource "aws_cloudwatch_dashboard" "this" {
           stat   = "Maximum"
           period = 60
           metrics = [
-            ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", aws_sqs_queue.this.name],
+            ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", aws_sqs_queue.this["jobs"].name],
             ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", aws_sqs_queue.dlq.name, { label = "DLQ" }],
           ]
         }
@@ -188,7 +186,7 @@ resource "aws_cloudwatch_dashboard" "this" {
           region  = var.region
           stat    = "Maximum"
           period  = 60
-          metrics = [["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", aws_sqs_queue.this.name]]
+          metrics = [["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", aws_sqs_queue.this["jobs"].name]]
         }
       },
       {

@@ -15,17 +15,17 @@ output "output_bucket_name" {
 
 output "queue_name" {
   description = "Name of the job queue."
-  value       = aws_sqs_queue.this.name
+  value       = aws_sqs_queue.this["jobs"].name
 }
 
 output "queue_url" {
   description = "URL of the job queue."
-  value       = aws_sqs_queue.this.id
+  value       = aws_sqs_queue.this["jobs"].id
 }
 
 output "queue_arn" {
   description = "ARN of the job queue."
-  value       = aws_sqs_queue.this.arn
+  value       = aws_sqs_queue.this["jobs"].arn
 }
 
 output "dlq_name" {
@@ -85,5 +85,5 @@ output "cdn_domain_name" {
 
 output "variants_queue_url" {
   description = "URL of the lower-priority queue of deferred variants (AVIF)."
-  value       = aws_sqs_queue.variants.id
+  value       = aws_sqs_queue.this["variants"].id
 }

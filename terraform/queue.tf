@@ -4,8 +4,19 @@ resource "aws_sqs_queue" "dlq" {
   sqs_managed_sse_enabled   = true
 }
 
+# The work queues, one entry each: the jobs S3 sends, and the deferred variants (AVIF), the processor's own jobs,
+# consumed by the same function at a lower concurrency. Same visibility and DLQ (the handler tells the two kinds of
+# message apart by their body). Only the jobs queue has a policy (for S3); the function sends variants by its role.
+locals {
+  work_queues = {
+    jobs     = local.queue_name
+    variants = local.variants_name
+  }
+}
+
 resource "aws_sqs_queue" "this" {
-  name                       = local.queue_name
+  for_each                   = local.work_queues
+  name                       = each.value
   visibility_timeout_seconds = local.visibility_s
   message_retention_seconds  = 86400
   receive_wait_time_seconds  = 20
@@ -17,27 +28,22 @@ resource "aws_sqs_queue" "this" {
   })
 }
 
-# Deferred variants (AVIF): the processor's own jobs, consumed by the same function at a lower concurrency.
-# Same visibility and DLQ as the job queue (the handler tells the two kinds of message apart by their body).
-# No queue policy: only the function sends to it, by its role.
-resource "aws_sqs_queue" "variants" {
-  name                       = local.variants_name
-  visibility_timeout_seconds = local.visibility_s
-  message_retention_seconds  = 86400
-  receive_wait_time_seconds  = 20
-  sqs_managed_sse_enabled    = true
+# Both were single resources: moved, not destroyed and made again (a queue made again loses its messages).
+moved {
+  from = aws_sqs_queue.this
+  to   = aws_sqs_queue.this["jobs"]
+}
 
-  redrive_policy = jsonencode({
-    deadLetterTargetArn = aws_sqs_queue.dlq.arn
-    maxReceiveCount     = var.max_receive_count
-  })
+moved {
+  from = aws_sqs_queue.variants
+  to   = aws_sqs_queue.this["variants"]
 }
 
 resource "aws_sqs_queue_redrive_allow_policy" "dlq" {
   queue_url = aws_sqs_queue.dlq.id
   redrive_allow_policy = jsonencode({
     redrivePermission = "byQueue"
-    sourceQueueArns   = [aws_sqs_queue.this.arn, aws_sqs_queue.variants.arn]
+    sourceQueueArns   = [for q in aws_sqs_queue.this : q.arn]
   })
 }
 
@@ -46,7 +52,7 @@ data "aws_iam_policy_document" "queue" {
     sid       = "AllowInputBucket"
     effect    = "Allow"
     actions   = ["sqs:SendMessage"]
-    resources = [aws_sqs_queue.this.arn]
+    resources = [aws_sqs_queue.this["jobs"].arn]
     principals {
       type        = "Service"
       identifiers = ["s3.amazonaws.com"]
@@ -65,6 +71,6 @@ data "aws_iam_policy_document" "queue" {
 }
 
 resource "aws_sqs_queue_policy" "this" {
-  queue_url = aws_sqs_queue.this.id
+  queue_url = aws_sqs_queue.this["jobs"].id
   policy    = data.aws_iam_policy_document.queue.json
 }

@@ -25,24 +25,30 @@ resource "aws_s3_bucket" "output" {
   force_destroy = var.force_destroy
 }
 
-resource "aws_s3_bucket_public_access_block" "input" {
-  bucket                  = aws_s3_bucket.input.id
+# What every bucket of the stack has alike, one entry per bucket: no public access, SSE-S3 at rest, a policy that
+# refuses plain HTTP (below). Versioning: the inputs (an overwrite or delete can be undone) and the artifacts (each
+# function pins the exact package version it runs; a rollback is one apply away), not the renditions (derived data,
+# rebuilt from the inputs: versions of them would only cost money).
+locals {
+  buckets = {
+    input     = { bucket = aws_s3_bucket.input, versioning = "Enabled" }
+    output    = { bucket = aws_s3_bucket.output, versioning = "Suspended" }
+    artifacts = { bucket = aws_s3_bucket.artifacts, versioning = "Enabled" }
+  }
+}
+
+resource "aws_s3_bucket_public_access_block" "this" {
+  for_each                = local.buckets
+  bucket                  = each.value.bucket.id
   block_public_acls       = true
   block_public_policy     = true
   ignore_public_acls      = true
   restrict_public_buckets = true
 }
 
-resource "aws_s3_bucket_public_access_block" "output" {
-  bucket                  = aws_s3_bucket.output.id
-  block_public_acls       = true
-  block_public_policy     = true
-  ignore_public_acls      = true
-  restrict_public_buckets = true
-}
-
-resource "aws_s3_bucket_server_side_encryption_configuration" "input" {
-  bucket = aws_s3_bucket.input.id
+resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
+  for_each = local.buckets
+  bucket   = each.value.bucket.id
   rule {
     apply_server_side_encryption_by_default {
       sse_algorithm = "AES256"
@@ -50,28 +56,80 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "input" {
   }
 }
 
-resource "aws_s3_bucket_server_side_encryption_configuration" "output" {
-  bucket = aws_s3_bucket.output.id
-  rule {
-    apply_server_side_encryption_by_default {
-      sse_algorithm = "AES256"
-    }
+resource "aws_s3_bucket_versioning" "this" {
+  for_each = local.buckets
+  bucket   = each.value.bucket.id
+  versioning_configuration {
+    status = each.value.versioning
   }
 }
 
-resource "aws_s3_bucket_versioning" "input" {
-  bucket = aws_s3_bucket.input.id
-  versioning_configuration {
-    status = "Enabled"
-  }
+resource "aws_s3_bucket_policy" "this" {
+  for_each   = local.buckets
+  bucket     = each.value.bucket.id
+  policy     = data.aws_iam_policy_document.bucket[each.key].json
+  depends_on = [aws_s3_bucket_public_access_block.this]
 }
 
-resource "aws_s3_bucket_versioning" "output" {
-  bucket = aws_s3_bucket.output.id
-  versioning_configuration {
-    # Renditions are derived data, rebuilt from the inputs; versions of them would only cost money.
-    status = "Suspended"
-  }
+# Each was one resource per bucket: moved, not destroyed and made again.
+moved {
+  from = aws_s3_bucket_public_access_block.input
+  to   = aws_s3_bucket_public_access_block.this["input"]
+}
+
+moved {
+  from = aws_s3_bucket_server_side_encryption_configuration.input
+  to   = aws_s3_bucket_server_side_encryption_configuration.this["input"]
+}
+
+moved {
+  from = aws_s3_bucket_versioning.input
+  to   = aws_s3_bucket_versioning.this["input"]
+}
+
+moved {
+  from = aws_s3_bucket_policy.input
+  to   = aws_s3_bucket_policy.this["input"]
+}
+
+moved {
+  from = aws_s3_bucket_public_access_block.output
+  to   = aws_s3_bucket_public_access_block.this["output"]
+}
+
+moved {
+  from = aws_s3_bucket_server_side_encryption_configuration.output
+  to   = aws_s3_bucket_server_side_encryption_configuration.this["output"]
+}
+
+moved {
+  from = aws_s3_bucket_versioning.output
+  to   = aws_s3_bucket_versioning.this["output"]
+}
+
+moved {
+  from = aws_s3_bucket_policy.output
+  to   = aws_s3_bucket_policy.this["output"]
+}
+
+moved {
+  from = aws_s3_bucket_public_access_block.artifacts
+  to   = aws_s3_bucket_public_access_block.this["artifacts"]
+}
+
+moved {
+  from = aws_s3_bucket_server_side_encryption_configuration.artifacts
+  to   = aws_s3_bucket_server_side_encryption_configuration.this["artifacts"]
+}
+
+moved {
+  from = aws_s3_bucket_versioning.artifacts
+  to   = aws_s3_bucket_versioning.this["artifacts"]
+}
+
+moved {
+  from = aws_s3_bucket_policy.artifacts
+  to   = aws_s3_bucket_policy.this["artifacts"]
 }
 
 resource "aws_s3_bucket_lifecycle_configuration" "input" {
@@ -100,7 +158,7 @@ resource "aws_s3_bucket_lifecycle_configuration" "input" {
     }
   }
 
-  depends_on = [aws_s3_bucket_versioning.input]
+  depends_on = [aws_s3_bucket_versioning.this["input"]]
 }
 
 resource "aws_s3_bucket_lifecycle_configuration" "output" {
@@ -123,11 +181,7 @@ resource "aws_s3_bucket_lifecycle_configuration" "output" {
 
 # Every bucket of the stack refuses plain HTTP; the output bucket also lets the CDN read (below).
 data "aws_iam_policy_document" "bucket" {
-  for_each = {
-    input     = aws_s3_bucket.input.arn
-    output    = aws_s3_bucket.output.arn
-    artifacts = aws_s3_bucket.artifacts.arn
-  }
+  for_each = { for name, b in local.buckets : name => b.bucket.arn }
 
   statement {
     sid       = "DenyInsecureTransport"
@@ -165,24 +219,12 @@ data "aws_iam_policy_document" "bucket" {
   }
 }
 
-resource "aws_s3_bucket_policy" "input" {
-  bucket     = aws_s3_bucket.input.id
-  policy     = data.aws_iam_policy_document.bucket["input"].json
-  depends_on = [aws_s3_bucket_public_access_block.input]
-}
-
-resource "aws_s3_bucket_policy" "output" {
-  bucket     = aws_s3_bucket.output.id
-  policy     = data.aws_iam_policy_document.bucket["output"].json
-  depends_on = [aws_s3_bucket_public_access_block.output]
-}
-
 resource "aws_s3_bucket_notification" "input" {
   bucket = aws_s3_bucket.input.id
 
   queue {
     id            = "images-to-queue"
-    queue_arn     = aws_sqs_queue.this.arn
+    queue_arn     = aws_sqs_queue.this["jobs"].arn
     events        = ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]
     filter_prefix = var.input_prefix
   }

@@ -66,13 +66,23 @@ def endpoint() -> Iterator[str]:
         stop_process(proc.pid)
 
 
-def ctrl_c_reaches_it() -> None:
-    """preexec_fn for a child a test sends SIGINT: Ctrl-C as at a terminal, whatever this process inherited.
+def interruptible(cmd: list[str], *, env: dict[str, str]) -> subprocess.Popen[str]:
+    """Start a command a test will press Ctrl-C on: from the repository root, output piped as text, in its own
+    session, SIGINT handled as at a terminal whatever this process inherited.
 
     (A suite started in the background by a shell without job control inherits SIGINT ignored, and Python then
     never raises KeyboardInterrupt: the Ctrl-C tests waited out their timeouts.)
     """
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    return subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
 
 
 def run(cmd: list[str], *, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:

@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,23 +23,60 @@ log = logging.getLogger(__name__)
 PROJECT = Path(__file__).resolve().parents[2]
 
 
+def _ministack(em: Emulator, run_dir: Path, env: dict[str, str]) -> list[str]:
+    env.update({"BIND_HOST": em.host, "GATEWAY_PORT": str(em.port), "LOG_LEVEL": "WARNING"})
+    return [str(em.bin_dir / "ministack")]
+
+
+def _moto(em: Emulator, run_dir: Path, env: dict[str, str]) -> list[str]:
+    return [str(em.bin_dir / "moto_server"), "-H", em.host, "-p", str(em.port)]
+
+
+def _localstack(em: Emulator, run_dir: Path, env: dict[str, str]) -> list[str]:
+    from pipeline.local import localstack  # its DynamoDB Local and filesystem layout: only when it runs
+
+    lib = localstack.provision(em.bin_dir.parent / "localstack-lib")
+    root = localstack.filesystem_root(run_dir, lib, PROJECT / "localstack" / "init")
+    env.update(localstack.environment(em.host, em.port, root, sys.executable, PROJECT))
+    return [str(em.bin_dir / "python"), "-m", "localstack.runtime.main"]
+
+
+def _provision_localstack(bin_dir: Path) -> str:
+    from pipeline.local import localstack
+
+    # Our host executor runs inside LocalStack's runtime (its Lambda functions on this machine's Python).
+    subprocess.run(
+        [str(bin_dir / "pip"), "install", "-q", "--no-deps", str(PROJECT / "localstack" / "host-executor")],
+        check=True,
+        timeout=300,
+    )
+    return f"{localstack.provision(bin_dir.parent / 'localstack-lib')} is ready for LocalStack"
+
+
 @dataclass(frozen=True)
 class Backend:
     """One emulator the pipeline runs on: embedded from its own virtualenv, or in compose under its profile."""
 
     name: str
     python: str  # the Python its virtualenv runs, and its lock (requirements/<name>.lock) is resolved for
+    # The command line that starts its server bound to the emulator's host:port (it may add to the environment).
+    server: Callable[[Emulator, Path, dict[str, str]], list[str]]
+    init_hooks: bool = False  # it runs our bootstrap as init hooks once ready: wait for them too
+    # What its virtualenv needs beyond its lock, laid out once by `make` (offline parts): says what it made.
+    provision: Callable[[Path], str] | None = None
 
 
-# The emulators, one entry each: the CLI, the fixtures, the bench and the container profiles read this table; the
-# Makefile's list and virtualenv rules, `make lock`, the compose profiles and CI's matrix are held to it by
-# tests/static/test_makefile.py. The first is the default.
+# The emulators, one entry each: the CLI, the fixtures, the bench, the container profiles and the Makefile (its list,
+# virtualenvs and `make lock`) read this table; the compose profiles and CI's matrix are held to it by
+# tests/static/test_makefile.py. The first is the default. (This module needs only the standard library: the
+# Makefile reads the table with the host's Python.)
 BACKEND_TABLE = (
-    Backend("ministack", "3.12"),
-    Backend("moto", "3.11"),
-    Backend("localstack", "3.13"),
+    Backend("ministack", "3.12", _ministack),
+    Backend("moto", "3.11", _moto),
+    Backend("localstack", "3.13", _localstack, init_hooks=True, provision=_provision_localstack),
 )
 BACKENDS = tuple(b.name for b in BACKEND_TABLE)
+BY_NAME = {b.name: b for b in BACKEND_TABLE}
 DEFAULT_BACKEND = BACKENDS[0]
 
 
@@ -66,20 +104,10 @@ class Emulator:
 
     def command(self, run_dir: Path) -> tuple[list[str], dict[str, str]]:
         """The command line and environment that start this backend bound to host:port only."""
+        if self.backend not in BY_NAME:
+            raise ValueError(f"unknown emulator backend {self.backend!r}; choose one of {BACKENDS}")
         env = dict(os.environ)
-        if self.backend == "localstack":
-            from pipeline.local import localstack
-
-            lib = localstack.provision(self.bin_dir.parent / "localstack-lib")
-            root = localstack.filesystem_root(run_dir, lib, PROJECT / "localstack" / "init")
-            env.update(localstack.environment(self.host, self.port, root, sys.executable, PROJECT))
-            return [str(self.bin_dir / "python"), "-m", "localstack.runtime.main"], env
-        if self.backend == "ministack":
-            env.update({"BIND_HOST": self.host, "GATEWAY_PORT": str(self.port), "LOG_LEVEL": "WARNING"})
-            return [str(self.bin_dir / "ministack")], env
-        if self.backend == "moto":
-            return [str(self.bin_dir / "moto_server"), "-H", self.host, "-p", str(self.port)], env
-        raise ValueError(f"unknown emulator backend {self.backend!r}; choose one of {BACKENDS}")
+        return BY_NAME[self.backend].server(self, run_dir, env), env
 
     def start(self, log_path: Path, *, timeout_s: float = 60.0) -> subprocess.Popen[bytes]:
         """Start the server and wait (bounded) until it answers; raises if it does not."""
@@ -91,7 +119,7 @@ class Emulator:
             proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             wait_ready(self.url, timeout_s=timeout_s, proc=proc)
-            if self.backend == "localstack":
+            if BY_NAME[self.backend].init_hooks:
                 # Its init hooks (our bootstrap) run once it is ready: wait for them, so that nothing races them.
                 wait_init_hooks(self.url, timeout_s=timeout_s, proc=proc)
         except BaseException:

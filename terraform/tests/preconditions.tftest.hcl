@@ -24,7 +24,7 @@ variables {
 run "defaults_plan" {
   command = plan
   assert {
-    condition     = aws_sqs_queue.this.visibility_timeout_seconds == 6 * var.lambda_timeout_s + var.batching_window_s
+    condition     = aws_sqs_queue.this["jobs"].visibility_timeout_seconds == 6 * var.lambda_timeout_s + var.batching_window_s
     error_message = "the visibility timeout follows the function timeout and the batching window"
   }
   assert {

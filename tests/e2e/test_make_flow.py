@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 
 from pipeline.local.emulator import free_port, port_open
-from tests.conftest import ctrl_c_reaches_it, run
+from tests.conftest import interruptible, run
 from tests.e2e.helpers import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,16 +100,7 @@ def _readme_commands_as_written(port: int, api_port: int) -> None:
     done = run(["bash", "-c", f"{export}\n{command}"], env=env, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert said.strip().removesuffix("...").strip() in done.stdout, done.stdout
-    live = subprocess.Popen(
-        ["bash", "-c", f"{export}\nexec {watch.partition('#')[0]}"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-        preexec_fn=ctrl_c_reaches_it,
-    )
+    live = interruptible(["bash", "-c", f"{export}\nexec {watch.partition('#')[0]}"], env=env)
     try:
         frames = live.stdout
         assert frames is not None

@@ -13,7 +13,7 @@ from PIL import Image
 
 from pipeline import wiring
 from pipeline.settings import Settings
-from tests.conftest import ROOT, StackFixture, ctrl_c_reaches_it, run
+from tests.conftest import ROOT, StackFixture, interruptible, run
 from tests.e2e.helpers import running_worker
 
 
@@ -138,14 +138,9 @@ def test_ctrl_c_while_waiting_is_one_quiet_line(fresh_stack: StackFixture) -> No
         "LOG_LEVEL": "WARNING",
     }
     # GIVEN an upload waiting for a result that will not come (no worker runs)
-    proc = subprocess.Popen(
+    proc = interruptible(
         [sys.executable, "-m", "pipeline", "upload", str(ROOT / "samples" / "photo.jpg"), "--wait", "--timeout", "60"],
-        cwd=ROOT,
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=ctrl_c_reaches_it,
     )
     try:
         assert proc.stdout is not None

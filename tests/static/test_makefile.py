@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 from pathlib import Path
 
@@ -14,9 +13,26 @@ from pipeline.local.emulator import BACKEND_TABLE, BACKENDS
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_the_makefile_knows_the_same_emulators_as_the_code() -> None:
-    match = re.search(r"^BACKENDS\s*:=\s*(.+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
-    assert match is not None and tuple(match.group(1).split()) == BACKENDS
+def _make_says(expression: str) -> str:
+    """What the Makefile's variables expand to, as make itself reads them."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    proc = subprocess.run(
+        ["make", "-s", "-f", "Makefile", "-f", "-", "say"],
+        input=f"say:\n\t@echo '{expression}'\n",
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return proc.stdout.strip()
+
+
+def test_the_makefile_reads_the_emulators_from_the_code() -> None:
+    # The Makefile reads the table's lines with sed (no Python before the virtualenvs exist): the same entries.
+    assert _make_says("$(BACKEND_TABLE)").split() == [f"{b.name}:{b.python}" for b in BACKEND_TABLE]
+    assert tuple(_make_says("$(BACKENDS)").split()) == BACKENDS
 
 
 def test_a_misspelt_emulator_is_one_line_naming_the_valid_ones() -> None:
@@ -55,14 +71,22 @@ def test_what_make_up_was_given_is_remembered_until_make_down(tmp_path: Path) ->
 
 def test_every_list_of_emulators_is_the_table() -> None:
     # The emulators are one table (pipeline/local/emulator.py BACKEND_TABLE); what cannot read it is held to it.
-    makefile = (ROOT / "Makefile").read_text()
+    lock = _dry("lock")
     for b in BACKEND_TABLE:
-        # its virtualenv is made with its Python, and its lock resolved for that Python
-        rule = re.search(rf"^\.venv-{b.name}/\.installed:.*?\n((?:\t.*\n)+)", makefile, re.MULTILINE)
-        assert rule, f"no virtualenv rule for {b.name}"
-        made_with = re.search(r"\$\((PYTHON\d*)\) -m venv", rule.group(1))
-        assert made_with and made_with.group(1) in (f"PYTHON{b.python.replace('.', '')}", "PYTHON"), b.name
-        assert f"--python-version {b.python} requirements/{b.name}.txt -o requirements/{b.name}.lock" in makefile
+        # its virtualenv is made with a Python of its version, its lock installed, then whatever it provisions
+        made = _dry(f".venv-{b.name}/.installed", "-W", f"requirements/{b.name}.lock").splitlines()
+        [venv] = [line for line in made if line.endswith(f" -m venv .venv-{b.name}")]
+        python = venv.split()[0]
+        ran = subprocess.run(
+            [python, "-c", "import sys; print(*sys.version_info[:2], sep='.')"],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+        assert ran.stdout.decode().strip() == b.python, (b.name, python)
+        assert f"--backend {b.name} --bin-dir .venv-{b.name}/bin" in made[-2], made
+        # and its lock resolved for that Python
+        assert f"--python-version {b.python} requirements/{b.name}.txt -o requirements/{b.name}.lock" in lock
         assert (ROOT / "requirements" / f"{b.name}.lock").exists()
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     profiles = {p for service in compose["services"].values() for p in service.get("profiles", [])} - {"tests"}

@@ -252,7 +252,7 @@ def _must_be_denied(stack: Stack, principals: dict[str, str], identities: dict[s
     """What least privilege means here, asked of the simulator: each must be refused."""
     inp = stack.get("aws_s3_bucket.input")["bucket"]
     outp = stack.get("aws_s3_bucket.output")["bucket"]
-    queue = stack.get("aws_sqs_queue.this")["arn"]
+    queue = stack.get('aws_sqs_queue.this["jobs"]')["arn"]
     alerts = stack.get("aws_sns_topic.alerts")["arn"]
     key = stack.get("aws_kms_key.this")["arn"]
     proc, api = principals[PROCESSOR], principals[API]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from typing import Any
 
 import pytest
 
@@ -105,6 +106,7 @@ def test_lambda_environment_uses_the_names_settings_reads() -> None:
 def test_queue_dlq_and_mapping_numbers() -> None:
     res = blocks("resource")
     q = res[("aws_sqs_queue", "this")]
+    assert q["for_each"] == "${local.work_queues}"
     assert q["visibility_timeout_seconds"] == "${local.visibility_s}"
     assert "6 * var.lambda_timeout_s" in (TF_DIR / "main.tf").read_text()
     assert q["message_retention_seconds"] == 86400 and q["sqs_managed_sse_enabled"] is True
@@ -176,6 +178,10 @@ def test_the_format_validations_are_the_format_table() -> None:
     assert _words(defer_rule.group(1)) == sorted(["", *(w for w, f in BY_SETTING.items() if f.deferrable)])
 
 
+def _local(name: str) -> Any:
+    return blocks("locals")[(name,)]
+
+
 def _words(listed: str) -> list[str]:
     return sorted(re.findall(r'"([^"]*)"', listed))
 
@@ -185,7 +191,6 @@ def test_every_queue_has_an_age_alarm() -> None:
     resources = blocks("resource")
     age = resources[("aws_cloudwatch_metric_alarm", "oldest_message")]
     assert age["metric_name"] == "ApproximateAgeOfOldestMessage" and age["for_each"] == "${local.queue_age_alarms}"
-    table = (TF_DIR / "monitoring.tf").read_text().split("queue_age_alarms = {")[1].split("\n  }\n")[0]
-    watched = set(re.findall(r"aws_sqs_queue\.(\w+)\.name", table))
-    queues = {name for (kind, name) in resources if kind == "aws_sqs_queue"} - {"dlq"}  # the DLQ alarms on depth
-    assert queues <= watched, queues - watched
+    assert age["dimensions"] == {"QueueName": "${aws_sqs_queue.this[each.key].name}"}
+    # every work queue is watched (the DLQ alarms on depth): the alarms' table has the queues' keys
+    assert set(_local("work_queues")) == set(_local("queue_age_alarms")) == {"jobs", "variants"}

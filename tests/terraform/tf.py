@@ -89,13 +89,20 @@ def _tflocal(workdir: Path, env: dict[str, str], args: list[str], timeout: float
 
 
 def tflocal_apply(
-    workdir: Path, endpoint: str, cli_cfg: str, variables: dict[str, str], timeout: float = 600
+    workdir: Path,
+    endpoint: str,
+    cli_cfg: str,
+    variables: dict[str, str],
+    timeout: float = 600,
+    *,
+    source: Path = TF_DIR,
 ) -> dict[str, Any]:
-    """Copy terraform/ to workdir, `tflocal init && tflocal apply` it to the emulator; returns the outputs."""
+    """Copy terraform/ (or source) to workdir, `tflocal init && tflocal apply` it to the emulator; the outputs."""
     workdir.mkdir(parents=True, exist_ok=True)
-    for f in [*TF_DIR.glob("*.tf"), TF_DIR / ".terraform.lock.hcl"]:
-        shutil.copy(f, workdir / f.name)
-    shutil.copytree(TF_DIR / "modules", workdir / "modules", dirs_exist_ok=True)
+    if source != workdir:
+        for f in [*source.glob("*.tf"), source / ".terraform.lock.hcl"]:
+            shutil.copy(f, workdir / f.name)
+        shutil.copytree(source / "modules", workdir / "modules", dirs_exist_ok=True)
     env = _tflocal_env(endpoint, cli_cfg)
     args = [f"-var={k}={v}" for k, v in variables.items()]
     _tflocal(workdir, env, ["init", "-input=false", "-no-color"], timeout)

@@ -1,0 +1,383 @@
+"""`make bench-peers`: the pipeline's own job done by us, sharp, pyvips and the reference handler, side by side.
+
+The job: decode, orient, sRGB, fit in 800x600, 400x300 and 150x150, each size in the fallback format (ours' choice
+for the input, given to every engine) plus WebP and AVIF, metadata stripped, with the same nominal encoder
+settings. Per input and engine, each in a fresh process pinned to one core: the median time of repeated runs and
+the peak memory the job adds; then images per second with two in flight on both cores; then each rendition's
+quality (PSNR and SSIM against a Lanczos downscale of the full-resolution source, the same reference for every
+engine) and bytes. Engines run interleaved, input by input. Also the libvips wiki's speed-and-memory task
+(5000x5000 TIFF: crop, shrink, sharpen, save) as a published cross-check.
+
+Writes bench/peers-results.json, prints the tables, ends with one JSON line of the goals met and missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageCms, ImageOps
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path[:0] = [str(ROOT), str(HERE)]
+
+import pillow_heif  # noqa: E402
+from cost import MEMORY_MB, levers  # noqa: E402
+from images import encode, make_cases, photo, psnr_of, ssim_of  # noqa: E402
+
+from pipeline import imaging  # noqa: E402
+from pipeline.settings import DEFAULT_RENDITIONS, parse_renditions  # noqa: E402
+
+pillow_heif.register_heif_opener()
+CACHE = ROOT / ".run" / "bench" / "peers"
+PEERS = HERE / "peers"
+NODE_MODULES = PEERS / "node_modules"
+PEERS_PYTHON = ROOT / ".venv-peers" / "bin" / "python"
+SIZES = [(r.name, r.width, r.height) for r in parse_renditions(DEFAULT_RENDITIONS)]
+# Ours' encoder settings, given to every engine (libavif's speed 9 is libvips' effort 0).
+QUALITY = {
+    "JPEG": imaging.Limits().jpeg_quality,
+    "WEBP": imaging.WEBP_QUALITY,
+    "WEBP_EFFORT": imaging.WEBP_METHOD,
+    "AVIF": imaging.AVIF_QUALITY,
+    "AVIF_EFFORT": 9 - imaging.AVIF_SPEED,
+}
+ENGINES = ("ours", "sharp", "pyvips", "reference")
+
+
+def inputs() -> dict[str, Path]:
+    """The inputs, made once (seeded) and kept under .run/bench/peers/."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    wanted = [
+        "jpeg_12mp",
+        "jpeg_24mp",
+        "jpeg_2mp",
+        "jpeg_exif_rotated",
+        "png_rgba",
+        "png_16bit",
+        "webp",
+        "heic_12mp",
+        "avif_12mp",
+        "gif_animated",
+    ]
+    paths = {name: CACHE / f"in-{name}" for name in wanted}
+    if all(p.exists() for p in paths.values()):
+        return paths
+    cases = make_cases()
+    iphone = photo(4032, 3024, 11)  # an iPhone's 12 MP
+    cases["heic_12mp"] = encode(iphone, "HEIF", quality=80)
+    cases["avif_12mp"] = encode(iphone, "AVIF", quality=70, speed=8)
+    for name, p in paths.items():
+        p.write_bytes(cases[name])
+    return paths
+
+
+def job_for(path: Path) -> dict[str, Any]:
+    """What every engine is asked for this input: ours' fallback format first, then WebP and AVIF."""
+    data = path.read_bytes()
+    img, info = imaging.inspect(data, imaging.Limits())
+    img.close()
+    fallback = imaging.output_format(info)
+    formats = [fallback, *(f for f in ("WEBP", "AVIF") if f != fallback)]
+    return {"sizes": SIZES, "formats": formats, "quality": QUALITY, "animated": info.animated}
+
+
+def command(engine: str, job: dict[str, Any]) -> list[str]:
+    """The command line that runs one engine on one job."""
+    arg = json.dumps(job)
+    if engine == "sharp":
+        return ["node", str(PEERS / "sharp_job.mjs"), arg]
+    python = str(PEERS_PYTHON) if engine == "pyvips" else sys.executable
+    return [python, str(PEERS / "py_job.py"), arg]
+
+
+def run(engine: str, job: dict[str, Any], *, cores: set[int] | None, timeout: float = 900) -> dict[str, Any]:
+    """One engine on one job in a fresh process (pinned to `cores`); its JSON line."""
+    job = {**job, "engine": engine}
+
+    def pin() -> None:
+        if cores is not None:
+            os.sched_setaffinity(0, cores)
+
+    proc = subprocess.run(
+        command(engine, job), capture_output=True, text=True, timeout=timeout, check=False, preexec_fn=pin
+    )
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        return {"error": (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1][:200]}
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
+def truth(path: Path) -> Image.Image:
+    """The source as the reference sees it: fully decoded, upright, sRGB, 8-bit, first frame."""
+    with Image.open(path) as src:
+        img = ImageOps.exif_transpose(src) or src
+        icc = src.info.get("icc_profile")
+        if img.mode.startswith("I;16"):
+            img = img.convert("I").point(lambda v: v / 257).convert("L")
+        img = img.convert("RGBA" if imaging._has_alpha(img) else "RGB")
+        if icc:
+            srgb = ImageCms.createProfile("sRGB")
+            img = ImageCms.profileToProfile(img, ImageCms.ImageCmsProfile(io.BytesIO(icc)), srgb) or img
+        img.load()
+    return img
+
+
+def _flat(img: Image.Image) -> Image.Image:
+    """RGB on white: how a page shows it (alpha composited the same way for every engine and the reference)."""
+    if img.mode in ("RGBA", "LA", "P"):
+        rgba = img.convert("RGBA")
+        base = Image.new("RGB", img.size, (255, 255, 255))
+        base.paste(rgba, mask=rgba.getchannel("A"))
+        return base
+    return img.convert("RGB")
+
+
+def quality(source: Image.Image, outputs: list[dict[str, Any]]) -> None:
+    """PSNR and SSIM of each rendition against the source downscaled with Lanczos to the rendition's size."""
+    flat = _flat(source)
+    for o in outputs:
+        with Image.open(o["file"]) as got:
+            got.seek(0)
+            seen = _flat(got)
+        want = flat.resize(seen.size, Image.Resampling.LANCZOS)
+        o["width"], o["height"] = seen.size
+        o["psnr_db"] = round(psnr_of(seen, want), 2)
+        o["ssim"] = round(ssim_of(seen, want), 4)
+
+
+def wiki_task(cores: set[int] | None) -> dict[str, Any]:
+    """The libvips wiki's benchmark (crop 100 px, shrink to 90%, 3x3 sharpen, save TIFF) by three engines."""
+    src = CACHE / "wiki-5000.tif"
+    if not src.exists():
+        photo(5000, 5000, 21).save(src, format="TIFF")
+    out: dict[str, Any] = {}
+    for engine in ("pillow", "pyvips", "sharp"):
+        spec = {"engine": engine, "input": str(src), "out": str(CACHE / f"wiki-{engine}.tif")}
+        if engine == "sharp":
+            cmd = ["node", str(PEERS / "wiki_task.mjs"), json.dumps(spec)]
+        else:
+            python = str(PEERS_PYTHON) if engine == "pyvips" else sys.executable
+            cmd = [python, str(PEERS / "wiki_task.py"), json.dumps(spec)]
+        runs = []
+        for _ in range(3):
+
+            def pin() -> None:
+                if cores is not None:
+                    os.sched_setaffinity(0, cores)
+
+            t = time.perf_counter()
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False, preexec_fn=pin)
+            wall = time.perf_counter() - t
+            if proc.returncode != 0:
+                runs.append({"error": proc.stderr.strip()[-200:]})
+                continue
+            runs.append({"wall_s": wall, **json.loads(proc.stdout.strip().splitlines()[-1])})
+        ok = [r for r in runs if "error" not in r]
+        out[engine] = (
+            {
+                "s": round(statistics.median(r["s"] for r in ok), 3),
+                "wall_s": round(statistics.median(r["wall_s"] for r in ok), 3),
+                "peak_mb": round(statistics.median(r["peak_mb"] for r in ok), 1),
+            }
+            if ok
+            else runs[-1]
+        )
+    return out
+
+
+def _median(values: list[float]) -> float:
+    return round(statistics.median(values), 1)
+
+
+def bench(names: list[str], repeats: int, throughput: int, with_wiki: bool) -> dict[str, Any]:
+    """Every engine on every input, interleaved; the results by input then engine."""
+    paths = inputs()
+    results: dict[str, Any] = {}
+    for i, name in enumerate(names):
+        path = paths[name]
+        job = {**job_for(path), "input": str(path), "repeats": repeats}
+        source = truth(path)
+        order = ENGINES[i % len(ENGINES) :] + ENGINES[: i % len(ENGINES)]  # who goes first changes per input
+        row: dict[str, Any] = {"bytes": path.stat().st_size, "formats": job["formats"]}
+        for engine in order:
+            one = run(engine, {**job, "out": str(CACHE / "out" / name / engine)}, cores={0})
+            if "error" in one:
+                row[engine] = {"error": one["error"]}
+                print(f"  {name:18} {engine:9} cannot: {one['error']}", file=sys.stderr, flush=True)
+                continue
+            quality(source, one["outputs"])
+            many = run(engine, {**job, "throughput": throughput, "concurrency": 2}, cores=None)
+            row[engine] = {
+                "ms": _median(one["ms"]),
+                "extra_mb": round(one["peak_mb"] - one["base_mb"], 1),
+                "peak_mb": round(one["peak_mb"], 1),
+                "images_per_s_2_cores": round(many.get("images_per_s", float("nan")), 2),
+                "outputs": one["outputs"],
+            }
+            print(
+                f"  {name:18} {engine:9} {row[engine]['ms']:8.1f} ms  {row[engine]['extra_mb']:6.1f} MB  "
+                f"{row[engine]['images_per_s_2_cores']:6.2f}/s",
+                file=sys.stderr,
+                flush=True,
+            )
+        results[name] = row
+    out: dict[str, Any] = {
+        "machine": machine(),
+        "versions": versions(),
+        "settings": QUALITY,
+        "repeats": repeats,
+        "inputs": results,
+    }
+    if with_wiki:
+        out["wiki_task"] = {"one_core": wiki_task({0}), "both_cores": wiki_task(None)}
+    return out
+
+
+def machine() -> str:
+    """The CPU and how many cores: the figures only compare within one run."""
+    cpu = Path("/proc/cpuinfo").read_text().splitlines()
+    model = next((line.split(":", 1)[1].strip() for line in cpu if "model name" in line), platform.processor())
+    return f"{model}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
+
+
+def versions() -> dict[str, str]:
+    """The engines' versions, as they report them."""
+    sharp = subprocess.run(
+        ["node", "-e", "const s=require('sharp');console.log(s.versions.sharp+' (libvips '+s.versions.vips+')')"],
+        cwd=PEERS,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    ).stdout.strip()
+    vips = subprocess.run(
+        [str(PEERS_PYTHON), "-c", "import pyvips as v; print(v.__version__, 'libvips', *map(v.version, range(3)))"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    ).stdout.strip()
+    import PIL
+
+    return {"pillow": PIL.__version__, "pillow_heif": pillow_heif.__version__, "sharp": sharp, "pyvips": vips}
+
+
+def by_format(row: dict[str, Any], engine: str, size: str) -> dict[str, dict[str, Any]]:
+    """One engine's renditions of one size, by format."""
+    return {o["format"]: o for o in row.get(engine, {}).get("outputs", []) if o["size"] == size}
+
+
+def goals(results: dict[str, Any]) -> dict[str, Any]:
+    """Per input, ours against sharp: time, memory, and per rendition quality (SSIM) and bytes."""
+    verdicts: dict[str, Any] = {}
+    for name, row in results["inputs"].items():
+        us, them = row.get("ours", {}), row.get("sharp", {})
+        if "ms" not in us or "ms" not in them:
+            verdicts[name] = {"compared": False, "why": them.get("error") or us.get("error")}
+            continue
+        renditions = []
+        for size, _, _ in SIZES:
+            ours_f, sharp_f = by_format(row, "ours", size), by_format(row, "sharp", size)
+            for fmt in ours_f.keys() & sharp_f.keys():
+                a, b = ours_f[fmt], sharp_f[fmt]
+                renditions.append(
+                    {
+                        "rendition": f"{size} {fmt}",
+                        "quality_ok": a["ssim"] >= b["ssim"] - 0.001,
+                        "bytes_ok": a["bytes"] <= b["bytes"],
+                    }
+                )
+        verdicts[name] = {
+            "time_ok": us["ms"] <= them["ms"],
+            "memory_ok": us["extra_mb"] <= them["extra_mb"],
+            "quality_ok": all(r["quality_ok"] for r in renditions),
+            "bytes_ok": all(r["bytes_ok"] for r in renditions),
+            "renditions": renditions,
+        }
+    return verdicts
+
+
+def browser_support() -> dict[str, Any]:
+    """Each format's share of browser usage, from caniuse's data package (bench/peers/support.mjs)."""
+    proc = subprocess.run(["node", str(PEERS / "support.mjs")], capture_output=True, text=True, timeout=60, check=False)
+    return dict(json.loads(proc.stdout)) if proc.returncode == 0 else {"error": proc.stderr.strip()[-200:]}
+
+
+def cost_levers(results: dict[str, Any]) -> list[dict[str, object]]:
+    """The cost per million uploads of each choice of formats per size, with our 12 MP time at Lambda's CPU."""
+    ours_ms = results["inputs"].get("jpeg_12mp", {}).get("ours", {}).get("ms", 140.0)
+    support = results.get("browser_support", {})
+    shares = {f: support[f]["full_pct"] for f in ("webp", "avif") if f in support}
+    return levers(ours_ms * 1769 / MEMORY_MB, shares)  # 512 MB gets 512/1769 of a vCPU
+
+
+def table(results: dict[str, Any]) -> str:
+    """The side-by-side table (Markdown): time on one core, images/s on two, memory, bytes, quality."""
+    lines = [
+        "| input | engine | ms, 1 core | images/s, 2 cores | MB added | bytes out (all) | large: SSIM / KB by format |",
+        "| --- | --- | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for name, row in results["inputs"].items():
+        for engine in ENGINES:
+            r = row.get(engine, {})
+            if "error" in r:
+                lines.append(f"| {name} | {engine} | cannot: {r['error'][:60]} | | | | |")
+                continue
+            large = by_format(row, engine, SIZES[0][0])
+            cells = ", ".join(f"{f} {o['ssim']:.3f} / {o['bytes'] / 1024:.0f}" for f, o in large.items())
+            total = sum(o["bytes"] for o in r["outputs"])
+            lines.append(
+                f"| {name} | {engine} | {r['ms']:.1f} | {r['images_per_s_2_cores']:.2f} | {r['extra_mb']:.1f} | "
+                f"{total:,} | {cells} |"
+            )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--inputs", default="", help="comma-separated input names (default: all)")
+    p.add_argument("--repeats", type=int, default=5, help="timed runs per engine and input (median reported)")
+    p.add_argument("--throughput", type=int, default=12, help="images per engine and input in the 2-core run")
+    p.add_argument("--no-wiki", action="store_true", help="skip the libvips wiki's task")
+    args = p.parse_args()
+    if not (NODE_MODULES / "sharp").exists() or not PEERS_PYTHON.exists():
+        print("bench-peers: sharp or pyvips is missing: run `make bench-peers` (it installs both)", file=sys.stderr)
+        return 2
+    names = [n for n in args.inputs.split(",") if n] or list(inputs())
+    results = bench(names, args.repeats, args.throughput, not args.no_wiki)
+    results["goals"] = goals(results)
+    results["browser_support"] = browser_support()
+    results["cost_levers"] = cost_levers(results)
+    (HERE / "peers-results.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(f"# {results['machine']}; {results['versions']}\n")
+    print(table(results))
+    if "wiki_task" in results:
+        print("\nlibvips wiki task (5000x5000 TIFF), median of 3 fresh processes:")
+        for where, engines in results["wiki_task"].items():
+            said = [f"{e} {v.get('s', '?')} s / {v.get('peak_mb', '?')} MB" for e, v in engines.items()]
+            print(f"  {where}: " + ", ".join(said))
+    print(f"\nobjects per upload and cost (caniuse data {results['browser_support'].get('data', '?')}):")
+    for row in results["cost_levers"]:
+        print(
+            f"  {row['lever']:<46} {row['objects']} objects  ${row['usd_per_million']:>6.2f} per million uploads  "
+            f"{row['every_size_pct']}% of browsers get every size"
+        )
+    summary = {name: {k: v for k, v in g.items() if k.endswith("_ok")} or g for name, g in results["goals"].items()}
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
