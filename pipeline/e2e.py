@@ -121,7 +121,8 @@ def check_rendition(clients: Clients, rend: dict[str, Any], exp: dict[str, Any],
         frames, want_frames = getattr(img, "n_frames", 1), exp.get("frames", 1) if animates(fmt) else 1
         if frames != want_frames or rend.get("frames", 1) != frames:
             check.problems.append(f"{name}: {frames} frames (recorded {rend.get('frames')}), expected {want_frames}")
-        if exp.get("alpha") and "A" not in img.mode:
+        # (alpha in the mode, or in a palette's transparency: a graphic of few colours is a palette PNG)
+        if exp.get("alpha") and "A" not in img.mode and not img.has_transparency_data:
             check.problems.append(f"{name}: alpha lost (mode {img.mode})")
         if exp.get("red_top_left"):
             rgb = img.convert("RGB")

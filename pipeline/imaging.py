@@ -21,6 +21,7 @@ from PIL import (  # noqa: F401 - importing a plugin registers its decoder, and 
     BmpImagePlugin,
     GifImagePlugin,
     Image,
+    ImageChops,
     ImageCms,
     JpegImagePlugin,
     MpoImagePlugin,
@@ -67,8 +68,23 @@ DRAFT_GAP = 1.0
 # Resizing first box-reduces by whole factors while the image is more than this many times the target, then
 # finishes with Lanczos (Pillow's reducing_gap): far cheaper on large non-JPEG sources, same look.
 REDUCING_GAP = 1.5
-# PNG zlib level: the default (6) costs 3-6x the CPU for files 10-25% smaller (bench/).
+# PNG zlib level: the default (6) costs 3-6x the CPU for files 10-25% smaller (bench/). Level 1 first; where that
+# comes out bigger than the whole source (a source compressed harder), 6 and then 9 until it is not.
 PNG_COMPRESS_LEVEL = 1
+PNG_HARDER_LEVELS = (6, 9)
+# The JPEG spec's luminance table (Annex K), which IJG-style encoders scale by quality: a source's own table
+# against it tells the quality it was saved at (as ImageMagick estimates it).
+_IJG_LUMINANCE = (
+    (16, 11, 10, 16, 24, 40, 51, 61),
+    (12, 12, 14, 19, 26, 58, 60, 55),
+    (14, 13, 16, 24, 40, 57, 69, 56),
+    (14, 17, 22, 29, 51, 87, 80, 62),
+    (18, 22, 37, 56, 68, 109, 103, 77),
+    (24, 35, 55, 64, 81, 104, 113, 92),
+    (49, 64, 78, 87, 103, 121, 120, 101),
+    (72, 92, 95, 98, 112, 100, 103, 99),
+)
+_IJG_LUMINANCE_SUM = sum(map(sum, _IJG_LUMINANCE))
 # WebP and AVIF settings by measurement (bench/formats.py, numbers in docs/performance.md): at the quality that matches
 # JPEG q85's PSNR on photo-like renditions, WebP method 2 is 42% smaller than the JPEG in 34 ms at 800x600
 # (method 4: 2 KB less, twice the time); AVIF speed 9 is 54% smaller in 27 ms (speed 6: another 40% smaller,
@@ -429,24 +445,94 @@ def _to_srgb(img: Image.Image, icc: bytes | None) -> Image.Image:
     return converted if converted is not None else img
 
 
-def _encode(img: Image.Image, fmt: str, quality: int) -> bytes:
-    buf = io.BytesIO()
+@dataclass(frozen=True)
+class _Encoding:
+    """The encoder settings of one source's renditions."""
+
+    jpeg: int  # JPEG quality
+    webp: int
+    avif: int
+    budget: int = 0  # a PNG bigger than this (the source's bytes) is compressed harder
+
+    @classmethod
+    def of(cls, limits: Limits, source_quality: int | None, source_bytes: int) -> _Encoding:
+        """Our qualities, lowered in proportion for a source saved below our JPEG quality: a q40 JPEG re-encoded
+        at 85 (or its WebP at 82) is bigger and looks no better. (ImageMagick keeps a source's estimated quality.)"""
+        scale = min(1.0, (source_quality or limits.jpeg_quality) / limits.jpeg_quality)
+        return cls(
+            jpeg=max(1, round(limits.jpeg_quality * scale)),
+            webp=max(1, round(WEBP_QUALITY * scale)),
+            avif=max(1, round(AVIF_QUALITY * scale)),
+            budget=source_bytes,
+        )
+
+
+def _encode(img: Image.Image, fmt: str, encoding: _Encoding) -> bytes:
+    """One rendition's bytes, never more than the whole source's where a lower quality can help it."""
+    if fmt == "PNG":
+        return _encode_png(img, encoding.budget)
     params: dict[str, object] = {}
-    if fmt == "JPEG":
-        params = {"quality": quality}
-    elif fmt == "WEBP":
-        params = dict(_WEBP_PARAMS)
+    if fmt == "WEBP":
+        quality, params = encoding.webp, {"method": WEBP_METHOD}
     elif fmt == "AVIF":
-        params = {"quality": AVIF_QUALITY, "speed": AVIF_SPEED}
+        quality, params = encoding.avif, {"speed": AVIF_SPEED}
         if img.mode in ("L", "LA"):
             img = img.convert("RGBA" if img.mode == "LA" else "RGB")  # the AVIF encoder takes colour only
-    elif fmt == "PNG":
-        params = {"compress_level": PNG_COMPRESS_LEVEL}
+    else:
+        quality = encoding.jpeg
+    data = _save(img, fmt, {**params, "quality": quality})
+    # Still bigger than the whole source (a small, already crushed one): a lower quality until it is not. Rare,
+    # and bounded: each step takes a quarter off.
+    while encoding.budget and len(data) > encoding.budget and quality > 1:
+        quality = max(1, quality * 3 // 4)
+        data = min(data, _save(img, fmt, {**params, "quality": quality}), key=len)
+    return data
+
+
+def _encode_png(img: Image.Image, budget: int) -> bytes:
+    """PNG: as a palette where that loses nothing, fast first, harder only while it is bigger than the budget."""
+    img = _palette_if_lossless(img)
+    data = _save(img, "PNG", {"compress_level": PNG_COMPRESS_LEVEL})
+    for level in PNG_HARDER_LEVELS:
+        if not budget or len(data) <= budget:
+            break
+        data = min(data, _save(img, "PNG", {"compress_level": level}), key=len)
+    return data
+
+
+def _palette_if_lossless(img: Image.Image) -> Image.Image:
+    """The image as a palette image when it has at most 256 colours and the palette holds every one exactly.
+
+    A chart, a screenshot or a logo then takes a byte a pixel instead of three or four: about half the PNG, and
+    faster to write. Photos have thousands of colours and are left as they are (getcolors stops at 257).
+    """
+    if img.mode not in ("RGB", "RGBA") or img.getcolors(256) is None:
+        return img
+    methods = [Image.Quantize.FASTOCTREE] + ([Image.Quantize.MAXCOVERAGE] if img.mode == "RGB" else [])
+    for method in methods:
+        palette = img.quantize(256, method=method, dither=Image.Dither.NONE)
+        if ImageChops.difference(palette.convert(img.mode), img).getbbox() is None:
+            return palette
+    return img
+
+
+def _source_quality(img: Image.Image) -> int | None:
+    """The quality a JPEG source was saved at, estimated from its luminance table; None for any other source."""
+    tables: dict[int, list[int]] = getattr(img, "quantization", None) or {}
+    if img.format not in ("JPEG", "MPO") or len(tables.get(0, ())) != 64:
+        return None
+    scale = sum(tables[0]) * 100 / _IJG_LUMINANCE_SUM  # IJG: 5000/q below quality 50, 200 - 2q from 50
+    quality = (200 - scale) / 2 if scale <= 100 else 5000 / scale
+    return max(1, min(100, round(quality)))
+
+
+def _save(img: Image.Image, fmt: str, params: dict[str, object]) -> bytes:
     # Renditions are public and sources are not: Pillow's encoders copy what `info` holds (a JPEG comment,
     # XMP, EXIF, PNG text, the ICC profile) unless told otherwise, so the image is encoded from an empty info and
     # only the parameters above. The pixels are sRGB already, which is what an untagged image means on the web,
     # so no profile is embedded either: a source's profile can carry any text in its tags. The image's own info
     # is given back afterwards: it may be the source itself, whose loop count the animation still reads.
+    buf = io.BytesIO()
     kept, img.info = img.info, {}
     try:
         img.save(buf, format=fmt, **params)
@@ -590,6 +676,7 @@ def _render(img: Image.Image, info: SourceInfo, plan: _Plan, limits: Limits) -> 
         # Let libjpeg decode at 1/2, 1/4 or 1/8 scale: far less work and memory than a full decode.
         img.draft("RGB" if img.mode == "CMYK" else img.mode, decoded)
     icc = img.info.get("icc_profile")
+    encoding = _Encoding.of(limits, _source_quality(img), info.bytes)
     img.load()
     # CMYK goes through its profile to sRGB (Pillow's own CMYK conversion is naive); RGB waits until it is
     # rendition-sized, where the colour transform costs a fraction of a full-size one.
@@ -616,7 +703,7 @@ def _render(img: Image.Image, info: SourceInfo, plan: _Plan, limits: Limits) -> 
                     format=variant,
                     content_type=CONTENT_TYPES[variant],
                     extension=EXTENSIONS[variant],
-                    data=_encode(current, variant, limits.jpeg_quality),
+                    data=_encode(current, variant, encoding),
                 )
             )
     return out, current

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import io
+import random
 import struct
 import zlib
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
 
 
 def encode(img: Image.Image, fmt: str, **params: object) -> bytes:
@@ -134,3 +135,17 @@ def tiff_entries(data: bytes) -> list[int]:
     (ifd,) = struct.unpack_from("<I", data, 4)
     (n,) = struct.unpack_from("<H", data, ifd)
     return [ifd + 2 + 12 * i for i in range(n)]
+
+
+def photo_like(w: int, h: int, seed: int = 0) -> Image.Image:
+    """Smooth colour with edges and a little grain: compresses as a camera picture does (not as flat test art)."""
+    rnd = random.Random(seed)
+    base = Image.new("RGB", (8, 6))
+    base.putdata([(rnd.randrange(30, 225), rnd.randrange(30, 225), rnd.randrange(30, 225)) for _ in range(48)])
+    img = base.resize((w, h), Image.Resampling.BICUBIC)
+    draw = ImageDraw.Draw(img)
+    for _ in range(12):
+        x, y, s = rnd.randrange(w), rnd.randrange(h), rnd.randrange(max(2, w // 20), max(3, w // 4))
+        draw.ellipse((x, y, x + s, y + s), fill=(rnd.randrange(256), rnd.randrange(256), rnd.randrange(256)))
+    noise = Image.effect_noise((w, h), 12).convert("RGB")
+    return Image.blend(img.filter(ImageFilter.GaussianBlur(1)), noise, 0.05)

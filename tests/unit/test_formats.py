@@ -14,7 +14,8 @@ from pipeline.settings import Settings
 
 @pytest.mark.parametrize("fmt", list(formats.BY_NAME.values()), ids=lambda f: f.name)
 def test_each_format_encodes_and_reads_back_as_itself(fmt: formats.OutputFormat) -> None:
-    data = imaging._encode(Image.new("RGB", (16, 8), (200, 30, 30)), fmt.name, 85)
+    encoding = imaging._Encoding.of(imaging.Limits(), None, 0)
+    data = imaging._encode(Image.new("RGB", (16, 8), (200, 30, 30)), fmt.name, encoding)
     with Image.open(io.BytesIO(data)) as im:
         assert (im.format, im.size) == (fmt.name, (16, 8))
     assert Image.MIME[fmt.name] == fmt.content_type

@@ -1,0 +1,87 @@
+"""A rendition is never bigger than its source when it has no more pixels (issue: a 640x480 PNG's large fallback
+was 397 KB against its 316 KB source), and a graphic keeps its few colours in a palette."""
+
+from __future__ import annotations
+
+import io
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image, ImageChops, ImageDraw
+
+from pipeline.imaging import Limits, _source_quality, render
+from pipeline.settings import DEFAULT_RENDITIONS, parse_renditions
+from tests.images import encode, photo_like
+
+R = parse_renditions(DEFAULT_RENDITIONS)
+FALLBACK_ONLY = Limits(variants=())
+
+
+def _too_big(data: bytes, limits: Limits = FALLBACK_ONLY) -> list[str]:
+    """Each rendition with no more pixels than the source, and more bytes."""
+    result = render(data, R, limits)
+    pixels = result.source.width * result.source.height
+    return [
+        f"{r.name} {r.format} {r.width}x{r.height}: {len(r.data)} > {len(data)}"
+        for r in result.renditions
+        if r.width * r.height <= pixels and len(r.data) > len(data)
+    ]
+
+
+def test_a_png_photo_the_size_of_the_large_rendition_comes_out_no_bigger() -> None:
+    # GIVEN a 640x480 photo saved as PNG by a usual tool (zlib's default level): the large rendition is its size
+    source = encode(photo_like(640, 480, 1), "PNG")
+    # THEN no rendition is bigger than it (level 1 alone made the large one about a quarter bigger)
+    assert _too_big(source) == []
+
+
+def test_a_low_quality_jpeg_is_not_written_above_its_own_quality() -> None:
+    # GIVEN a JPEG saved at quality 40 a little larger than the large rendition
+    source = encode(photo_like(1000, 750, 2), "JPEG", quality=40)
+    with Image.open(io.BytesIO(source)) as im:
+        assert _source_quality(im) == 40
+    # THEN its renditions are not inflated by a quality of 85 the source never had
+    assert _too_big(source) == []
+
+
+def test_a_graphic_with_few_colours_is_written_as_a_palette_losing_nothing() -> None:
+    # GIVEN a chart of a few flat colours, the size of the large rendition
+    chart = Image.new("RGB", (640, 480), "white")
+    draw = ImageDraw.Draw(chart)
+    for i in range(12):
+        draw.rectangle((20 + i * 50, 460 - i * 35, 60 + i * 50, 460), fill=(20 * i, 120, 240 - 15 * i))
+    draw.text((20, 20), "sales by month", fill="black")
+    result = render(encode(chart, "PNG"), R, FALLBACK_ONLY)
+    large = result.renditions[0]
+    with Image.open(io.BytesIO(large.data)) as im:
+        # THEN it is a palette PNG whose pixels are exactly the chart's
+        assert im.mode == "P"
+        assert ImageChops.difference(im.convert("RGB"), chart).getbbox() is None
+    assert len(large.data) < len(encode(chart, "PNG", compress_level=1))
+
+
+def test_a_transparent_graphic_keeps_its_alpha_in_a_palette() -> None:
+    img = Image.new("RGBA", (400, 300), (255, 0, 0, 0))
+    ImageDraw.Draw(img).ellipse((50, 50, 250, 250), fill=(0, 90, 200, 255))
+    large = render(encode(img, "PNG"), R, FALLBACK_ONLY).renditions[0]
+    with Image.open(io.BytesIO(large.data)) as im:
+        assert ImageChops.difference(im.convert("RGBA"), img).getbbox() is None
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    w=st.integers(160, 1400),
+    h=st.integers(120, 1100),
+    seed=st.integers(0, 1000),
+    fmt=st.sampled_from(["JPEG", "PNG"]),
+    quality=st.integers(20, 95),
+    level=st.integers(1, 9),
+)
+def test_no_rendition_with_fewer_pixels_is_bigger_than_its_source(
+    w: int, h: int, seed: int, fmt: str, quality: int, level: int
+) -> None:
+    # The class behind the issue: for photo-like sources of any size, JPEG at any quality and PNG at any zlib
+    # level, no rendition (fallback, WebP or AVIF) with no more pixels than the source has more bytes.
+    params = {"quality": quality} if fmt == "JPEG" else {"compress_level": level}
+    source = encode(photo_like(w, h, seed), fmt, **params)
+    assert _too_big(source, Limits(variants=("WEBP", "AVIF"))) == []
