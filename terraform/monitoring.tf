@@ -34,12 +34,21 @@ resource "aws_cloudwatch_metric_alarm" "errors" {
   ok_actions          = local.alarm_actions
 }
 
+# Either function throttled: the processor's jobs wait (and use receives), the API's callers get errors.
+locals {
+  throttle_alarms = {
+    processor = { function = module.processor.function_name, description = "The image handler is being throttled" }
+    api       = { function = module.api.function_name, description = "The upload API's function is being throttled" }
+  }
+}
+
 resource "aws_cloudwatch_metric_alarm" "throttles" {
-  alarm_name          = "${local.function_name}-throttles"
-  alarm_description   = "The image handler is being throttled"
+  for_each            = local.throttle_alarms
+  alarm_name          = "${each.value.function}-throttles"
+  alarm_description   = each.value.description
   namespace           = "AWS/Lambda"
   metric_name         = "Throttles"
-  dimensions          = { FunctionName = module.processor.function_name }
+  dimensions          = { FunctionName = each.value.function }
   statistic           = "Sum"
   period              = 300
   evaluation_periods  = 1
@@ -48,6 +57,12 @@ resource "aws_cloudwatch_metric_alarm" "throttles" {
   treat_missing_data  = "notBreaching"
   alarm_actions       = local.alarm_actions
   ok_actions          = local.alarm_actions
+}
+
+# The processor's alarm was a single resource: moved, not destroyed and made again.
+moved {
+  from = aws_cloudwatch_metric_alarm.throttles
+  to   = aws_cloudwatch_metric_alarm.throttles["processor"]
 }
 
 # How long the oldest message of each queue has waited. The deferred variants wait behind new uploads by design (a

@@ -194,3 +194,13 @@ def test_every_queue_has_an_age_alarm() -> None:
     assert age["dimensions"] == {"QueueName": "${aws_sqs_queue.this[each.key].name}"}
     # every work queue is watched (the DLQ alarms on depth): the alarms' table has the queues' keys
     assert set(_local("work_queues")) == set(_local("queue_age_alarms")) == {"jobs", "variants"}
+
+
+def test_every_function_has_a_throttle_alarm() -> None:
+    # Only the processor had one: the upload API's function could be throttled (its callers getting errors) and
+    # nobody was told. The alarms are a table over the functions.
+    functions = {name for (name,), body in blocks("module").items() if body["source"] == "./modules/function"}
+    watched = {v["function"] for v in _local("throttle_alarms").values()}
+    assert watched == {f"${{module.{name}.function_name}}" for name in functions}
+    alarm = blocks("resource")[("aws_cloudwatch_metric_alarm", "throttles")]
+    assert alarm["for_each"] == "${local.throttle_alarms}" and alarm["metric_name"] == "Throttles"
