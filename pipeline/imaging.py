@@ -93,6 +93,12 @@ WEBP_QUALITY = 82
 WEBP_METHOD = 2
 _WEBP_PARAMS: dict[str, int] = {"quality": WEBP_QUALITY, "method": WEBP_METHOD}  # stills and animations alike
 AVIF_QUALITY = 56
+# A thumbnail's (up to 200x200) quality, by the same measure against the thumbnail's own JPEG q85 (bench/formats.py,
+# docs/performance.md): WebP reaches the JPEG's PSNR at 76 to 78 (82 spent 12% more bytes above it), AVIF needs 62
+# (56 fell up to 0.4 dB short), both still about a third smaller than the JPEG.
+SMALL_RENDITION_PIXELS = 40_000
+WEBP_QUALITY_SMALL = 78
+AVIF_QUALITY_SMALL = 62
 AVIF_SPEED = 9
 # BlurHash keeps only a few low frequencies (4x3 components here: 28 characters), so it is computed from a 16 px
 # thumbnail, where those frequencies are still whole; the library is pure Python and its time grows with the
@@ -450,21 +456,23 @@ class _Encoding:
     """The encoder settings of one source's renditions."""
 
     jpeg: int  # JPEG quality
-    webp: int
-    avif: int
-    budget: int = 0  # a PNG bigger than this (the source's bytes) is compressed harder
+    scale: float = 1.0  # WebP's and AVIF's qualities are scaled by this (below 1 for a source saved below ours)
+    budget: int = 0  # a rendition bigger than this (the source's bytes) is written harder
 
     @classmethod
     def of(cls, limits: Limits, source_quality: int | None, source_bytes: int) -> _Encoding:
         """Our qualities, lowered in proportion for a source saved below our JPEG quality: a q40 JPEG re-encoded
         at 85 (or its WebP at 82) is bigger and looks no better. (ImageMagick keeps a source's estimated quality.)"""
         scale = min(1.0, (source_quality or limits.jpeg_quality) / limits.jpeg_quality)
-        return cls(
-            jpeg=max(1, round(limits.jpeg_quality * scale)),
-            webp=max(1, round(WEBP_QUALITY * scale)),
-            avif=max(1, round(AVIF_QUALITY * scale)),
-            budget=source_bytes,
-        )
+        return cls(jpeg=max(1, round(limits.jpeg_quality * scale)), scale=scale, budget=source_bytes)
+
+    def quality(self, fmt: str, size: tuple[int, int]) -> int:
+        """The quality a rendition of this size is written at in fmt (per size for WebP and AVIF: see above)."""
+        if fmt == "JPEG":
+            return self.jpeg
+        small = size[0] * size[1] <= SMALL_RENDITION_PIXELS
+        base = {"WEBP": (WEBP_QUALITY, WEBP_QUALITY_SMALL), "AVIF": (AVIF_QUALITY, AVIF_QUALITY_SMALL)}[fmt][small]
+        return max(1, round(base * self.scale))
 
 
 def _encode(img: Image.Image, fmt: str, encoding: _Encoding) -> bytes:
@@ -472,16 +480,17 @@ def _encode(img: Image.Image, fmt: str, encoding: _Encoding) -> bytes:
     if fmt == "PNG":
         return _encode_png(img, encoding.budget)
     params: dict[str, object] = {}
+    quality = encoding.quality(fmt, img.size)
     if fmt == "WEBP":
-        quality, params = encoding.webp, {"method": WEBP_METHOD}
+        params = {"method": WEBP_METHOD}
     elif fmt == "AVIF":
-        quality, params = encoding.avif, {"speed": AVIF_SPEED}
+        params = {"speed": AVIF_SPEED}
         if img.mode in ("L", "LA"):
             img = img.convert("RGBA" if img.mode == "LA" else "RGB")  # the AVIF encoder takes colour only
     else:
         # Huffman tables fitted to the image (what sharp does by default): about 5% smaller for a millisecond at
         # 800x600 (bench/peers.py).
-        quality, params = encoding.jpeg, {"optimize": True}
+        params = {"optimize": True}
     data = _save(img, fmt, {**params, "quality": quality})
     # Still bigger than the whole source (a small, already crushed one): a lower quality until it is not. Rare,
     # and bounded: each step takes a quarter off.

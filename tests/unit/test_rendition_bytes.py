@@ -4,15 +4,21 @@ was 397 KB against its 316 KB source), and a graphic keeps its few colours in a 
 from __future__ import annotations
 
 import io
+import math
+import sys
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from PIL import Image, ImageChops, ImageDraw
+from PIL import Image, ImageChops, ImageDraw, ImageStat
 
 from pipeline import imaging
 from pipeline.imaging import Limits, _source_quality, render
 from pipeline.settings import DEFAULT_RENDITIONS, parse_renditions
 from tests.images import encode, photo_like
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+from images import photo  # type: ignore[import-not-found]
 
 R = parse_renditions(DEFAULT_RENDITIONS)
 FALLBACK_ONLY = Limits(variants=())
@@ -93,3 +99,27 @@ def test_a_jpeg_rendition_has_huffman_tables_fitted_to_it() -> None:
     img = photo_like(800, 600, 3)
     ours = imaging._encode(img, "JPEG", imaging._Encoding.of(Limits(), None, 0))
     assert len(ours) < 0.98 * len(encode(img, "JPEG", quality=Limits().jpeg_quality))
+
+
+def _psnr(a: Image.Image, b: Image.Image) -> float:
+    rms = ImageStat.Stat(ImageChops.difference(a.convert("RGB"), b.convert("RGB"))).rms
+    mse = sum(v * v for v in rms) / len(rms)
+    return 99.0 if mse == 0 else 10 * math.log10(255**2 / mse)
+
+
+def test_a_thumbnails_webp_and_avif_reach_its_jpegs_quality_in_fewer_bytes() -> None:
+    # AVIF at the large size's quality fell short of the thumbnail JPEG's PSNR (a 150 px picture holds more
+    # detail per pixel): per size, each modern format matches the fallback of its own size, and stays smaller.
+    pictures = [photo(1600, 1200, seed) for seed in (11, 12)]  # the bench's photos: texture and grain
+    short, bigger = [], []
+    for picture in pictures:
+        result = render(encode(picture, "PNG", compress_level=1), R, Limits(variants=("WEBP", "AVIF")))
+        thumbs = {r.format: r for r in result.renditions if r.name == "thumb"}
+        truth = picture.resize((thumbs["PNG"].width, thumbs["PNG"].height), Image.Resampling.LANCZOS)
+        jpeg = encode(truth, "JPEG", quality=Limits().jpeg_quality, optimize=True)
+        target = _psnr(truth, Image.open(io.BytesIO(jpeg)))
+        for fmt in ("WEBP", "AVIF"):
+            got = _psnr(truth, Image.open(io.BytesIO(thumbs[fmt].data)))
+            short += [f"{fmt} {got:.2f} < {target:.2f} dB"] if got < target - 0.1 else []
+            bigger += [f"{fmt} {len(thumbs[fmt].data)} >= {len(jpeg)}"] if len(thumbs[fmt].data) >= len(jpeg) else []
+    assert short == [] and bigger == []
