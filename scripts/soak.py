@@ -108,6 +108,7 @@ def main() -> int:
             final, moving = progress(settings, clients), str(e)
         wall_s = time.monotonic() - started
         rss = peak_rss_mb(stack.worker.pid)
+        say(f"{'settled' if not moving else 'not settled'} after {wall_s:.0f} s; reconciling once more")
         after = reconcile(stack.env)
     report = after["report"]
     result = {

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -51,6 +53,9 @@ def running_stack(
     Every backend runs as itself (LocalStack too: a soak or bench asked of LocalStack used to run on MiniStack).
     """
     log_dir.mkdir(parents=True, exist_ok=True)
+    # Stopped by SIGTERM (a `kill`, or a CI runner's timeout), the stack goes down with it: the exit unwinds through
+    # the `finally` below instead of leaving the emulator and the worker running.
+    previous = signal.signal(signal.SIGTERM, _exit_on_term) if _main_thread() else None
     emu = Emulator(backend, root / f".venv-{backend}" / "bin", port=free_port())
     emu_proc = emu.start(log_dir / f"{backend}.log")
     worker: subprocess.Popen[bytes] | None = None
@@ -86,3 +91,13 @@ def running_stack(
             except subprocess.TimeoutExpired:
                 worker.kill()
         stop_process(emu_proc.pid)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def _exit_on_term(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)

@@ -10,6 +10,7 @@ linked where LocalStack looks for its Java 21. All of it lands in one folder (`l
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import subprocess
 import tarfile
@@ -122,6 +123,9 @@ def environment(host: str, port: int, root: Path, python: str, project: Path) ->
         # never run; without it each one ends Failed ("Docker not available") and `terraform apply` fails.
         "LAMBDA_RUNTIME_EXECUTOR": "imgpipe-host",
         "EAGER_SERVICE_LOADING": "0",
+        # DynamoDB Local's JVM: LocalStack's 256 MB heap spent most of its time collecting garbage past 10,000 items
+        # (1,100 s of GC in a soak, and every other query answered InternalFailure); this machine has the memory.
+        "DYNAMODB_HEAP_SIZE": os.environ.get("DYNAMODB_HEAP_SIZE", "1g"),
         # For the init hook (localstack/init/ready.d): our Python, our package, this endpoint.
         "IMGPIPE_PYTHON": python,
         "IMGPIPE_ROOT": str(project),
