@@ -72,4 +72,5 @@ def test_the_peers_goals_compare_time_memory_quality_and_bytes_with_sharp() -> N
         ("time_ok", "memory_ok", "quality_ok", "bytes_ok"), True
     )
     assert (verdicts["b"]["time_ok"], verdicts["b"]["quality_ok"], verdicts["b"]["bytes_ok"]) == (False, False, False)
+    assert verdicts["b"]["bytes"] == {"ours": 130, "sharp": 120}
     assert verdicts["c"] == {"compared": False, "why": "unsupported image format"}
