@@ -33,6 +33,11 @@ class TransientError(PipelineError, code="transient"):
     """A passing fault (AWS error, timeout, lease held elsewhere): let SQS retry, then the DLQ."""
 
 
+class ConfigurationError(TransientError, code="configuration"):
+    """A setting names something that does not work (CMYK_PROFILE): not the image's fault, so the job is retried
+    and reaches the DLQ, whose alarm tells an operator; a redrive after the fix loses nothing."""
+
+
 class ImageError(PermanentError, code="bad_image"):
     """The bytes are not an image we can and may process."""
 

@@ -202,6 +202,9 @@ class Limits:
     # Held around each render with the bytes it plans to hold: a process that renders several images at once
     # (the local worker) admits them while they fit one function's memory together. Lambda renders one at a time.
     gate: Callable[[int], AbstractContextManager[object]] = field(default=contextlib.nullcontext, compare=False)
+    # The operator's ICC profile for CMYK sources that carry none (CMYK_PROFILE), read at first need; without one
+    # such a source keeps Pillow's own conversion.
+    cmyk_profile: Callable[[], bytes | None] = field(default=lambda: None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -475,6 +478,15 @@ class _Encoding:
         return max(1, round(base * self.scale))
 
 
+def cmyk_profile_error(data: bytes) -> str:
+    """Why these bytes cannot be the CMYK profile of profile-less CMYK sources ("" when they can)."""
+    try:
+        space = ImageCms.ImageCmsProfile(io.BytesIO(data)).profile.xcolor_space.strip()
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError) as e:
+        return f"not an ICC profile lcms reads ({e})"
+    return "" if space == "CMYK" else f"a {space} profile, not a CMYK one"
+
+
 def _encode(img: Image.Image, fmt: str, encoding: _Encoding) -> bytes:
     """One rendition's bytes, never more than the whole source's where a lower quality can help it."""
     if fmt == "PNG":
@@ -555,7 +567,8 @@ def _save(img: Image.Image, fmt: str, params: dict[str, object]) -> bytes:
 def render(data: bytes, renditions: Sequence[Rendition], limits: Limits) -> RenderResult:
     """Make every rendition of an image: orientation applied, aspect kept, never upscaled.
 
-    Raises only ImageError, whatever the bytes hold.
+    Raises only ImageError, whatever the bytes hold (and what the operator's CMYK profile loader raises, if it is
+    asked for one and fails).
     """
     deadline = time.monotonic() + limits.render_seconds if limits.render_seconds else math.inf
     img, info = inspect(data, limits)
@@ -565,6 +578,10 @@ def render(data: bytes, renditions: Sequence[Rendition], limits: Limits) -> Rend
                 # An APNG's default image is for viewers without APNG; browsers play the frames after it.
                 img.seek(1)
             plan = _plan(img, info, renditions, limits)
+        if img.mode == "CMYK" and not img.info.get("icc_profile"):
+            # Outside the decode's error net: an operator's profile that cannot be read is not the image's fault.
+            plan = replace(plan, cmyk_profile=limits.cmyk_profile())
+        with _input_errors("cannot decode image"):
             motion = _motion(img, data, info, plan.sizes, limits) if info.animated else None
             with limits.gate(plan.need + (motion.work if motion is not None and motion.fits else 0)):
                 rendered, smallest = _render(img, info, plan, limits)
@@ -653,6 +670,7 @@ class _Plan:
     targets: list[tuple[Rendition, tuple[int, int]]]
     decoded: tuple[int, int]
     need: int
+    cmyk_profile: bytes | None = None  # the operator's, for a CMYK source without its own
 
     @property
     def sizes(self) -> list[tuple[int, int]]:
@@ -686,7 +704,7 @@ def _render(img: Image.Image, info: SourceInfo, plan: _Plan, limits: Limits) -> 
     if decoded != img.size:
         # Let libjpeg decode at 1/2, 1/4 or 1/8 scale: far less work and memory than a full decode.
         img.draft("RGB" if img.mode == "CMYK" else img.mode, decoded)
-    icc = img.info.get("icc_profile")
+    icc = img.info.get("icc_profile") or plan.cmyk_profile
     encoding = _Encoding.of(limits, _source_quality(img), info.bytes)
     img.load()
     # CMYK goes through its profile to sRGB (Pillow's own CMYK conversion is naive); RGB waits until it is

@@ -54,13 +54,14 @@ class Processor:
     variants_queue: JobQueue | None = None
     # Admits each render with the memory it plans to hold (the local worker renders several at once; see Limits).
     gate: Callable[[int], AbstractContextManager[object]] = contextlib.nullcontext
+    cmyk_profile: Callable[[], bytes | None] = lambda: None  # CMYK_PROFILE, read at first need (wiring)
     work: Work = field(init=False)
     publishing: Publishing = field(init=False)
     variants: DeferredVariants = field(init=False)
 
     def __post_init__(self) -> None:
         # The record and its publishing are this class's; the rendering, storing and deferring are Work's.
-        self.work = Work(self.settings, self.store, self.variants_queue, self.gate)
+        self.work = Work(self.settings, self.store, self.variants_queue, self.gate, self.cmyk_profile)
         self.publishing = Publishing(self.settings, self.records, self.publisher, self.clock, self.sleep)
         self.variants = DeferredVariants(self.settings, self.records, self.work, self.publishing, self._when)
 

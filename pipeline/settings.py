@@ -142,6 +142,9 @@ class ImagingSettings:
     animation_decode_pixels: int = DEFAULT_ANIMATION_DECODE_PIXELS
     # The function's memory size: Lambda sets AWS_LAMBDA_FUNCTION_MEMORY_SIZE itself, so the budget follows it.
     memory_mb: int = 512
+    # An ICC profile for CMYK sources that carry none: a file (in the package, or a layer's /opt/...) or
+    # s3://bucket/key. Empty: Pillow's own conversion. (No profile ships with us: the good ones are not free.)
+    cmyk_profile: str = ""
 
     @property
     def work_budget_bytes(self) -> int:
@@ -300,6 +303,7 @@ class Settings:
                 jpeg_quality=_int(e, "JPEG_QUALITY", 85),
                 animation_decode_pixels=_int(e, "ANIMATION_DECODE_PIXELS", DEFAULT_ANIMATION_DECODE_PIXELS),
                 memory_mb=_int(e, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", _int(e, "MEMORY_MB", 512)),
+                cmyk_profile=e.get("CMYK_PROFILE", "").strip(),
             ),
             timing=_ints(Timing, e),
             api=ApiSettings(

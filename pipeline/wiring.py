@@ -7,15 +7,24 @@ the e2e harness and the tests all wire through here, so an adapter is built one 
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from pathlib import Path
+
 from pipeline.adapters.queue import Queue
 from pipeline.adapters.records import ImageRecords
 from pipeline.adapters.storage import ObjectStore
 from pipeline.adapters.topic import Topic
 from pipeline.aws import Clients, make_clients, resolve_topic_arns
+from pipeline.errors import ConfigurationError, PipelineError, TransientError
 from pipeline.http_api import Api
+from pipeline.imaging import cmyk_profile_error
 from pipeline.logs import setup_logging
 from pipeline.process import Processor
 from pipeline.settings import Settings
+
+# Printing profiles run to a few MB; anything far bigger is not one.
+CMYK_PROFILE_MAX_BYTES = 16 * 1024 * 1024
 
 
 def from_environment() -> Settings:
@@ -71,7 +80,37 @@ def build_processor(settings: Settings, clients: Clients | None = None) -> Proce
         records=records(settings, clients),
         publisher=Topic(clients.sns, settings.names.results_topic_arn),
         variants_queue=variants_queue(settings, clients),
+        cmyk_profile=cmyk_profile(settings, clients),
     )
+
+
+ProfileLoader = Callable[[], bytes | None]
+
+
+def cmyk_profile(settings: Settings, clients: Clients) -> ProfileLoader:
+    """CMYK_PROFILE's bytes, read once at first need (a file, or s3://bucket/key through the store): wiring itself
+    makes no AWS call. A profile that is not a CMYK one stops the render with one line that names the setting."""
+    where = settings.imaging.cmyk_profile
+
+    @functools.cache
+    def load() -> bytes | None:
+        if not where:
+            return None
+        try:
+            if where.startswith("s3://"):
+                bucket, _, key = where.removeprefix("s3://").partition("/")
+                data = store(clients).get(bucket, key, max_bytes=CMYK_PROFILE_MAX_BYTES)
+            else:
+                data = Path(where).read_bytes()
+        except TransientError:
+            raise
+        except (PipelineError, OSError) as e:  # missing, too big, not allowed: the setting's fault, not the image's
+            raise ConfigurationError(f"CMYK_PROFILE={where} cannot be read ({e}): fix it, then redrive the DLQ") from e
+        if why := cmyk_profile_error(data):
+            raise ConfigurationError(f"CMYK_PROFILE={where} is {why}: name a CMYK ICC profile (or none), then redrive")
+        return data
+
+    return load
 
 
 def variants_queue(settings: Settings, clients: Clients) -> Queue | None:

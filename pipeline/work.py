@@ -26,6 +26,8 @@ class Work:
     variants_queue: JobQueue | None = None
     # Admits each render with the memory it plans to hold (the local worker renders several at once; see Limits).
     gate: Callable[[int], AbstractContextManager[object]] = contextlib.nullcontext
+    # The operator's CMYK profile (CMYK_PROFILE), read at first need: see Limits.
+    cmyk_profile: Callable[[], bytes | None] = lambda: None
 
     @property
     def deferred(self) -> tuple[str, ...]:
@@ -45,6 +47,7 @@ class Work:
             animation_decode_pixels=s.imaging.animation_decode_pixels,
             render_seconds=s.timing.render_s,
             gate=self.gate,
+            cmyk_profile=self.cmyk_profile,
         )
 
     def render(self, ref: ObjectRef) -> RenderResult:

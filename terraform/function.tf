@@ -32,6 +32,7 @@ module "processor" {
     RENDITIONS              = var.renditions
     FORMATS                 = var.formats
     DEFER_FORMATS           = var.defer_formats
+    CMYK_PROFILE            = var.cmyk_profile
     VARIANTS_QUEUE_URL      = aws_sqs_queue.this["variants"].url
     MAX_BYTES               = tostring(var.max_bytes)
     MAX_PIXELS              = tostring(var.max_pixels)

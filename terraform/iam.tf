@@ -37,6 +37,16 @@ data "aws_iam_policy_document" "this" {
     resources = ["${aws_dynamodb_table.this.arn}/index/${local.phash_index}"]
   }
 
+  # The operator's CMYK profile, when it is an S3 object: that object only.
+  dynamic "statement" {
+    for_each = startswith(var.cmyk_profile, "s3://") ? [replace(var.cmyk_profile, "s3://", "")] : []
+    content {
+      sid       = "ReadCmykProfile"
+      actions   = ["s3:GetObject"]
+      resources = ["arn:${data.aws_partition.current.partition}:s3:::${statement.value}"]
+    }
+  }
+
   # Results only: operator alerts come from the alarms, never from the handler.
   statement {
     sid       = "PublishResults"

@@ -192,6 +192,17 @@ variable "renditions" {
   default     = "large:800x600,medium:400x300,thumb:150x150"
 }
 
+variable "cmyk_profile" {
+  description = "An ICC profile for CMYK sources that carry none: s3://bucket/key (the function may read that object only), or a path in the package or a layer (/var/task/..., /opt/...). Empty: Pillow's own conversion. No profile ships with imgpipe."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.cmyk_profile == "" || can(regex("^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$", var.cmyk_profile)) || startswith(var.cmyk_profile, "/")
+    error_message = "cmyk_profile must be empty, s3://bucket/key, or an absolute path in the package or a layer."
+  }
+}
+
 variable "formats" {
   description = "Formats of every rendition: fallback (JPEG, or PNG with alpha) and any of webp, avif (docs/performance.md: bytes, time and cost of each)."
   type        = string

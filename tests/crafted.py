@@ -8,6 +8,7 @@ them. Frames are encoded by Pillow (a real encoder) and only the container aroun
 from __future__ import annotations
 
 import io
+import itertools
 import struct
 from dataclasses import dataclass
 
@@ -132,3 +133,55 @@ def avif_declaring(width: int, height: int) -> bytes:
     at = data.find(b"ispe")
     struct.pack_into(">II", data, at + 8, width, height)
     return bytes(data)
+
+
+def _s15(v: float) -> bytes:
+    return struct.pack(">i", round(v * 65536))
+
+
+def cmyk_profile(warmth: float = 0.0) -> bytes:
+    """A small CMYK output profile (ICC v2, A2B0 a lut8 over a 2-point grid from ink to Lab); warmth adds red.
+
+    Not a printing profile: enough for lcms to convert with, and unlike Pillow's own CMYK conversion.
+    """
+
+    def lab(c: int, m: int, y: int, k: int) -> tuple[float, float, float]:
+        red = min(1.0, (1 - c) * (1 - k) * (1 + warmth))
+        lin = [u**2.2 for u in (red, (1 - m) * (1 - k), (1 - y) * (1 - k))]
+        xyz = [sum(w * v for w, v in zip(row, lin, strict=True)) for row in _SRGB_TO_XYZ_D50]
+
+        def f(t: float) -> float:
+            return t ** (1 / 3) if t > 0.008856 else 7.787 * t + 16 / 116
+
+        fx, fy, fz = (f(v / white) for v, white in zip(xyz, (0.9642, 1.0, 0.8249), strict=True))
+        return 116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)
+
+    clut = bytearray()
+    for c, m, y, k in itertools.product((0, 1), repeat=4):
+        big_l, a, b = lab(c, m, y, k)
+        clut += bytes(max(0, min(255, round(v))) for v in (big_l * 255 / 100, a + 128, b + 128))
+    ramp = bytes(range(256))
+    identity = b"".join(_s15(v) for v in (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    a2b0 = b"mft1" + bytes(4) + bytes([4, 3, 2, 0]) + identity + ramp * 4 + bytes(clut) + ramp * 3
+    text = b"imgpipe test CMYK\0"
+    desc = b"desc" + bytes(4) + struct.pack(">I", len(text)) + text + bytes(8 + 2 + 1 + 67)
+    wtpt = b"XYZ " + bytes(4) + _s15(0.9642) + _s15(1.0) + _s15(0.8249)
+    tags = [(b"desc", desc), (b"wtpt", wtpt), (b"A2B0", a2b0)]
+    start = 128 + 4 + 12 * len(tags)
+    table, data = b"", b""
+    for sig, body in tags:
+        data += bytes(-(start + len(data)) % 4)  # each tag on a 4-byte boundary
+        table += sig + struct.pack(">II", start + len(data), len(body))
+        data += body
+    body = struct.pack(">I", len(tags)) + table + data
+    header = bytearray(128)
+    struct.pack_into(">I", header, 0, 128 + len(body))
+    struct.pack_into(">I", header, 8, 0x02100000)
+    header[12:24] = b"prtrCMYKLab "
+    header[36:40] = b"acsp"
+    header[68:80] = _s15(0.9642) + _s15(1.0) + _s15(0.8249)
+    return bytes(header) + body
+
+
+# sRGB's primaries adapted to D50 (the ICC connection space's white)
+_SRGB_TO_XYZ_D50 = ((0.4361, 0.3851, 0.1431), (0.2225, 0.7169, 0.0606), (0.0139, 0.0971, 0.7141))

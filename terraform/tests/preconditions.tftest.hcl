@@ -218,3 +218,30 @@ run "a_reservation_inside_the_quota_plans" {
   command = plan
   variables { reserved_concurrency = 900 }
 }
+
+run "cmyk_profile_in_s3_is_that_object_only" {
+  command = plan
+  variables { cmyk_profile = "s3://press-profiles/cmyk/coated.icc" }
+  assert {
+    condition     = module.processor.environment.CMYK_PROFILE == var.cmyk_profile
+    error_message = "the function is told where the profile is"
+  }
+  assert {
+    condition     = one([for s in data.aws_iam_policy_document.this.statement : s.resources if s.sid == "ReadCmykProfile"]) == toset(["arn:aws:s3:::press-profiles/cmyk/coated.icc"])
+    error_message = "the function may read that object, and only it"
+  }
+}
+
+run "no_cmyk_profile_no_grant" {
+  command = plan
+  assert {
+    condition     = length([for s in data.aws_iam_policy_document.this.statement : s if s.sid == "ReadCmykProfile"]) == 0
+    error_message = "without a profile in S3 the function reads nothing but its buckets"
+  }
+}
+
+run "cmyk_profile_neither_s3_nor_a_path" {
+  command = plan
+  variables { cmyk_profile = "coated.icc" }
+  expect_failures = [var.cmyk_profile]
+}
