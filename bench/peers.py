@@ -126,7 +126,7 @@ def truth(path: Path) -> Image.Image:
         icc = src.info.get("icc_profile")
         if img.mode.startswith("I;16"):
             img = img.convert("I").point(lambda v: v / 257).convert("L")
-        img = img.convert("RGBA" if imaging._has_alpha(img) else "RGB")
+        img = img.convert("RGBA" if imaging.has_alpha(img) else "RGB")
         if icc:
             srgb = ImageCms.createProfile("sRGB")
             img = ImageCms.profileToProfile(img, ImageCms.ImageCmsProfile(io.BytesIO(icc)), srgb) or img

@@ -69,9 +69,13 @@ DRAFT_GAP = 1.0
 # finishes with Lanczos (Pillow's reducing_gap): far cheaper on large non-JPEG sources, same look.
 REDUCING_GAP = 1.5
 # PNG zlib level: the default (6) costs 3-6x the CPU for files 10-25% smaller (bench/). Level 1 first; where that
-# comes out bigger than the whole source (a source compressed harder), 6 and then 9 until it is not.
+# comes out bigger than the whole source (a source compressed harder), harder settings until it is not. zlib is not
+# monotone: a photo written at level 4 can be smaller than at 9 (the property test found one, 1% apart), and its
+# run-length strategy (3) beats both on some; so after 6 and 9 come RLE and every other level, the smallest kept.
+# Rare (a PNG source about the rendition's size) and bounded (ten encodes of a rendition-sized image at most).
 PNG_COMPRESS_LEVEL = 1
-PNG_HARDER_LEVELS = (6, 9)
+_Z_RLE = 3
+PNG_HARDER: tuple[tuple[int, int], ...] = ((6, 0), (9, 0), (9, _Z_RLE), *((level, 0) for level in (5, 4, 7, 8, 3, 2)))
 # The JPEG spec's luminance table (Annex K), which IJG-style encoders scale by quality: a source's own table
 # against it tells the quality it was saved at (as ImageMagick estimates it).
 _IJG_LUMINANCE = (
@@ -91,7 +95,6 @@ _IJG_LUMINANCE_SUM = sum(map(sum, _IJG_LUMINANCE))
 # but 300 ms: ten times the time of the whole JPEG rendering).
 WEBP_QUALITY = 82
 WEBP_METHOD = 2
-_WEBP_PARAMS: dict[str, int] = {"quality": WEBP_QUALITY, "method": WEBP_METHOD}  # stills and animations alike
 AVIF_QUALITY = 56
 # A thumbnail's (up to 200x200) quality, by the same measure against the thumbnail's own JPEG q85 (bench/formats.py,
 # docs/performance.md): WebP reaches the JPEG's PSNR at 76 to 78 (82 spent 12% more bytes above it), AVIF needs 62
@@ -300,7 +303,8 @@ def _input_errors(stage: str) -> Iterator[None]:
         raise ImageError(f"{stage}: {type(e).__name__}: {e}"[:500], code="corrupt") from e
 
 
-def _has_alpha(img: Image.Image) -> bool:
+def has_alpha(img: Image.Image) -> bool:
+    """Whether the image has transparency: an alpha band, or a transparent colour in its info."""
     return img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
 
 
@@ -375,7 +379,7 @@ def _describe(img: Image.Image, data: bytes, limits: Limits) -> SourceInfo:
         # is_animated looks for a second frame only; n_frames would decode every frame of a long GIF. A HEIF's
         # images are not frames: a viewer shows its primary image (what pillow-heif opens), never a slideshow.
         animated=bool(getattr(img, "is_animated", False)) and fmt != "HEIF",
-        has_alpha=_has_alpha(img),
+        has_alpha=has_alpha(img),
     )
 
 
@@ -426,7 +430,7 @@ def _normalise(img: Image.Image, fmt: str) -> Image.Image:
     if img.mode == "1":
         img = img.convert("L")
     if img.mode in ("P", "PA") or (img.mode in ("L", "RGB") and "transparency" in img.info):
-        img = img.convert("RGBA" if _has_alpha(img) else "RGB")
+        img = img.convert("RGBA" if has_alpha(img) else "RGB")
     if img.mode in ("CMYK", "YCbCr", "LAB", "HSV"):
         img = img.convert("RGB")
     if fmt == "JPEG" and img.mode in ("RGBA", "LA"):
@@ -435,7 +439,7 @@ def _normalise(img: Image.Image, fmt: str) -> Image.Image:
         base.paste(img.convert("RGBA"), mask=img.convert("RGBA").getchannel("A"))
         img = base
     if img.mode not in ("L", "LA", "RGB", "RGBA"):
-        img = img.convert("RGBA" if _has_alpha(img) else "RGB")
+        img = img.convert("RGBA" if has_alpha(img) else "RGB")
     return img
 
 
@@ -477,6 +481,28 @@ class _Encoding:
         base = {"WEBP": (WEBP_QUALITY, WEBP_QUALITY_SMALL), "AVIF": (AVIF_QUALITY, AVIF_QUALITY_SMALL)}[fmt][small]
         return max(1, round(base * self.scale))
 
+    def within_budget(
+        self,
+        save: Callable[[int], bytes],
+        quality: int,
+        lossless: Callable[[], bytes] | None = None,
+        deadline: float = math.inf,
+    ) -> bytes:
+        """save(quality), and while that is bigger than the whole source (a small, already crushed one), a quarter
+        less quality a step: rare, and bounded (a dozen steps at most, and the render's deadline). Still bigger at
+        the lowest, lossless() is tried last (WebP's), which holds a graphic (pixel art, dithering) in fewer bytes
+        than any lossy quality."""
+        data = save(quality)
+        while self._over(data) and quality > 1 and time.monotonic() < deadline:
+            quality = max(1, quality * 3 // 4)
+            data = min(data, save(quality), key=len)
+        if lossless is not None and self._over(data) and time.monotonic() < deadline:
+            data = min(data, lossless(), key=len)
+        return data
+
+    def _over(self, data: bytes) -> bool:
+        return bool(self.budget) and len(data) > self.budget
+
 
 def cmyk_profile_error(data: bytes) -> str:
     """Why these bytes cannot be the CMYK profile of profile-less CMYK sources ("" when they can)."""
@@ -503,23 +529,18 @@ def _encode(img: Image.Image, fmt: str, encoding: _Encoding) -> bytes:
         # Huffman tables fitted to the image (what sharp does by default): about 5% smaller for a millisecond at
         # 800x600 (bench/peers.py).
         params = {"optimize": True}
-    data = _save(img, fmt, {**params, "quality": quality})
-    # Still bigger than the whole source (a small, already crushed one): a lower quality until it is not. Rare,
-    # and bounded: each step takes a quarter off.
-    while encoding.budget and len(data) > encoding.budget and quality > 1:
-        quality = max(1, quality * 3 // 4)
-        data = min(data, _save(img, fmt, {**params, "quality": quality}), key=len)
-    return data
+    lossless = (lambda: _save(img, fmt, {**params, "lossless": True})) if fmt == "WEBP" else None
+    return encoding.within_budget(lambda q: _save(img, fmt, {**params, "quality": q}), quality, lossless)
 
 
 def _encode_png(img: Image.Image, budget: int) -> bytes:
     """PNG: as a palette where that loses nothing, fast first, harder only while it is bigger than the budget."""
     img = _palette_if_lossless(img)
     data = _save(img, "PNG", {"compress_level": PNG_COMPRESS_LEVEL})
-    for level in PNG_HARDER_LEVELS:
+    for level, strategy in PNG_HARDER:
         if not budget or len(data) <= budget:
             break
-        data = min(data, _save(img, "PNG", {"compress_level": level}), key=len)
+        data = min(data, _save(img, "PNG", {"compress_level": level, "compress_type": strategy}), key=len)
     return data
 
 
@@ -583,12 +604,13 @@ def render(data: bytes, renditions: Sequence[Rendition], limits: Limits) -> Rend
             plan = replace(plan, cmyk_profile=limits.cmyk_profile())
         with _input_errors("cannot decode image"):
             motion = _motion(img, data, info, plan.sizes, limits) if info.animated else None
+            encoding = _Encoding.of(limits, _source_quality(img), info.bytes)
             with limits.gate(plan.need + (motion.work if motion is not None and motion.fits else 0)):
-                rendered, smallest = _render(img, info, plan, limits)
+                rendered, smallest = _render(img, info, plan, limits, encoding)
                 identity = identify(smallest)
                 animation = Animation.NONE
                 if info.animated:
-                    rendered, animation = _animate(img, info, rendered, limits, deadline, motion)
+                    rendered, animation = _animate(img, info, rendered, limits, encoding, deadline, motion)
             return RenderResult(info, tuple(rendered), identity, animation)
     finally:
         img.close()
@@ -698,14 +720,15 @@ def _plan(img: Image.Image, info: SourceInfo, renditions: Sequence[Rendition], l
     return _Plan(targets, decoded, need)
 
 
-def _render(img: Image.Image, info: SourceInfo, plan: _Plan, limits: Limits) -> tuple[list[RenderedImage], Image.Image]:
+def _render(
+    img: Image.Image, info: SourceInfo, plan: _Plan, limits: Limits, encoding: _Encoding
+) -> tuple[list[RenderedImage], Image.Image]:
     fmt = output_format(info)
     targets, decoded = plan.targets, plan.decoded
     if decoded != img.size:
         # Let libjpeg decode at 1/2, 1/4 or 1/8 scale: far less work and memory than a full decode.
         img.draft("RGB" if img.mode == "CMYK" else img.mode, decoded)
     icc = img.info.get("icc_profile") or plan.cmyk_profile
-    encoding = _Encoding.of(limits, _source_quality(img), info.bytes)
     img.load()
     # CMYK goes through its profile to sRGB (Pillow's own CMYK conversion is naive); RGB waits until it is
     # rendition-sized, where the colour transform costs a fraction of a full-size one.
@@ -788,6 +811,7 @@ def _animate(
     info: SourceInfo,
     stills: list[RenderedImage],
     limits: Limits,
+    encoding: _Encoding,
     deadline: float,
     motion: _Motion | None,
 ) -> tuple[list[RenderedImage], Animation]:
@@ -811,7 +835,7 @@ def _animate(
     except Exception:  # any of the many things a plugin raises on a broken frame (see _input_errors)
         return stills, Animation.DAMAGED
     loop = _plays(img, info)
-    animated = {size: _encode_animation(held_frames, durations, loop) for size, held_frames in frames.items()}
+    animated = {size: _encode_animation(held, durations, loop, encoding, deadline) for size, held in frames.items()}
     out = []
     for r in stills:
         if r.format == "WEBP":
@@ -902,17 +926,26 @@ def _srgb_transform(icc: bytes | None, mode: str) -> ImageCms.ImageCmsTransform 
         return None
 
 
-def _encode_animation(frames: list[Image.Image], durations: list[int], loop: int) -> bytes:
-    buf = io.BytesIO()
+def _encode_animation(
+    frames: list[Image.Image], durations: list[int], loop: int, encoding: _Encoding, deadline: float
+) -> bytes:
+    """One size's animated WebP, by the rules of a still WebP of that size (quality, the source's byte budget)."""
     first = frames[0]
-    first.info = {}  # nothing of the source's metadata (see _encode)
-    first.save(
-        buf,
-        format="WEBP",
-        save_all=True,
-        append_images=frames[1:],
-        duration=durations,
-        loop=loop,
-        **_WEBP_PARAMS,
-    )
-    return buf.getvalue()
+    first.info = {}  # nothing of the source's metadata (see _save)
+
+    def save(quality: int | None) -> bytes:
+        buf = io.BytesIO()
+        lossy: dict[str, object] = {"quality": quality} if quality is not None else {"lossless": True}
+        first.save(
+            buf,
+            format="WEBP",
+            save_all=True,
+            append_images=frames[1:],
+            duration=durations,
+            loop=loop,
+            method=WEBP_METHOD,
+            **lossy,
+        )
+        return buf.getvalue()
+
+    return encoding.within_budget(save, encoding.quality("WEBP", first.size), lambda: save(None), deadline)

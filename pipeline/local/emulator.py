@@ -68,8 +68,8 @@ class Backend:
 
 # The emulators, one entry each: the CLI, the fixtures, the bench, the container profiles and the Makefile (its list,
 # virtualenvs and `make lock`) read this table; the compose profiles and CI's matrix are held to it by
-# tests/static/test_makefile.py. The first is the default. (This module needs only the standard library: the
-# Makefile reads the table with the host's Python.)
+# tests/static/test_makefile.py. The first is the default. The Makefile reads it with sed, before any virtualenv
+# exists: keep each entry on one line, `Backend("name", "3.x", ...)`.
 BACKEND_TABLE = (
     Backend("ministack", "3.12", _ministack),
     Backend("moto", "3.11", _moto),

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageSequence
 
+from pipeline import imaging
 from pipeline.errors import ImageError
 from pipeline.imaging import FRAME_COST_PIXELS, Animation, Limits, RenderedImage, render
 from pipeline.settings import DEFAULT_RENDITIONS, parse_renditions
@@ -141,3 +142,37 @@ def test_an_animation_cut_anywhere_is_a_clean_outcome(cut: int) -> None:
     frames = {r.frames for r in result.renditions}
     assert result.animation in (Animation.NONE, Animation.KEPT, Animation.DAMAGED)
     assert frames == {1} or (result.animation is Animation.KEPT and max(frames) <= 6)
+
+
+def test_an_animation_is_encoded_by_the_same_rules_as_a_still(monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN the encoder's calls watched: the quality each animated WebP is asked for, by its size
+    asked: dict[tuple[int, int], list[object]] = {}
+    save = Image.Image.save
+
+    def watched(self: Image.Image, fp: object, format: str | None = None, **params: object) -> None:
+        if params.get("save_all") and format == "WEBP":
+            asked.setdefault(self.size, []).append(params.get("quality"))
+        save(self, fp, format, **params)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Image.Image, "save", watched)
+    # WHEN an animated GIF is rendered
+    result = render(animation("GIF", size=(1000, 500)), R, Limits())
+    assert result.animation is Animation.KEPT
+    # THEN each size's animation is written at the quality its still WebP would be (the thumbnail's own)
+    assert asked[(800, 400)][0] == imaging.WEBP_QUALITY
+    assert asked[(150, 75)][0] == imaging.WEBP_QUALITY_SMALL
+
+
+def test_an_animation_is_no_bigger_than_a_small_source() -> None:
+    # GIVEN a small GIF of busy pixel-art frames, which GIF's LZW holds in few bytes and lossy WebP does not
+    frames = []
+    for i in range(6):
+        img = Image.effect_noise((300, 300), 90 + 10 * i).point(lambda v: 255 if v > 128 else 0).convert("RGB")
+        frames.append(img.convert("P", palette=Image.Palette.ADAPTIVE, colors=2))
+    source = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    result = render(source, R, Limits())
+    assert result.animation is Animation.KEPT
+    # THEN no animated rendition is bigger than the whole source
+    webps = [r for r in result.renditions if r.format == "WEBP"]
+    assert webps and all(r.frames == 6 for r in webps)
+    assert [(r.name, len(r.data)) for r in webps if len(r.data) > len(source)] == []

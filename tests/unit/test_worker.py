@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pipeline.local.worker import MemoryGate, Worker
+from pipeline.local.worker import VARIANTS_POLLERS, MemoryGate, Worker
 from pipeline.settings import Settings
 
 
@@ -87,3 +89,49 @@ def test_the_memory_gate_admits_renders_only_while_they_fit_one_budget_together(
     # AND one render larger than the whole budget still runs (alone): the budget refused it earlier if it must
     render(150)
     assert peak[0] == 150
+
+
+class WaitingQueue(FakeQueue):
+    """A queue whose receive returns one message only once `together` receivers are waiting on it at once."""
+
+    def __init__(self, together: int) -> None:
+        super().__init__()
+        self.barrier = threading.Barrier(together, timeout=5)
+        self.met = threading.Event()
+
+    def arn(self) -> str:
+        return "arn:aws:sqs:us-east-1:000000000000:q"
+
+    def receive(self, max_messages: int, wait_s: int) -> list[dict[str, Any]]:
+        if self.met.is_set():
+            time.sleep(0.01)
+            return []
+        self.barrier.wait()
+        self.met.set()
+        return []
+
+
+class IdleQueue(WaitingQueue):
+    def receive(self, max_messages: int, wait_s: int) -> list[dict[str, Any]]:
+        time.sleep(0.01)
+        return []
+
+
+def test_deferred_variants_are_polled_as_concurrently_as_aws_runs_them() -> None:
+    # GIVEN a worker with a variants queue that answers only when two pollers wait on it at once
+    variants = WaitingQueue(together=2)
+    w = Worker(Settings(), IdleQueue(1), lambda e, c: {"batchItemFailures": []}, variants=variants)  # type: ignore[arg-type]
+    w.start()
+    try:
+        # THEN two of its batches can be in flight together, as terraform's variants_max_concurrency (2) allows
+        assert variants.met.wait(5), "only one poller on the variants queue"
+    finally:
+        w.stop.set()
+        for t in w.threads:
+            t.join(5)
+
+
+def test_the_local_variants_pollers_are_terraforms_default() -> None:
+    text = (Path(__file__).resolve().parents[2] / "terraform" / "variables.tf").read_text()
+    block = re.search(r'variable "variants_max_concurrency" \{.*?default\s*=\s*(\d+)', text, re.S)
+    assert block is not None and int(block.group(1)) == VARIANTS_POLLERS
