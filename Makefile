@@ -46,7 +46,7 @@ PYTHON312 ?= $(or $(shell python3.12 -c 'import sys; print(sys.executable)' 2>/d
 PYTEST_ARGS ?=
 
 
-.PHONY: help venv emulators up down e2e compose-tests images test-containers test check unit integration e2e-tests fuzz lint audit bench bench-peers soak typecheck build tf-check tf-lock tf-local lock clean
+.PHONY: help venv emulators up down e2e compose-tests images test-containers test check unit integration e2e-tests fuzz lint audit bench bench-peers soak typecheck build tf-check tf-approve tf-mutate tf-lock tf-local lock clean
 
 help: ## list every target
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -194,12 +194,14 @@ ifeq ($(CONTAINERS_LEG),1)
 endif
 
 # Before every commit, in under 4 minutes on 2 cores: lint, types, unit and static tests, and the integration suite
-# on embedded MiniStack (the fuzzers, e2e, terraform, LocalStack and Docker are left to make test).
+# on embedded MiniStack, and the terraform rules and review gate (the fuzzers, e2e, terraform runs, LocalStack and
+# Docker are left to make test).
 check: $(VENV)/.installed .venv-ministack/.installed ## the fast loop before a commit: ruff, mypy, unit, static, integration on MiniStack (no fuzzers)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	EMULATOR=ministack FAULT_PLANS=20 $(PY) -m pytest tests/unit tests/static tests/integration -q -x --durations=5 \
+	EMULATOR=ministack FAULT_PLANS=20 $(PY) -m pytest tests/unit tests/static tests/integration \
+	  tests/terraform/test_rules.py tests/terraform/test_reviewed.py -q -x --durations=5 \
 	  --ignore tests/unit/test_fuzz_imaging.py --ignore tests/unit/test_fuzz_containers.py $(PYTEST_ARGS)
 
 unit: $(VENV)/.installed ## unit tests only (no network)
@@ -234,6 +236,13 @@ tf-check: $(VENV)/.installed .venv-checkov/.installed ## terraform fmt -check, i
 	  terraform -chdir=terraform validate -no-color && \
 	  terraform -chdir=terraform test -no-color
 	.venv-checkov/bin/checkov -d terraform --framework terraform --quiet --compact --skip-download
+
+tf-approve: $(VENV)/.installed ## write terraform/ as it now is into tests/terraform/reviewed.json (the review gate): review its diff
+	$(VENV)/bin/python -m tests.terraform.test_reviewed --write
+
+MUTANTS ?= 60
+tf-mutate: $(VENV)/.installed ## terraform mutation testing: MUTANTS (60, or all) generated mutants against validate, the static tests and terraform test; the score and every survivor
+	$(VENV)/bin/python -m tests.terraform.mutate --count $(MUTANTS)
 
 # MiniStack runs functions on its own Python (3.12 where there is one: then this is make build's x86_64 zip);
 # LocalStack runs them in the real python3.12 image. The code is always the same, only the wheels' ABI could differ.

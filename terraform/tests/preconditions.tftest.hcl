@@ -2,18 +2,7 @@
 # Offline: a mock provider stands in for AWS. Run by `make tf-check` (terraform test).
 
 mock_provider "aws" {
-  mock_data "aws_caller_identity" {
-    defaults = { account_id = "123456789012" }
-  }
-  mock_data "aws_partition" {
-    defaults = { partition = "aws", dns_suffix = "amazonaws.com" }
-  }
-  mock_data "aws_servicequotas_service_quota" {
-    defaults = { value = 1000 }
-  }
-  mock_data "aws_iam_policy_document" {
-    defaults = { json = "{\"Version\":\"2012-10-17\",\"Statement\":[]}" }
-  }
+  source = "./tests/mocks"
 }
 
 variables {
