@@ -239,3 +239,21 @@ run "cmyk_profile_refuses_a_relative_path" {
   variables { cmyk_profile = "profiles/cmyk.icc" }
   expect_failures = [var.cmyk_profile]
 }
+
+# The mappings may take every execution the account has, not one more (the precondition's bound, both sides).
+run "mappings_may_take_the_whole_quota" {
+  command = plan
+  override_data {
+    target = data.aws_servicequotas_service_quota.lambda_concurrency[0]
+    values = { value = 22 }
+  }
+}
+
+run "mappings_may_not_take_more_than_the_quota" {
+  command = plan
+  override_data {
+    target = data.aws_servicequotas_service_quota.lambda_concurrency[0]
+    values = { value = 21 }
+  }
+  expect_failures = [aws_lambda_event_source_mapping.this]
+}

@@ -11,6 +11,7 @@ test of `make test` kills it). `make tf-mutate` runs a sample; MUTANTS=all runs 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import os
 import random
 import re
@@ -311,7 +312,7 @@ def sample(every: list[Mutant], count: int, seed: int) -> list[Mutant]:
 
 
 def accepted() -> dict[str, str]:
-    """The survivors written down as harmless: id -> why."""
+    """The survivors written down as harmless: id (or a glob over ids, for a class) -> why."""
     out: dict[str, str] = {}
     if ACCEPTED.exists():
         for line in ACCEPTED.read_text().splitlines():
@@ -437,14 +438,21 @@ def report(chosen: list[Mutant], results: dict[str, str], known: dict[str, str],
         f"{_pct(semantic, counted)}); {stillborn} refused by terraform validate; {len(survivors)} survived; "
         f"{seconds:.0f} s"
     )
-    unexplained = [mu for mu in survivors if mu.id not in known]
+    unexplained = [mu for mu in survivors if why_accepted(mu.id, known) is None]
     for mu in survivors:
-        why = known.get(mu.id)
+        why = why_accepted(mu.id, known)
         print(f"  survived {mu.file}:{mu.line} {mu.id}" + (f"  (accepted: {why})" if why else "  (NOT ACCEPTED)"))
     if unexplained:
         print(f"tf-mutate: {len(unexplained)} survivor(s) neither killed nor accepted in {ACCEPTED.relative_to(ROOT)}")
         return 1
     return 0
+
+
+def why_accepted(mutant_id: str, known: dict[str, str]) -> str | None:
+    """Why this survivor is harmless, if it is written down (by its id, or by a glob naming its class)."""
+    if mutant_id in known:
+        return known[mutant_id]
+    return next((why for pattern, why in known.items() if fnmatch.fnmatchcase(mutant_id, pattern)), None)
 
 
 def _pct(part: int, whole: int) -> str:

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from pipeline import metrics
+from pipeline import http_api, metrics, settings
 from pipeline.adapters import records
+from pipeline.settings import parse_formats, parse_renditions
 from tests.terraform.tf import FUNCTION_MODULE, blocks, statements
 
 
@@ -176,9 +177,15 @@ NAMES = {
 }
 
 
-def test_the_processor_is_told_the_resources_it_uses() -> None:
-    env = blocks("module")[("processor",)]["environment"]
-    assert {k: env.get(k) for k in NAMES} == NAMES
+API_USES = ("INPUT_BUCKET", "OUTPUT_BUCKET", "INPUT_PREFIX", "TABLE_NAME", "STATUS_INDEX", "MAX_BYTES")
+API_NAMES = {k: NAMES[k] for k in API_USES}
+
+
+@pytest.mark.parametrize(("module", "names"), [("processor", NAMES), ("api", API_NAMES)])
+def test_each_function_is_told_the_resources_it_uses(module: str, names: dict[str, str]) -> None:
+    env = blocks("module")[(module,)]["environment"]
+    assert {k: env.get(k) for k in names} == names
+    assert env["NAME_PREFIX"] == "${var.name_prefix}" and env["LOG_LEVEL"] == "${var.log_level}"
 
 
 def test_the_table_is_the_one_the_records_adapter_reads() -> None:
@@ -441,3 +448,140 @@ def test_each_functions_handler_is_a_function_of_the_package() -> None:
         assert body["architecture"] == "${var.lambda_architecture}", name
         policy = {"processor": "this", "api": "api"}[name]  # each its own role's document
         assert body["policy_json"] == f"${{data.aws_iam_policy_document.{policy}.json}}", name
+
+
+def test_terraforms_defaults_are_the_pipelines_own() -> None:
+    # The same handler locally and in AWS: what terraform sets by default is what Settings() means by default.
+    s = settings.Settings()
+    defaults: dict[str, Any] = {name: body.get("default") for (name,), body in blocks("variable").items()}
+    assert parse_renditions(defaults["renditions"]) == s.imaging.renditions
+    assert parse_formats(defaults["formats"]) == s.imaging.variants
+    assert defaults["defer_formats"] == settings.DEFAULT_DEFER_FORMATS
+    assert (defaults["max_bytes"], defaults["max_pixels"]) == (s.imaging.max_bytes, s.imaging.max_pixels)
+    assert (defaults["lambda_memory_mb"], defaults["lambda_timeout_s"]) == (
+        s.imaging.memory_mb,
+        s.timing.handler_timeout_s,
+    )
+    assert defaults["max_receive_count"] == s.timing.max_receive_count == 3  # the mission's number
+    assert defaults["retention_days"] == s.timing.item_ttl_days
+    assert (defaults["name_prefix"], defaults["input_prefix"]) == (s.names.name_prefix, "uploads/")
+    assert defaults["log_level"] == s.log_level and defaults["region"] == s.region
+
+
+# What a plain `terraform apply` must get: a stack that works, is protected and tells its operators, not a test rig.
+PRODUCTION_DEFAULTS = {
+    "event_source_mapping_enabled": True,  # off, the queue would fill and nothing would process it
+    "http_api_enabled": True,
+    "deletion_protection": True,
+    "force_destroy": False,
+    "check_account_quotas": True,
+    "cdn_enabled": False,  # a brand-new account may be refused a distribution
+    "api_auth": "iam",  # never open
+    "reserved_concurrency": -1,  # a reservation takes from the account's unreserved 100
+    "batch_size": 10,
+    "batching_window_s": 0,
+    "max_concurrency": 20,
+    "variants_max_concurrency": 2,
+    "oldest_message_alarm_s": 900,  # the alarm thresholds docs/operations.md gives
+    "variants_oldest_message_alarm_s": 3600,
+    "lambda_architecture": "arm64",  # 20% cheaper per GB-second; make build ARCH=arm64 is the README's
+    "lambda_runtime": "python3.12",  # what make build's wheels are for
+    "log_retention_days": 30,
+}
+
+
+def test_a_plain_apply_gets_a_working_protected_stack() -> None:
+    defaults = {name: body.get("default") for (name,), body in blocks("variable").items()}
+    assert {k: defaults.get(k) for k in PRODUCTION_DEFAULTS} == PRODUCTION_DEFAULTS
+
+
+def test_every_bucket_entry_is_its_own_bucket() -> None:
+    buckets = blocks("locals")[("buckets",)]
+    assert {k: v["bucket"] for k, v in buckets.items()} == {k: f"${{aws_s3_bucket.{k}}}" for k in buckets}
+
+
+def test_kms_is_used_only_through_the_service_that_needs_it() -> None:
+    for doc in ("this", "api"):
+        for st in statements(blocks("data")[("aws_iam_policy_document", doc)]):
+            if any(a.startswith("kms:") for a in st["actions"]):
+                (via,) = [c for c in st.get("condition", []) if c["variable"] == "kms:ViaService"]
+                assert via["test"] == "StringEquals" and len(via["values"]) == 1, st
+                assert st["resources"] == ["${aws_kms_key.this.arn}"], st
+
+
+def test_a_resource_policy_lets_its_service_do_one_thing() -> None:
+    actions = {"queue": ["sqs:SendMessage"], "alerts": ["sns:Publish"]}
+    for name, expected in actions.items():
+        assert [s["actions"] for s in statements(blocks("data")[("aws_iam_policy_document", name)])] == [expected]
+
+
+def test_cloudfront_reads_renditions_for_this_distribution_only() -> None:
+    doc = blocks("data")[("aws_iam_policy_document", "bucket")]
+    (cdn,) = [s for s in statements(doc) if s.get("sid") == "CloudFrontReadsRenditions"]
+    assert cdn["condition"] == [
+        {
+            "test": "StringEquals",
+            "variable": "AWS:SourceArn",
+            "values": ["${aws_cloudfront_distribution.renditions[0].arn}"],
+        }
+    ]
+    assert cdn["principals"] == [{"type": "Service", "identifiers": ["cloudfront.amazonaws.com"]}]
+    certificate = _one(_resources("aws_cloudfront_distribution")["renditions"], "viewer_certificate")
+    assert certificate == {"cloudfront_default_certificate": True}  # without one, AWS refuses the distribution
+
+
+def test_the_api_stage_is_throttled_and_logged() -> None:
+    stage = _resources("aws_apigatewayv2_stage")["this"]
+    throttle = _one(stage, "default_route_settings")
+    assert throttle == {
+        "throttling_rate_limit": "${var.api_throttle_rate}",
+        "throttling_burst_limit": "${var.api_throttle_rate * 2}",
+    }
+    assert _one(stage, "access_log_settings")["destination_arn"] == "${aws_cloudwatch_log_group.api_access.arn}"
+    assert (stage["name"], stage["auto_deploy"]) == ("$default", True)
+
+
+def test_both_mappings_take_batches_alike_and_report_partial_failures() -> None:
+    mappings = _resources("aws_lambda_event_source_mapping")
+    queues = {"this": '${aws_sqs_queue.this["jobs"].arn}', "variants": '${aws_sqs_queue.this["variants"].arn}'}
+    ceilings = {"this": "${var.max_concurrency}", "variants": "${var.variants_max_concurrency}"}
+    assert set(mappings) == set(queues)
+    for name, m in mappings.items():
+        assert m["event_source_arn"] == queues[name] and m["function_name"] == "${module.processor.arn}", name
+        assert (m["batch_size"], m["maximum_batching_window_in_seconds"]) == (
+            "${var.batch_size}",
+            "${var.batching_window_s}",
+        ), name
+        assert m["function_response_types"] == ["ReportBatchItemFailures"], name
+        assert m["enabled"] == "${var.event_source_mapping_enabled}", name
+        assert _one(m, "scaling_config") == {"maximum_concurrency": ceilings[name]}, name
+
+
+def test_alarms_tell_the_operators_topic_not_the_results_one() -> None:
+    actions: Any = blocks("locals")[("alarm_actions",)]
+    assert actions == ["${aws_sns_topic.alerts.arn}"]
+
+
+def test_cloudfront_may_only_read() -> None:
+    doc = blocks("data")[("aws_iam_policy_document", "bucket")]
+    (cdn,) = [s for s in statements(doc) if s.get("sid") == "CloudFrontReadsRenditions"]
+    assert cdn["actions"] == ["s3:GetObject"] and cdn["resources"] == ["${each.value}/*"]
+
+
+def test_the_dashboards_age_widget_watches_the_jobs_queue() -> None:
+    body = _resources("aws_cloudwatch_dashboard")["this"]["dashboard_body"]
+    assert '["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", aws_sqs_queue.this["jobs"].name]' in body
+    assert '["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", aws_sqs_queue.dlq.name' in body
+
+
+def test_the_api_hands_the_function_the_event_format_it_reads() -> None:
+    # pipeline/http_api.py reads version 2.0's requestContext.http.method and rawPath; 1.0 has neither
+    integration = _resources("aws_apigatewayv2_integration")["this"]
+    assert (integration["integration_type"], integration["payload_format_version"]) == ("AWS_PROXY", "2.0")
+    assert integration["integration_uri"] == "${module.api.invoke_arn}"
+    assert '.get("http", {}).get("method"' in Path(http_api.__file__).read_text()
+
+
+def test_the_cdn_answers_ipv6_viewers_too() -> None:
+    cdn = _resources("aws_cloudfront_distribution")["renditions"]
+    assert (cdn["enabled"], cdn["is_ipv6_enabled"]) == (True, True)
