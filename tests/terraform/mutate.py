@@ -131,22 +131,14 @@ def _span(lines: list[str], start: int, open_ch: str, close_ch: str) -> int:
     for j in range(start, len(lines)):
         code = _code(lines[j])
         depth += code.count(open_ch) - code.count(close_ch)
-        if depth <= 0 and j >= start:
+        if depth <= 0:
             return j
     return start
 
 
-def _one(lines: list[str], i: int, new: str | None) -> str:
-    out = list(lines)
-    if new is None:
-        del out[i]
-    else:
-        out[i] = new
-    return "\n".join(out) + "\n"
-
-
-def _without(lines: list[str], start: int, end: int) -> str:
-    return "\n".join(lines[:start] + lines[end + 1 :]) + "\n"
+def _splice(lines: list[str], start: int, end: int, new: list[str]) -> str:
+    """The file with lines start..end (inclusive) replaced by new (none: removed)."""
+    return "\n".join([*lines[:start], *new, *lines[end + 1 :]]) + "\n"
 
 
 def _siblings(directory: Path) -> dict[str, list[str]]:
@@ -180,7 +172,7 @@ class _Line:
 
     def to(self, new: str | None) -> str:
         """The file with this line replaced (None: removed)."""
-        return _one(self.lines, self.i, new)
+        return _splice(self.lines, self.i, self.i, [] if new is None else [new])
 
 
 _Change = tuple[str, str, str]  # operator, what changed, the mutated file
@@ -194,7 +186,7 @@ def _blocks(x: _Line) -> Iterator[_Change]:
         # Named by its first line inside: "precondition {" alone says nothing
         inside = next((y.strip()[:50] for y in x.lines[x.i + 1 : end] if not y.strip().startswith("#")), "")
         operator = "drop-guard" if opened.group(1) in GUARDS else "drop-block"
-        yield operator, f"{opened.group(1)} {{{inside}}}", _without(x.lines, x.i, end)
+        yield operator, f"{opened.group(1)} {{{inside}}}", _splice(x.lines, x.i, end, [])
 
 
 def _assignments(x: _Line) -> Iterator[_Change]:
@@ -207,8 +199,7 @@ def _assignments(x: _Line) -> Iterator[_Change]:
         yield "drop-arg", name, x.to(None)
     if name == "resources" and x.top == "data":
         end = _span(x.lines, x.i, "[", "]")
-        widened = [*x.lines[: x.i], f'{indent}resources = ["*"]', *x.lines[end + 1 :]]
-        yield "widen-resource", name, "\n".join(widened) + "\n"
+        yield "widen-resource", name, _splice(x.lines, x.i, end, [f'{indent}resources = ["*"]'])
     if value in ("true", "false"):
         yield "flip-bool", name, x.to(f"{indent}{name}{eq}{'false' if value == 'true' else 'true'}")
     if re.fullmatch(r"\d+", value):
@@ -284,8 +275,8 @@ def mutants(directory: Path = TF_DIR) -> list[Mutant]:
         for path in sorted(module.glob("*.tf")):
             if path.name == "versions.tf":
                 continue  # the provider pin: a change there is a different provider, not a mutant
-            rel = str(path.relative_to(directory))
-            out += [mu for mu in mutants_of(rel, path.read_text(), siblings) if mu.text != path.read_text()]
+            rel, text = str(path.relative_to(directory)), path.read_text()  # read once, not once a mutant
+            out += [mu for mu in mutants_of(rel, text, siblings) if mu.text != text]
     # The same change to the same text twice in a file: numbered in order, so each id names one mutant.
     seen: dict[str, int] = {}
     numbered = []
