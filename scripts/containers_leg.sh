@@ -49,6 +49,7 @@ step() {
   fi
 }
 
+step "free disk for the engine" "$PY" -m pipeline.local.containers disk-check || exit 1
 step "images (upstream where pullable, else stand-ins)" "$PY" -m pipeline.local.containers ensure || exit 1
 
 for p in $PROFILES; do
@@ -85,4 +86,5 @@ if [ -n "$failed" ]; then
   say "FAILED:$failed ($(($(date +%s) - started)) s)"
   exit 1
 fi
-say "passed in $(($(date +%s) - started)) s; images: $("$PY" -m pipeline.local.containers disk)"
+"$PY" -m pipeline.local.containers prune
+say "passed in $(($(date +%s) - started)) s; images: $("$PY" -m pipeline.local.containers disk); engine disk: $(du -sh "$(docker info --format '{{.DockerRootDir}}')" 2>/dev/null | cut -f1)"

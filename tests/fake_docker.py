@@ -13,9 +13,12 @@ PULL_ERROR = (
 )
 
 
-def fake_docker(folder: Path, images: dict[str, dict[str, str]] | None = None) -> dict[str, str]:
+def fake_docker(
+    folder: Path, images: dict[str, dict[str, str]] | None = None, *, driver: str = "vfs", root: str = ""
+) -> dict[str, str]:
     """Write a `docker` into folder; returns an environment with it first on PATH. Every call is logged to
-    folder/calls.log; `image inspect` knows `images` (name: labels); `pull` fails as an offline engine does."""
+    folder/calls.log; `image inspect` knows `images` (name: labels); `info` names the storage driver and data root;
+    `pull` fails as an offline engine does."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "images.json").write_text(json.dumps(images or {}))
     script = folder / "docker"
@@ -26,7 +29,9 @@ args = sys.argv[1:]
 with open({str(folder / "calls.log")!r}, "a") as log:
     log.write(" ".join(args) + "\\n")
 images = json.load(open({str(folder / "images.json")!r}))
-if args[:1] in (["info"], ["version"]):
+if args[:1] == ["info"] and "{{{{.Driver}}}} {{{{.DockerRootDir}}}}" in args:
+    print({f"{driver} {root}"!r})
+elif args[:1] in (["info"], ["version"]):
     print("20.10.24")
 elif args[:2] == ["image", "inspect"]:
     name = args[-1]

@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -115,6 +116,7 @@ class Emulator:
             raise PortTakenError(f"{self.host}:{self.port} is already in use")
         log_path.parent.mkdir(parents=True, exist_ok=True)
         cmd, env = self.command(log_path.parent)
+        env.update(private_tmp(log_path.parent / f"{self.backend}-{self.port}.tmp"))
         with log_path.open("ab") as out:
             proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         try:
@@ -197,17 +199,59 @@ def wait_init_hooks(url: str, *, timeout_s: float, proc: subprocess.Popen[bytes]
     raise TimeoutError(f"LocalStack init hooks not done after {timeout_s}s: {state}")
 
 
+# The emulators write to the temporary folder and do not clean up when stopped: MiniStack unpacks each function's zip
+# there (113 MB for ours, per function and run) and DynamoDB Local its native library; a day of test runs left 6 GB
+# in /tmp and the next CI run found the disk full. Each emulator gets a folder of its own, marked, and stop_process
+# removes it with the process.
+TMP_VAR = "IMGPIPE_PRIVATE_TMP"
+TMP_MARK = ".imgpipe-private-tmp"
+
+
+def private_tmp(folder: Path) -> dict[str, str]:
+    """A fresh, marked temporary folder for a process about to start: the variables that point it there."""
+    shutil.rmtree(folder, ignore_errors=True)  # a previous run on this port that was killed before it could clean
+    folder.mkdir(parents=True)
+    (folder / TMP_MARK).touch()
+    path = str(folder.resolve())
+    java = f"{os.environ.get('JAVA_TOOL_OPTIONS', '')} -Djava.io.tmpdir={path}".strip()
+    return {"TMPDIR": path, TMP_VAR: path, "JAVA_TOOL_OPTIONS": java}
+
+
+def _private_tmp_of(pid: int) -> Path | None:
+    """The private temporary folder a running process was given, if any (Linux: read from /proc)."""
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    prefix = f"{TMP_VAR}=".encode()
+    for entry in environ:
+        if entry.startswith(prefix):
+            folder = Path(os.fsdecode(entry[len(prefix) :]))
+            # Only a folder private_tmp made: never the shared /tmp, whatever the variable says.
+            return folder if (folder / TMP_MARK).is_file() else None
+    return None
+
+
 def stop_process(pid: int, *, timeout_s: float = 10.0) -> bool:
     """Stop a process (its whole group when it leads one, as start_new_session makes): SIGTERM, then SIGKILL.
 
     The one way this project stops what it started: `make down` and `pipeline stop` use it for the emulator, the
-    worker and the API alike. False when there was no such process.
+    worker and the API alike; a private temporary folder the process was given goes with it. False when there was no
+    such process.
     """
     try:
         leads_group = os.getpgid(pid) == pid
     except ProcessLookupError:
         return False
+    tmp = _private_tmp_of(pid)
+    try:
+        return _stop(pid, leads_group, timeout_s)
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
 
+
+def _stop(pid: int, leads_group: bool, timeout_s: float) -> bool:
     def send(sig: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError):
             if leads_group:
