@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -70,9 +71,21 @@ def _status(field: str) -> int:
 
 def child(path: str) -> None:
     """Render one file after loading the handler; print the baseline and peak RSS in bytes."""
+    import time
+
     import pipeline.handler  # noqa: F401 - the Lambda's own imports make the baseline
     from pipeline.imaging import Limits, render
     from pipeline.settings import Settings
+
+    # Count Pillow's encoder calls by format (stills and animations alike): what the byte rules' retries cost.
+    encodes: dict[str, int] = {}
+    save = Image.Image.save
+
+    def counted(img: Image.Image, fp: Any, format: str | None = None, **params: Any) -> None:
+        encodes[str(format)] = encodes.get(str(format), 0) + 1
+        save(img, fp, format, **params)
+
+    Image.Image.save = counted  # type: ignore[method-assign,assignment]
 
     settings = Settings.from_env({})
     data = Path(path).read_bytes()
@@ -87,12 +100,14 @@ def child(path: str) -> None:
         animation_decode_pixels=settings.imaging.animation_decode_pixels,
     )
     outcome = "ok"
+    started = time.perf_counter()
     try:
         render(data, settings.imaging.renditions, limits)
     except Exception as e:  # report, do not die: the parent tabulates
         outcome = f"{type(e).__name__}: {e}"
+    seconds = time.perf_counter() - started
     peak = _status("VmHWM")
-    print(json.dumps({"baseline": before, "peak": peak, "outcome": outcome}))
+    print(json.dumps({"baseline": before, "peak": peak, "outcome": outcome, "seconds": seconds, "encodes": encodes}))
 
 
 def measure(data: bytes) -> dict[str, object]:
@@ -193,7 +208,30 @@ def worst_cases() -> int:
                 f"{'OVER' if over else 'ok'}  {m['outcome']}"
             )
     failed += _worst_animation(budget)
+    _worst_byte_budget()
     return 1 if failed else 0
+
+
+def _worst_byte_budget() -> None:
+    """What the rule "no rendition bigger than its source" costs at worst: the encodes it retries, and their time."""
+    from images import photo  # bench/images.py, beside this file
+
+    # A transparent photo a pixel over the large size, at zlib's strongest level: the PNG ladder's worst case.
+    png = io.BytesIO()
+    photo(801, 601, 7).convert("RGBA").save(png, format="PNG", compress_level=9)
+    # Busy two-colour frames, which GIF's LZW holds in few bytes and lossy WebP does not: quality steps, then lossless.
+    frames = [
+        Image.effect_noise((300, 300), 90 + 10 * i).point(lambda v: 255 if v > 128 else 0).convert("P")
+        for i in range(6)
+    ]
+    gif = io.BytesIO()
+    frames[0].save(gif, format="GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    for name, data in (("PNG   RGBA  801x601 level 9", png.getvalue()), ("GIF   anim  6 busy frames", gif.getvalue())):
+        m = measure(data)
+        counts = m["encodes"]
+        assert isinstance(counts, dict)
+        per_format = ", ".join(f"{n} {fmt}" for fmt, n in sorted(counts.items()))
+        print(f"{name}: {len(data)} bytes, {per_format} encodes, {float(str(m['seconds'])):.2f} s  {m['outcome']}")
 
 
 def worst_animation(count: int, size: tuple[int, int]) -> bytes:
