@@ -23,6 +23,7 @@ from PIL import (  # noqa: F401 - importing a plugin registers its decoder, and 
     Image,
     ImageChops,
     ImageCms,
+    ImageFilter,
     JpegImagePlugin,
     MpoImagePlugin,
     PngImagePlugin,
@@ -286,6 +287,78 @@ def fit(width: int, height: int, box_w: int, box_h: int) -> tuple[int, int]:
 
 def _closest(value: float, error: Callable[[int], float]) -> int:
     return max(min(math.floor(value), math.ceil(value), key=error), 1)
+
+
+def cover(width: int, height: int, box_w: int, box_h: int) -> tuple[int, int]:
+    """The smallest size with the same aspect that covers the box (what a crop is cut from), never larger than the
+    original."""
+    scale = max(box_w / width, box_h / height)
+    if scale >= 1:
+        return width, height
+    return max(box_w, min(width, round(width * scale))), max(box_h, min(height, round(height * scale)))
+
+
+def cropped(width: int, height: int, box_w: int, box_h: int) -> tuple[int, int]:
+    """The size a cropped rendition comes out at: the box where the picture covers it, else the largest window of
+    the box's aspect inside the picture (never upscaled)."""
+    if width >= box_w and height >= box_h:
+        return box_w, box_h
+    if width * box_h > height * box_w:  # wider than the box's aspect: full height
+        return max(1, min(width, round(height * box_w / box_h))), height
+    return width, max(1, min(height, round(width * box_h / box_w)))
+
+
+def rendition_size(width: int, height: int, rendition: Rendition) -> tuple[int, int]:
+    """The size a rendition of an upright width x height picture comes out at."""
+    return (cropped if rendition.crop else fit)(width, height, rendition.width, rendition.height)
+
+
+# The interest map a crop is chosen on: this many pixels along its longer side (a few hundred microseconds).
+INTEREST_SIDE = 96
+# Between windows of nearly equal interest, the one nearer the centre: photographers frame that way, and a flat
+# picture is then cropped in the middle, as a plain centre crop would.
+CENTRE_PULL = 0.02
+
+
+def crop_box(img: Image.Image, box_w: int, box_h: int) -> tuple[int, int, int, int]:
+    """The window of box_w:box_h's aspect (box_w x box_h where the image covers it) that keeps the subject.
+
+    Interest is detail (edges) plus colour (saturation), transparent parts counting for nothing: the method of
+    smartcrop.js and of thumbor's and imgproxy's "smart" crops without their face detectors, in a few Pillow calls
+    (no NumPy, nothing added to the package). The window slides along the one axis with room, so the map is
+    averaged down to one row (or column) and each start position scored by the sum it covers.
+    """
+    w, h = img.size
+    win_w, win_h = cropped(w, h, box_w, box_h)
+    slack_x, slack_y = w - win_w, h - win_h
+    if not slack_x and not slack_y:
+        return 0, 0, w, h
+    scale = INTEREST_SIDE / max(w, h)
+    small = img.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BOX)
+    rgb = small.convert("RGB")
+    edges = Image.new("L", rgb.size)
+    if min(rgb.size) >= 3:
+        # Pillow's filters leave the outermost pixels as they were: they would read as an edge all round the frame.
+        found = rgb.convert("L").filter(ImageFilter.FIND_EDGES)
+        edges.paste(found.crop((1, 1, rgb.width - 1, rgb.height - 1)), (1, 1))
+    interest = ImageChops.add(edges, rgb.convert("HSV").getchannel("S"), 2)
+    if "A" in small.getbands():
+        interest = ImageChops.multiply(interest, small.getchannel("A"))
+    along_x = slack_x > 0
+    cells = small.width if along_x else small.height
+    profile = list(interest.resize((cells, 1) if along_x else (1, cells), Image.Resampling.BOX).tobytes())
+    span = max(1, round((win_w if along_x else win_h) * scale))
+    slack, full = (slack_x, w) if along_x else (slack_y, h)
+    best, best_score = 0.0, -math.inf
+    total = sum(profile) or 1
+    for start in range(cells - span + 1):
+        offset = start / scale if cells > span else slack / 2
+        centred = 1 - abs(offset - slack / 2) / (full / 2)
+        score = sum(profile[start : start + span]) / total + CENTRE_PULL * centred
+        if score > best_score:
+            best, best_score = offset, score
+    shift = max(0, min(slack, round(best)))
+    return (shift, 0, shift + win_w, win_h) if along_x else (0, shift, win_w, shift + win_h)
 
 
 @contextlib.contextmanager
@@ -616,11 +689,11 @@ def render(data: bytes, renditions: Sequence[Rendition], limits: Limits) -> Rend
             motion = _motion(img, data, info, plan.sizes, limits) if info.animated else None
             encoding = _Encoding.of(limits, _source_quality(img), info.bytes)
             with limits.gate(plan.need + (motion.work if motion is not None and motion.fits else 0)):
-                rendered, smallest = _render(img, info, plan, limits, encoding)
+                rendered, smallest, crops = _render(img, info, plan, limits, encoding)
                 identity = identify(smallest)
                 animation = Animation.NONE
                 if info.animated:
-                    rendered, animation = _animate(img, info, rendered, limits, encoding, deadline, motion)
+                    rendered, animation = _animate(img, info, rendered, limits, encoding, deadline, motion, crops)
             return RenderResult(info, tuple(rendered), identity, animation)
     finally:
         img.close()
@@ -712,7 +785,8 @@ class _Plan:
 
 def _plan(img: Image.Image, info: SourceInfo, renditions: Sequence[Rendition], limits: Limits) -> _Plan:
     """The still's plan, refused before any decode when it needs more memory than the budget."""
-    targets = [(r, fit(info.width, info.height, r.width, r.height)) for r in renditions]
+    # A cropped rendition is cut from the image scaled to cover its box: that size takes its place in the cascade.
+    targets = [(r, (cover if r.crop else fit)(info.width, info.height, r.width, r.height)) for r in renditions]
     targets.sort(key=lambda t: t[1][0] * t[1][1], reverse=True)
     decoded = img.size
     if info.format in ("JPEG", "MPO") and targets:
@@ -730,9 +804,13 @@ def _plan(img: Image.Image, info: SourceInfo, renditions: Sequence[Rendition], l
     return _Plan(targets, decoded, need)
 
 
+# Where each cropped rendition was cut from the cascade: its rendition name, the cascade's size, the window.
+_Crops = dict[str, tuple[tuple[int, int], tuple[int, int, int, int]]]
+
+
 def _render(
     img: Image.Image, info: SourceInfo, plan: _Plan, limits: Limits, encoding: _Encoding
-) -> tuple[list[RenderedImage], Image.Image]:
+) -> tuple[list[RenderedImage], Image.Image, _Crops]:
     fmt = output_format(info)
     targets, decoded = plan.targets, plan.decoded
     if decoded != img.size:
@@ -746,6 +824,7 @@ def _render(
     pending = icc if current.mode in ("RGB", "RGBA") and img.mode != "CMYK" else None
     current = _upright(current, info)  # after the reduced decode: cheaper than on the original
     out: list[RenderedImage] = []
+    crops: _Crops = {}
     for rendition, size in targets:
         current = _resized(current, size)
         if current is img:
@@ -755,20 +834,26 @@ def _render(
             current = img.copy()
         if pending:
             current, pending = _to_srgb(current, pending), None
+        picture = current
+        box = crop_box(current, rendition.width, rendition.height) if rendition.crop else None
+        if box is not None and box != (0, 0, *current.size):
+            # Cut from the cascade, never fed back into it: the next sizes want the whole picture.
+            crops[rendition.name] = (size, box)
+            picture = current.crop(box)
         # The fallback every browser shows, then each modern variant of the same pixels.
         for variant in ((fmt,) if limits.fallback else ()) + tuple(v for v in limits.variants if v != fmt):
             out.append(
                 RenderedImage(
                     name=rendition.name,
-                    width=size[0],
-                    height=size[1],
+                    width=picture.width,
+                    height=picture.height,
                     format=variant,
                     content_type=CONTENT_TYPES[variant],
                     extension=EXTENSIONS[variant],
-                    data=_encode(current, variant, encoding),
+                    data=_encode(picture, variant, encoding),
                 )
             )
-    return out, current
+    return out, current, crops
 
 
 def _upright(img: Image.Image, info: SourceInfo) -> Image.Image:
@@ -824,6 +909,7 @@ def _animate(
     encoding: _Encoding,
     deadline: float,
     motion: _Motion | None,
+    crops: _Crops,
 ) -> tuple[list[RenderedImage], Animation]:
     """The renditions with each WebP still replaced by the animation (and no AVIF: a browser would pick its still).
 
@@ -845,15 +931,19 @@ def _animate(
     except Exception:  # any of the many things a plugin raises on a broken frame (see _input_errors)
         return stills, Animation.DAMAGED
     loop = _plays(img, info)
-    animated = {size: _encode_animation(held, durations, loop, encoding, deadline) for size, held in frames.items()}
-    out = []
-    for r in stills:
-        if r.format == "WEBP":
-            data = animated[(r.width, r.height)]
-            out.append(replace(r, data=data, frames=_frame_count(data)))
-        elif r.format != "AVIF":
-            out.append(r)
-    return out, Animation.KEPT
+    # Once per distinct picture: renditions that come out the same size (a small source) share one encode.
+    encoded: dict[tuple[tuple[int, int], tuple[int, int, int, int] | None], bytes] = {}
+
+    def animated(r: RenderedImage) -> RenderedImage:
+        # Each frame cut by the window the still was cut by: the crop follows the first frame's subject.
+        size, box = crops.get(r.name, ((r.width, r.height), None))
+        if (size, box) not in encoded:
+            held = frames[size] if box is None else [f.crop(box) for f in frames[size]]
+            encoded[(size, box)] = _encode_animation(held, durations, loop, encoding, deadline)
+        data = encoded[(size, box)]
+        return replace(r, data=data, frames=_frame_count(data))
+
+    return [animated(r) if r.format == "WEBP" else r for r in stills if r.format != "AVIF"], Animation.KEPT
 
 
 def _plays(img: Image.Image, info: SourceInfo) -> int:

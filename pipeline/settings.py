@@ -11,16 +11,19 @@ from typing import TypeVar
 from pipeline.domain import DEFAULT_ANIMATION_DECODE_PIXELS, DEFAULT_MAX_BYTES
 from pipeline.formats import BY_SETTING, FALLBACK_WORD
 
-_RENDITION_RE = re.compile(r"^\s*([a-z][a-z0-9_-]*)\s*:\s*(\d+)\s*x\s*(\d+)\s*$")
+_RENDITION_RE = re.compile(r"^\s*([a-z][a-z0-9_-]*)\s*:\s*(\d+)\s*x\s*(\d+)\s*(?::\s*([a-z]+)\s*)?$")
+CROP_WORD = "crop"
 
 
 @dataclass(frozen=True)
 class Rendition:
-    """One output size: the image is fitted inside width x height, never upscaled."""
+    """One output size: the image fitted inside width x height, or with crop filling it, cropped to keep the subject;
+    never upscaled."""
 
     name: str
     width: int
     height: int
+    crop: bool = False
 
 
 DEFAULT_RENDITIONS = "large:800x600,medium:400x300,thumb:150x150"
@@ -41,18 +44,20 @@ WORK_SHARE = 0.7
 
 
 def parse_renditions(spec: str) -> tuple[Rendition, ...]:
-    """Parse `name:WxH,name:WxH` into renditions, largest first."""
+    """Parse `name:WxH,name:WxH:crop` into renditions, largest first."""
     out: list[Rendition] = []
     for part in spec.split(","):
         if not part.strip():
             continue
         m = _RENDITION_RE.match(part)
         if not m:
-            raise ValueError(f"bad rendition {part!r}: expected name:WIDTHxHEIGHT")
+            raise ValueError(f"bad rendition {part!r}: expected name:WIDTHxHEIGHT or name:WIDTHxHEIGHT:{CROP_WORD}")
         width, height = int(m.group(2)), int(m.group(3))
         if width < 1 or height < 1:
             raise ValueError(f"bad rendition {part!r}: sizes must be positive")
-        out.append(Rendition(m.group(1), width, height))
+        if m.group(4) not in (None, CROP_WORD):
+            raise ValueError(f"bad rendition {part!r}: {m.group(4)!r} is not an option (only {CROP_WORD!r})")
+        out.append(Rendition(m.group(1), width, height, crop=m.group(4) == CROP_WORD))
     if not out:
         raise ValueError("at least one rendition is needed")
     if len({r.name for r in out}) != len(out):

@@ -187,7 +187,7 @@ variable "max_receive_count" {
 }
 
 variable "renditions" {
-  description = "Output sizes as name:WIDTHxHEIGHT, comma separated."
+  description = "Output sizes as name:WIDTHxHEIGHT (fitted inside) or name:WIDTHxHEIGHT:crop (filling the box, cropped to keep the subject), comma separated."
   type        = string
   default     = "large:800x600,medium:400x300,thumb:150x150"
 }

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from pipeline.imaging import Limits, fit
+from pipeline.imaging import Limits, rendition_size
 from pipeline.settings import Rendition
 from tests import crafted
 from tests.crafted import Frame
@@ -31,7 +31,7 @@ from tests.fuzzing import bounded_render, keep
 
 ROOT = Path(__file__).resolve().parents[2]
 KEPT = ROOT / "tests" / "data" / "fuzz" / "containers"
-SMALL = (Rendition("large", 160, 120), Rendition("thumb", 40, 40))
+SMALL = (Rendition("large", 160, 120), Rendition("thumb", 40, 40), Rendition("square", 32, 32, crop=True))
 # Small budgets keep each case quick; the properties do not depend on the size.
 LIMITS = Limits(
     max_bytes=4_000_000,
@@ -115,7 +115,7 @@ def plays_like_its_source(data: bytes, result_renditions: list[tuple[str, int, i
         primary = src.convert("RGB").getpixel((src.width // 2, src.height // 2)) if src.format == "HEIF" else None
     for fmt, width, height, frames, out in result_renditions:
         with Image.open(io.BytesIO(out)) as im:
-            if im.size != (width, height) or (width, height) not in {fit(*screen, r.width, r.height) for r in SMALL}:
+            if im.size != (width, height) or (width, height) not in {rendition_size(*screen, r) for r in SMALL}:
                 return f"{fmt} {im.size}, from a {screen} source"
             if int(getattr(im, "n_frames", 1)) != frames:
                 return f"{fmt} holds {getattr(im, 'n_frames', 1)} frames, recorded {frames}"
