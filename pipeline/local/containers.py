@@ -589,8 +589,17 @@ def _cmd_engine_stop(args: argparse.Namespace, say: Callable[[str], None]) -> in
     return 0
 
 
+def engine_disk() -> str:
+    """What the engine's data root holds on this machine (du's size), or '?' where it cannot be measured from here."""
+    root = engine_facts()[1]
+    if not root or not Path(root).is_dir():
+        return "?"
+    proc = subprocess.run(["du", "-sh", root], capture_output=True, text=True, timeout=300, check=False)
+    return proc.stdout.split("\t", 1)[0].strip() or "?"
+
+
 def _cmd_disk(args: argparse.Namespace, say: Callable[[str], None]) -> int:
-    sys.stdout.write(disk_use() + "\n")
+    sys.stdout.write(f"images: {disk_use()}; engine disk: {engine_disk()}\n")
     return 0
 
 
@@ -622,7 +631,7 @@ COMMANDS: dict[str, tuple[Callable[[argparse.Namespace, Callable[[str], None]], 
     "engine-start": (_cmd_engine_start, "start a Docker engine where none answers (root with apt installs one)"),
     "engine-stop": (_cmd_engine_stop, "stop the engine engine-start started (by its pidfile)"),
     "prune": (_cmd_prune, "remove dangling images of ours (replaced stand-ins and compose builds)"),
-    "disk": (_cmd_disk, "one line: the stand-ins and the disk they take"),
+    "disk": (_cmd_disk, "one line: the stand-ins, the disk they take, and what the engine's data root holds"),
     "disk-check": (_cmd_disk_check, "exit 1 with one line when the engine's disk has less free than --need-gb"),
     "leftovers": (_cmd_leftovers, "list containers, networks and volumes of ours left on the engine; exit 1 if any"),
 }

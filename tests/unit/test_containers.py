@@ -214,3 +214,29 @@ def test_every_image_is_built_in_few_layers() -> None:
     counts = {f"{f.relative_to(ROOT)}:{stage}": n for f in files for stage, n in _layers_per_stage(f).items()}
     assert len(counts) == 5
     assert {name: n for name, n in counts.items() if n > 3} == {}
+
+
+def test_the_leg_prunes_once_then_says_the_disk_it_leaves(tmp_path: Path) -> None:
+    # It once pruned before its last line and again on exit, and read the engine's data root with a `docker info`
+    # of its own beside containers.engine_facts(): the script reaches the engine through containers.py alone.
+    log = tmp_path / "py.log"
+    py = tmp_path / "py"
+    py.write_text(
+        f'#!/usr/bin/env bash\necho "$*" >> {log}\nif [ "$3" = disk ]; then echo "images: none; engine disk: 7G"; fi\n'
+    )
+    py.chmod(0o755)
+    env = fake_docker(tmp_path / "bin")
+    env.update(
+        PY=str(py),
+        CONTAINERS_PROFILES=" ",  # set, with no profile in it (empty would mean the default)
+        CONTAINERS_FIXTURE_BACKENDS=" ",
+        CONTAINERS_RUN_DIR=str(tmp_path / "run"),
+    )
+    proc = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "containers_leg.sh")], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    commands = [line.split()[2] for line in log.read_text().splitlines()]
+    assert commands == ["engine-start", "disk-check", "ensure", "prune", "disk", "engine-stop"]
+    assert proc.stdout.strip().splitlines()[-1].endswith("; images: none; engine disk: 7G")
+    assert calls(tmp_path / "bin") == []
