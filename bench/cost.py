@@ -14,6 +14,11 @@ import json
 import math
 import sys
 from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pipeline.settings import Settings
 
 PRICES = {
     "s3_put": 0.005 / 1000,  # PUT, COPY, POST, LIST per request
@@ -87,15 +92,15 @@ def cost_per_million(
     return out
 
 
-# The lever on cost: S3 PUTs are most of it, one per rendition. Which formats each size is written in (large,
-# medium, thumb), and so how many objects an upload makes; a browser that shows none of a size's formats is sent
-# the large fallback, scaled by the page (what a <picture> with the fallback only at the large size does).
-LEVERS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
-    "every size: fallback, WebP, AVIF (today)": (("fallback", "webp", "avif"),) * 3,
-    "no AVIF thumbnail": (("fallback", "webp", "avif"), ("fallback", "webp", "avif"), ("fallback", "webp")),
-    "fallback at the large size only": (("fallback", "webp", "avif"), ("webp", "avif"), ("webp", "avif")),
-    "WebP everywhere, fallback at the large size": (("fallback", "webp"), ("webp",), ("webp",)),
-    "AVIF everywhere, fallback at the large size": (("fallback", "avif"), ("avif",), ("avif",)),
+# The lever on cost: S3 PUTs are most of it, one per rendition. Which formats each size is written in, as the
+# RENDITIONS setting that makes it (docs/operations.md), and so how many objects an upload makes; a browser that
+# shows none of a size's formats is sent the large fallback, scaled by the page (pipeline/web/app.js).
+LEVERS = {
+    "every size: fallback, WebP, AVIF (the default)": "large:800x600,medium:400x300,thumb:150x150",
+    "no AVIF thumbnail": "large:800x600,medium:400x300,thumb:150x150:fallback+webp",
+    "fallback at the large size only": "large:800x600,medium:400x300:webp+avif,thumb:150x150:webp+avif",
+    "AVIF at the large size, WebP at every size": "large:800x600,medium:400x300:webp,thumb:150x150:webp",
+    "WebP everywhere, fallback at the large size": "large:800x600:fallback+webp,medium:400x300:webp,thumb:150x150:webp",
 }
 
 
@@ -103,14 +108,24 @@ def levers(lambda_ms: float, support: dict[str, float]) -> list[dict[str, object
     """Each lever's objects per upload, cost per million uploads, and the share of browsers (caniuse's usage
     figures, `support`: format -> percent) that get a rendition of every size instead of the scaled large one."""
     rows = []
-    for name, per_size in LEVERS.items():
+    for name, spec in LEVERS.items():
+        imaging = Settings.from_env({"RENDITIONS": spec}).imaging
+        # The objects a JPEG source makes (the deferred AVIF included): what the function really writes.
+        per_size = [r.formats("JPEG", imaging.variants) for r in imaging.renditions]
         objects = sum(len(formats) for formats in per_size)
         every_size = min(
-            100.0 if "fallback" in formats else max(support.get(f, 0.0) for f in formats) for formats in per_size
+            100.0 if "JPEG" in formats else max(support.get(f.lower(), 0.0) for f in formats) for formats in per_size
         )
-        deferred = any("avif" in formats for formats in per_size) and any("webp" in f for f in per_size)
-        usd = cost_per_million(0, lambda_ms, deferred=deferred, objects=objects)
-        rows.append({"lever": name, "objects": objects, "usd_per_million": usd["total"], "every_size_pct": every_size})
+        usd = cost_per_million(0, lambda_ms, deferred=bool(imaging.deferred), objects=objects)
+        rows.append(
+            {
+                "lever": name,
+                "renditions": spec,
+                "objects": objects,
+                "usd_per_million": usd["total"],
+                "every_size_pct": every_size,
+            }
+        )
     return rows
 
 

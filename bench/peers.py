@@ -380,7 +380,7 @@ def main() -> int:
     for row in results["cost_levers"]:
         print(
             f"  {row['lever']:<46} {row['objects']} objects  ${row['usd_per_million']:>6.2f} per million uploads  "
-            f"{row['every_size_pct']}% of browsers get every size"
+            f"{row['every_size_pct']}% of browsers get every size  (RENDITIONS={row.get('renditions', '?')})"
         )
     summary = {name: {k: v for k, v in g.items() if k.endswith("_ok")} or g for name, g in results["goals"].items()}
     print(json.dumps(summary))

@@ -21,7 +21,7 @@ from pipeline.aws import Clients
 from pipeline.domain import ImageRecord, Status
 from pipeline.formats import VARIANT_NAMES, animates
 from pipeline.imaging import CONTENT_TYPES
-from pipeline.settings import Settings
+from pipeline.settings import ImagingSettings, Rendition, Settings
 
 log = logging.getLogger(__name__)
 
@@ -188,8 +188,7 @@ def run(
     deferred = settings.imaging.deferred
     items = wait_for_items(records, list(keys.values()), timeout_s, on_progress=_every(5.0), deferred=deferred)
     log.info("checking renditions and notifications%s", ", then the poison message in the DLQ" if poison else "")
-    variants = settings.imaging.variants
-    checks = [_check_item(clients, rel, exp, items[keys[rel]], variants) for rel, exp in manifest.items()]
+    checks = [_check_item(clients, rel, exp, items[keys[rel]], settings.imaging) for rel, exp in manifest.items()]
     audit = drain_audit(wiring.queue_at(clients, stack.audit_queue_url), prefix, len(keys), timeout_s=60)
     for check in checks:
         notes = audit.get(keys[check.name], [])
@@ -239,7 +238,7 @@ def _upload(
 
 
 def _check_item(
-    clients: Clients, rel: str, exp: dict[str, Any], item: ImageRecord | None, variants: tuple[str, ...]
+    clients: Clients, rel: str, exp: dict[str, Any], item: ImageRecord | None, imaging: ImagingSettings
 ) -> Check:
     """One sample's item against its expectation: status, reason, and each rendition's pixels, in each format."""
     check = Check(rel, exp["expect"] if exp["expect"] == "processed" else f"failed:{exp['code']}")
@@ -252,11 +251,12 @@ def _check_item(
         check.problems.append(f"ended {check.actual}, expected {check.expected}")
     elif status == "processed":
         rends = item.renditions
-        formats = [exp["format"], *(v for v in variants if v != exp["format"])]  # the fallback first
-        if exp.get("frames", 1) > 1 and any(animates(f) for f in formats):
-            # An animation gets only the variants that animate: a browser would pick another's still.
-            formats = [f for f in formats if f not in VARIANT_NAMES or animates(f)]
-        want = sorted((name, fmt) for name in exp["sizes"] for fmt in formats)
+        sizes = {r.name: r for r in imaging.renditions}
+        want = sorted(
+            (name, fmt)
+            for name in exp["sizes"]
+            for fmt in _formats_expected(sizes.get(name, Rendition(name, 1, 1)), exp, imaging.variants)
+        )
         if sorted((r.name, r.format) for r in rends) != want:
             check.problems.append(f"renditions {[(r.name, r.format) for r in rends]}, expected {want}")
         for rend in rends:
@@ -264,6 +264,15 @@ def _check_item(
     elif item.error is None or not item.error.message:
         check.problems.append("failed without a reason")
     return check
+
+
+def _formats_expected(rendition: Rendition, exp: dict[str, Any], variants: tuple[str, ...]) -> list[str]:
+    """The formats a sample's size is written in (its own or FORMATS), the deferred ones included."""
+    formats = list(rendition.formats(exp["format"], variants))
+    if exp.get("frames", 1) > 1 and any(animates(f) for f in formats):
+        # An animation gets only the variants that animate: a browser would pick another's still.
+        formats = [f for f in formats if f not in VARIANT_NAMES or animates(f)]
+    return formats
 
 
 def _check_dlq(settings: Settings, clients: Clients, dlq_url: str, poison_body: str, prefix: str) -> Check:

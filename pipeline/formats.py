@@ -36,10 +36,11 @@ VARIANT_NAMES = frozenset(f.name for f in VARIANTS)
 FALLBACK_WORD = "fallback"
 
 
-def picture_rank(name: str) -> int:
-    """Where a rendition in this format goes among its size's: the fallback first, then the variants, best first."""
+def picture_rank(name: str, fallback: str) -> int:
+    """Where a rendition in this format goes among its size's: the fallback first (a still WebP's is WebP), then
+    the variants, best first."""
     best_first = [f.name for f in VARIANTS]
-    return 1 + best_first.index(name) if name in VARIANT_NAMES else 0
+    return 0 if name == fallback or name not in VARIANT_NAMES else 1 + best_first.index(name)
 
 
 def animates(name: str) -> bool:

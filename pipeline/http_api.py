@@ -235,7 +235,8 @@ class Api:
                 # Each size's fallback, then its variants best first: the order of the page's <picture> sources.
                 "renditions": [
                     {**x.as_dict(), "url": self._rendition_url(x.bucket, x.key)}
-                    for x in sorted(r.renditions, key=lambda x: picture_rank(x.format))
+                    # The record's first rendition is the largest size's fallback (rendered first).
+                    for x in sorted(r.renditions, key=lambda x: picture_rank(x.format, r.renditions[0].format))
                 ],
                 "error": r.error.as_dict() if r.error else None,
                 "lastError": r.last_error.as_dict() if r.last_error else None,

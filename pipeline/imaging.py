@@ -840,8 +840,8 @@ def _render(
             # Cut from the cascade, never fed back into it: the next sizes want the whole picture.
             crops[rendition.name] = (size, box)
             picture = current.crop(box)
-        # The fallback every browser shows, then each modern variant of the same pixels.
-        for variant in ((fmt,) if limits.fallback else ()) + tuple(v for v in limits.variants if v != fmt):
+        # The fallback every browser shows, then each modern variant of the same pixels: those this size asks for.
+        for variant in rendition.formats(fmt, limits.variants, limits.fallback):
             out.append(
                 RenderedImage(
                     name=rendition.name,

@@ -11,8 +11,10 @@ from typing import TypeVar
 from pipeline.domain import DEFAULT_ANIMATION_DECODE_PIXELS, DEFAULT_MAX_BYTES
 from pipeline.formats import BY_SETTING, FALLBACK_WORD
 
-_RENDITION_RE = re.compile(r"^\s*([a-z][a-z0-9_-]*)\s*:\s*(\d+)\s*x\s*(\d+)\s*(?::\s*([a-z]+)\s*)?$")
+_RENDITION_RE = re.compile(r"^\s*([a-z][a-z0-9_-]*)\s*:\s*(\d+)\s*x\s*(\d+)\s*((?::\s*[a-z+]+\s*)*)$")
 CROP_WORD = "crop"
+# A size's own formats join with `+` (`thumb:150x150:webp`): commas already separate the sizes.
+FORMAT_JOIN = "+"
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,19 @@ class Rendition:
     width: int
     height: int
     crop: bool = False
+    # This size's own formats (RENDITIONS `name:WxH:fallback+webp`): whether it keeps the fallback, and which of the
+    # modern formats the settings make it gets (None: every one; the settings resolve it when any size names its own).
+    fallback: bool = True
+    variants: tuple[str, ...] | None = None
+
+    def formats(self, fallback_format: str, variants: tuple[str, ...], fallback: bool = True) -> tuple[str, ...]:
+        """The formats this size is written in, the fallback first: of `variants`, those it asks for.
+
+        Where the source's fallback is itself one of them (a still WebP keeps WebP), that file is the fallback.
+        """
+        wanted = variants if self.variants is None else tuple(v for v in variants if v in self.variants)
+        keep = fallback and (self.fallback or fallback_format in wanted)
+        return ((fallback_format,) if keep else ()) + tuple(v for v in wanted if v != fallback_format)
 
 
 DEFAULT_RENDITIONS = "large:800x600,medium:400x300,thumb:150x150"
@@ -44,26 +59,76 @@ WORK_SHARE = 0.7
 
 
 def parse_renditions(spec: str) -> tuple[Rendition, ...]:
-    """Parse `name:WxH,name:WxH:crop` into renditions, largest first."""
+    """Parse `name:WxH,name:WxH:crop,name:WxH:fallback+webp` into renditions, largest first."""
     out: list[Rendition] = []
     for part in spec.split(","):
         if not part.strip():
             continue
         m = _RENDITION_RE.match(part)
         if not m:
-            raise ValueError(f"bad rendition {part!r}: expected name:WIDTHxHEIGHT or name:WIDTHxHEIGHT:{CROP_WORD}")
+            raise ValueError(
+                f"bad rendition {part!r}: expected name:WIDTHxHEIGHT, then :{CROP_WORD} and/or :formats "
+                f"(e.g. thumb:150x150:{CROP_WORD}:{FALLBACK_WORD}{FORMAT_JOIN}webp)"
+            )
         width, height = int(m.group(2)), int(m.group(3))
         if width < 1 or height < 1:
             raise ValueError(f"bad rendition {part!r}: sizes must be positive")
-        if m.group(4) not in (None, CROP_WORD):
-            raise ValueError(f"bad rendition {part!r}: {m.group(4)!r} is not an option (only {CROP_WORD!r})")
-        out.append(Rendition(m.group(1), width, height, crop=m.group(4) == CROP_WORD))
+        out.append(_with_options(Rendition(m.group(1), width, height), part, m.group(4)))
     if not out:
         raise ValueError("at least one rendition is needed")
     if len({r.name for r in out}) != len(out):
         raise ValueError("rendition names must be unique")
     # The cascade resizes each rendition from the previous one, so order by area, largest first.
     return tuple(sorted(out, key=lambda r: r.width * r.height, reverse=True))
+
+
+def _with_options(r: Rendition, part: str, options: str) -> Rendition:
+    """A rendition with its options (`:crop`, `:fallback+webp`) applied, each named at most once."""
+    words = [w.strip() for w in options.split(":") if w.strip()]
+    if words.count(CROP_WORD) > 1 or len(words) - words.count(CROP_WORD) > 1:
+        raise ValueError(f"bad rendition {part!r}: name {CROP_WORD} and the formats once each")
+    for word in words:
+        if word == CROP_WORD:
+            r = replace(r, crop=True)
+            continue
+        names = [n.strip() for n in word.split(FORMAT_JOIN)]
+        unknown = [n for n in names if n != FALLBACK_WORD and n not in _VARIANTS]
+        if unknown:
+            raise ValueError(
+                f"bad rendition {part!r}: {', '.join(unknown) or word!r} is not an option "
+                f"({CROP_WORD}, or formats joined by {FORMAT_JOIN!r}: {', '.join([FALLBACK_WORD, *_VARIANTS])})"
+            )
+        variants = tuple(dict.fromkeys(_VARIANTS[n] for n in names if n != FALLBACK_WORD))
+        r = replace(r, fallback=FALLBACK_WORD in names, variants=variants)
+    return r
+
+
+def resolve_formats(
+    renditions: tuple[Rendition, ...], variants: tuple[str, ...]
+) -> tuple[tuple[Rendition, ...], tuple[str, ...]]:
+    """The sizes with FORMATS given to those that name no formats of their own, and the modern formats some size
+    gets (FORMATS' order first): what the settings make.
+
+    Refused: a largest size without the fallback (a page's <img> for a size without one shows the largest's), and a
+    size with neither the fallback nor WebP (it would have nothing until the deferred AVIF came, and an animation,
+    which gets no AVIF, nothing at all).
+    """
+    if all(r.variants is None and r.fallback for r in renditions):
+        return renditions, variants
+    sized = tuple(r if r.variants is not None else replace(r, variants=variants) for r in renditions)
+    if not sized[0].fallback:
+        raise ValueError(
+            f"RENDITIONS: the largest size, {sized[0].name}, must keep the {FALLBACK_WORD}: it is what <img> shows "
+            "for every size without one"
+        )
+    for r in sized:
+        if not r.fallback and "WEBP" not in (r.variants or ()):
+            raise ValueError(
+                f"RENDITIONS: {r.name} needs {FALLBACK_WORD} or webp: a format made in line, which animations get too"
+            )
+    # Only what some size is written in: a format none gets would be deferred, and awaited, for ever.
+    wanted = [v for r in sized for v in r.variants or ()]
+    return sized, tuple(dict.fromkeys([*(v for v in variants if v in wanted), *wanted]))
 
 
 def _format_names(spec: str) -> list[str]:
@@ -274,7 +339,9 @@ class Settings:
         if input_prefix and not input_prefix.endswith("/"):
             input_prefix += "/"
         queue_name = name("QUEUE_NAME", "jobs")
-        variants = parse_formats(e.get("FORMATS", DEFAULT_FORMATS))
+        renditions, variants = resolve_formats(
+            parse_renditions(e.get("RENDITIONS", DEFAULT_RENDITIONS)), parse_formats(e.get("FORMATS", DEFAULT_FORMATS))
+        )
         return cls(
             region=e.get("AWS_REGION") or e.get("AWS_DEFAULT_REGION") or "us-east-1",
             endpoint_url=e.get("AWS_ENDPOINT_URL") or None,
@@ -300,7 +367,7 @@ class Settings:
                 dlq_alarm_name=e.get("DLQ_ALARM_NAME") or f"{queue_name}-dlq-not-empty",
             ),
             imaging=ImagingSettings(
-                renditions=parse_renditions(e.get("RENDITIONS", DEFAULT_RENDITIONS)),
+                renditions=renditions,
                 variants=variants,
                 deferred=parse_deferred(e.get("DEFER_FORMATS", DEFAULT_DEFER_FORMATS), variants),
                 max_bytes=_int(e, "MAX_BYTES", DEFAULT_MAX_BYTES),

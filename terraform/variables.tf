@@ -187,9 +187,18 @@ variable "max_receive_count" {
 }
 
 variable "renditions" {
-  description = "Output sizes as name:WIDTHxHEIGHT (fitted inside) or name:WIDTHxHEIGHT:crop (filling the box, cropped to keep the subject), comma separated."
+  description = "Output sizes, comma separated: name:WIDTHxHEIGHT (fitted inside), then optionally :crop (filling the box, cropped to keep the subject) and :formats of that size joined by + (else var.formats), e.g. thumb:150x150:crop:webp. The largest size keeps the fallback; every size has fallback or webp."
   type        = string
   default     = "large:800x600,medium:400x300,thumb:150x150"
+
+  validation {
+    # The syntax, size by size (the function's settings refuse the same and more: tests/terraform/test_static.py).
+    condition = alltrue([
+      for size in split(",", replace(var.renditions, " ", "")) :
+      can(regex("^[a-z][a-z0-9_-]*:[1-9][0-9]*x[1-9][0-9]*(:crop(:(fallback|webp|avif)(\\+(fallback|webp|avif))*)?|:(fallback|webp|avif)(\\+(fallback|webp|avif))*(:crop)?)?$", size))
+    ])
+    error_message = "renditions must be name:WIDTHxHEIGHT sizes, comma separated, each optionally with :crop and its formats joined by + (fallback, webp, avif): e.g. large:800x600,thumb:150x150:crop:webp."
+  }
 }
 
 variable "cmyk_profile" {

@@ -48,13 +48,18 @@ function renderResult(node, image) {
   box.textContent = "";
   // One <picture> per size: a <source> per modern format, in the API's order (best first: pipeline/formats.py),
   // and the fallback (the first of each size: JPEG, or PNG with alpha) in the <img> for every other browser.
+  // A size written without one (RENDITIONS `thumb:150x150:webp`) shows the largest size's fallback, scaled.
   const sizes = new Map();
   for (const r of image.renditions) {
     if (!sizes.has(r.name)) sizes.set(r.name, []);
     sizes.get(r.name).push(r);
   }
+  const largest = image.renditions[0];
   for (const [name, variants] of sizes) {
-    const [fallback, ...modern] = variants;
+    const own = variants[0].format === largest.format;
+    const fallback = own ? variants[0] : largest;
+    const modern = own ? variants.slice(1) : variants;
+    const shown = variants[0];
     const fig = document.createElement("figure");
     const picture = document.createElement("picture");
     for (const v of modern) {
@@ -67,8 +72,8 @@ function renderResult(node, image) {
     img.src = fallback.url;
     img.alt = `${name} rendition`;
     img.className = "rendition " + name;
-    img.width = fallback.width;
-    img.height = fallback.height;
+    img.width = shown.width;
+    img.height = shown.height;
     // The placeholder (the decoded BlurHash, over the dominant colour) shows until the rendition has loaded.
     if (image.dominantColor) img.style.backgroundColor = image.dominantColor;
     if (image.placeholderUrl) {
@@ -79,7 +84,7 @@ function renderResult(node, image) {
     const cap = document.createElement("figcaption");
     const kb = (v) =>
       `${v.format || v.contentType}${v.frames > 1 ? ` animated (${v.frames} frames)` : ""} ${(v.bytes / 1024).toFixed(1)} KB`;
-    cap.textContent = `${name} ${fallback.width}×${fallback.height} · ${variants.map(kb).join(" · ")}`;
+    cap.textContent = `${name} ${shown.width}×${shown.height} · ${variants.map(kb).join(" · ")}`;
     fig.append(picture, cap);
     box.append(fig);
   }

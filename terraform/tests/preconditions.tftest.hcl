@@ -234,3 +234,20 @@ run "cmyk_profile_neither_s3_nor_a_path" {
   variables { cmyk_profile = "coated.icc" }
   expect_failures = [var.cmyk_profile]
 }
+
+run "renditions_with_crop_and_formats_per_size_plan" {
+  command = plan
+  variables { renditions = "large:800x600:fallback+webp+avif, medium:400x300:webp,thumb:150x150:crop:webp" }
+}
+
+run "renditions_with_an_unknown_format_refused" {
+  command = plan
+  variables { renditions = "large:800x600,thumb:150x150:gif" }
+  expect_failures = [var.renditions]
+}
+
+run "renditions_with_a_zero_size_refused" {
+  command = plan
+  variables { renditions = "large:800x0" }
+  expect_failures = [var.renditions]
+}

@@ -13,6 +13,7 @@ import pytest
 
 from pipeline.local.api_server import make_server
 from pipeline.local.emulator import free_port
+from pipeline.settings import parse_renditions, resolve_formats
 from pipeline.wiring import build_api
 from tests.conftest import ROOT, StackFixture
 from tests.e2e.helpers import running_worker
@@ -148,6 +149,51 @@ def test_the_page_waits_for_the_deferred_avif_and_a_reload_shows_recent_images(s
             assert page.locator(".card", has_text="photo.jpg").count() == 1
             loaded = page.locator("img.rendition").evaluate_all("imgs => imgs.map(i => i.currentSrc)")
             assert len(loaded) == 3 and all(".avif" in u for u in loaded), loaded
+            assert not errors, errors
+        finally:
+            browser.close()
+
+
+_CHEAP_SIZES, _CHEAP_FORMATS = resolve_formats(
+    parse_renditions("large:800x600:fallback+webp,medium:400x300:webp,thumb:150x150:crop:webp"), ("WEBP",)
+)
+
+
+@pytest.mark.stack(visibility_timeout_s=30, renditions=_CHEAP_SIZES, variants=_CHEAP_FORMATS, deferred=())
+def test_a_size_without_a_fallback_shows_its_webp_over_the_largest_fallback(served: tuple[str, object]) -> None:
+    # RENDITIONS `thumb:150x150:webp`: the page once took each size's first file for its <img>, so a size written
+    # in WebP alone would have had no <source> and the WebP as the fallback every browser must show.
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (.ci/run installs Debian's chromium; or set CHROMIUM_PATH)")
+    from playwright.sync_api import sync_playwright
+
+    url, _settings = served
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        try:
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(url)
+            page.set_input_files("#files", [str(ROOT / "samples" / "photo.jpg")])
+            page.wait_for_selector(".card[data-complete=yes]", timeout=90_000)
+            page.wait_for_function(
+                "[...document.querySelectorAll('img.rendition')].every(i => i.complete && i.naturalWidth > 0)",
+                timeout=30_000,
+            )
+            pictures = page.locator("picture").evaluate_all(
+                "ps => ps.map(p => [[...p.querySelectorAll('source')].map(s => s.type).join(','),"
+                " p.querySelector('img').getAttribute('src'), p.querySelector('img').currentSrc,"
+                " +p.querySelector('img').getAttribute('width'), +p.querySelector('img').getAttribute('height')])"
+            )
+            _, medium, thumb = pictures
+            # THEN every <img> falls back to the large JPEG, and the smaller sizes offer their WebP as a <source>
+            assert all(p[1].split("?")[0].endswith("photo.jpg.jpg") and "/large/" in p[1] for p in pictures), pictures
+            assert [p[0] for p in pictures] == ["image/webp"] * 3, pictures
+            # AND Chromium loaded each size's own WebP, shown at that size's dimensions
+            assert all(".webp" in p[2] for p in pictures), pictures
+            assert "/medium/" in medium[2] and "/thumb/" in thumb[2], pictures
+            assert [(p[3], p[4]) for p in pictures] == [(800, 600), (400, 300), (150, 150)]
             assert not errors, errors
         finally:
             browser.close()

@@ -52,6 +52,7 @@ MUTATIONS = {
         "deletion_protection_enabled = false",
     ),
     "force_destroy_guard_removed": ("storage.tf", r"!\(var\.deletion_protection && var\.force_destroy\)", "true"),
+    "renditions_guard_removed": ("variables.tf", r'can\(regex\("\^\[a-z\]\[a-z0-9_-\]\*:[^\n]*, size\)\)', "true"),
     "origin_guard_removed": ("variables.tf", r'can\(regex\("\^https\?://[^\n]*var\.cors_allow_origin\)\)', "true"),
     "signer_header_dropped": ("api.tf", r' "x-amz-content-sha256",', ""),
     "account_quota_guard_removed": (

@@ -7,9 +7,11 @@ import subprocess
 from typing import Any
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as hs
 
 from pipeline.formats import BY_SETTING, FALLBACK_WORD
-from pipeline.settings import Settings
+from pipeline.settings import Settings, parse_renditions
 from tests.terraform.tf import FUNCTION_MODULE, ROOT, TF_DIR, blocks, cli_config, statements
 
 
@@ -176,6 +178,38 @@ def test_the_format_validations_are_the_format_table() -> None:
     assert formats_rule and defer_rule
     assert _words(formats_rule.group(1)) == sorted([FALLBACK_WORD, *BY_SETTING])
     assert _words(defer_rule.group(1)) == sorted(["", *(w for w, f in BY_SETTING.items() if f.deferrable)])
+
+
+_SIZE_TOKENS = hs.sampled_from(["crop", "fallback", "webp", "avif", "gif", "+", ":", "x", "0", "15", "a", "A", "-"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    name=hs.sampled_from(["thumb", "a", "x-1", "Big", "1st", ""]),
+    width=hs.integers(0, 3000),
+    height=hs.integers(0, 3000),
+    options=hs.lists(hs.lists(_SIZE_TOKENS, min_size=1, max_size=4).map("".join), max_size=3),
+)
+@example("thumb", 150, 150, ["webp", "crop"])
+@example("thumb", 150, 150, ["crop", "fallback+webp+avif"])
+@example("thumb", 150, 150, ["fallback+"])
+@example("thumb", 150, 150, ["crop", "crop"])
+def test_the_renditions_validation_accepts_what_the_settings_accept(
+    name: str, width: int, height: int, options: list[str]
+) -> None:
+    # A size terraform lets through and the function refuses fails every invocation at start (all to the DLQ);
+    # the reverse refuses a working setting at plan time. The rule is regex in HCL: held to the parser here.
+    variables = (TF_DIR / "variables.tf").read_text()
+    rule = re.search(r'variable "renditions".*?can\(regex\("((?:[^"\\]|\\.)*)", size\)\)', variables, re.DOTALL)
+    assert rule
+    pattern = re.compile(rule.group(1).replace("\\\\", "\\"))
+    size = ":".join([f"{name}:{width}x{height}", *options])
+    try:
+        parse_renditions(size)
+        settings_accept = True
+    except ValueError:
+        settings_accept = False
+    assert bool(pattern.fullmatch(size)) == settings_accept, size
 
 
 def _local(name: str) -> Any:

@@ -114,6 +114,26 @@ def test_each_size_lists_its_fallback_then_the_variants_best_first(api: tuple[Ap
     assert [r["name"] for r in out["renditions"]][:2] == ["large", "thumb"]  # the sizes keep their order
 
 
+def test_a_still_webp_lists_its_webp_fallback_before_the_avif(api: tuple[Api, ImageRecords]) -> None:
+    # A still WebP's fallback is WebP: it once sorted after the deferred AVIF, so the page showed the AVIF in the <img>
+    # and offered the fallback as a <source>. The fallback is the record's first rendition's format, whatever it is.
+    a, records = api
+    key = "uploads/web/x/order.webp"
+    written = [("large", "WEBP"), ("thumb", "WEBP"), ("large", "AVIF"), ("thumb", "AVIF"), ("medium", "AVIF")]
+    written.insert(2, ("medium", "WEBP"))
+    rends = [
+        StoredRendition(size, "out", f"{size}/{f}", 1, 1, 1, formats.BY_NAME[f].content_type, "e", f)
+        for size, f in written
+    ]
+    assert records.write(
+        unchanged(processed(key, *rends, original=Original(10, 10, "WEBP", "image/webp", 500, 1, False)), None)
+    )
+    _, out = call(a, "GET", f"/images/{image_id(key)}")
+    for size in ("large", "medium", "thumb"):
+        assert [r["format"] for r in out["renditions"] if r["name"] == size] == ["WEBP", "AVIF"]
+    assert out["renditions"][0]["name"] == "large"
+
+
 def test_image_status_carries_rendition_urls(api: tuple[Api, ImageRecords]) -> None:
     a, records = api
     key = "uploads/web/x/p.jpg"

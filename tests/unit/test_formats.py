@@ -35,6 +35,9 @@ def test_every_variant_is_a_word_of_the_settings_and_only_deferrable_ones_defer(
 
 
 def test_the_picture_order_puts_the_fallbacks_first_and_the_variants_best_first() -> None:
-    ranks = [formats.picture_rank(f.name) for f in (*formats.FALLBACKS, *formats.VARIANTS)]
-    assert ranks == sorted(ranks) and ranks[: len(formats.FALLBACKS)] == [0] * len(formats.FALLBACKS)
-    assert len(set(ranks[len(formats.FALLBACKS) :])) == len(formats.VARIANTS)
+    for fallback in formats.FALLBACKS:
+        ranks = [formats.picture_rank(f.name, fallback.name) for f in (fallback, *formats.VARIANTS)]
+        assert ranks == sorted(ranks) and ranks[0] == 0
+        assert len(set(ranks[1:])) == len(formats.VARIANTS) and 0 not in ranks[1:]
+    # A still WebP's fallback is WebP itself: first, before the better AVIF.
+    assert formats.picture_rank("WEBP", "WEBP") < formats.picture_rank("AVIF", "WEBP")

@@ -31,7 +31,11 @@ from tests.fuzzing import bounded_render, keep
 
 ROOT = Path(__file__).resolve().parents[2]
 KEPT = ROOT / "tests" / "data" / "fuzz" / "containers"
-SMALL = (Rendition("large", 160, 120), Rendition("thumb", 40, 40), Rendition("square", 32, 32, crop=True))
+SMALL = (
+    Rendition("large", 160, 120),
+    Rendition("thumb", 40, 40),
+    Rendition("square", 32, 32, crop=True, fallback=False, variants=("WEBP",)),
+)
 # Small budgets keep each case quick; the properties do not depend on the size.
 LIMITS = Limits(
     max_bytes=4_000_000,

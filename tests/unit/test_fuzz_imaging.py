@@ -25,7 +25,11 @@ from tests.images import compass, encode, raw_exif
 
 ROOT = Path(__file__).resolve().parents[2]
 CRASHERS = ROOT / "tests" / "data" / "fuzz"
-SMALL = (Rendition("large", 160, 120), Rendition("thumb", 40, 40), Rendition("square", 32, 32, crop=True))
+SMALL = (
+    Rendition("large", 160, 120),
+    Rendition("thumb", 40, 40),
+    Rendition("square", 32, 32, crop=True, fallback=False, variants=("WEBP",)),
+)
 # Small limits keep each case fast; the property does not depend on the size.
 LIMITS = Limits(max_bytes=2_000_000, max_pixels=4_000_000, max_work_bytes=64 << 20)
 CASE_S = 5.0  # one case may take this long at most (seeds render in milliseconds)
