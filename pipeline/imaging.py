@@ -677,18 +677,13 @@ def render(data: bytes, renditions: Sequence[Rendition], limits: Limits) -> Rend
     deadline = time.monotonic() + limits.render_seconds if limits.render_seconds else math.inf
     img, info = inspect(data, limits)
     try:
-        with _input_errors("cannot decode image"):
-            if info.animated and img.info.get("default_image"):
-                # An APNG's default image is for viewers without APNG; browsers play the frames after it.
-                img.seek(1)
-            plan = _plan(img, info, renditions, limits)
-        if img.mode == "CMYK" and not img.info.get("icc_profile"):
+        plan, motion = _prepare(img, data, info, renditions, limits)
+        if _wants_profile(img):
             # Outside the decode's error net: an operator's profile that cannot be read is not the image's fault.
             plan = replace(plan, cmyk_profile=limits.cmyk_profile())
         with _input_errors("cannot decode image"):
-            motion = _motion(img, data, info, plan.sizes, limits) if info.animated else None
             encoding = _Encoding.of(limits, _source_quality(img), info.bytes)
-            with limits.gate(plan.need + (motion.work if motion is not None and motion.fits else 0)):
+            with limits.gate(_need(plan, motion)):
                 rendered, smallest, crops = _render(img, info, plan, limits, encoding)
                 identity = identify(smallest)
                 animation = Animation.NONE
@@ -698,6 +693,46 @@ def render(data: bytes, renditions: Sequence[Rendition], limits: Limits) -> Rend
     finally:
         img.close()
         _give_back_memory()
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What rendering an image will ask for, known from its headers before any pixel is decoded."""
+
+    need: int  # the bytes its render plans to hold (what Limits.gate is held with)
+    cmyk_profile: bool  # whether it will ask for the operator's CMYK profile (Limits.cmyk_profile)
+
+
+def admission(data: bytes, renditions: Sequence[Rendition], limits: Limits) -> Admission:
+    """What render() would hold and ask for on these bytes; raises the ImageError render() would raise first."""
+    img, info = inspect(data, limits)
+    try:
+        plan, motion = _prepare(img, data, info, renditions, limits)
+        return Admission(_need(plan, motion), _wants_profile(img))
+    finally:
+        img.close()
+
+
+def _prepare(
+    img: Image.Image, data: bytes, info: SourceInfo, renditions: Sequence[Rendition], limits: Limits
+) -> tuple[_Plan, _Motion | None]:
+    """The plan of the stills, and of the animation's frames: refused here when over the limits."""
+    with _input_errors("cannot decode image"):
+        if info.animated and img.info.get("default_image"):
+            # An APNG's default image is for viewers without APNG; browsers play the frames after it.
+            img.seek(1)
+        plan = _plan(img, info, renditions, limits)
+        return plan, _motion(img, data, info, plan.sizes, limits) if info.animated else None
+
+
+def _need(plan: _Plan, motion: _Motion | None) -> int:
+    """The bytes a render plans to hold: the stills', and the frames' where the animation will be made."""
+    return plan.need + (motion.work if motion is not None and motion.fits else 0)
+
+
+def _wants_profile(img: Image.Image) -> bool:
+    """A CMYK source without a profile of its own is converted through the operator's (CMYK_PROFILE)."""
+    return img.mode == "CMYK" and not img.info.get("icc_profile")
 
 
 def _libc() -> ctypes.CDLL | None:

@@ -29,13 +29,14 @@ from pipeline.domain import (
 )
 from pipeline.errors import PermanentError, SupersededError, TransientError
 from pipeline.events import ObjectRef, VariantsJob
+from pipeline.imaging import render
 from pipeline.logs import ContextLog
 from pipeline.metrics import emit_failed, emit_processed
 from pipeline.ports import JobQueue, Publisher, Records, Storage
 from pipeline.publish import Publishing
 from pipeline.settings import Settings
 from pipeline.variants import DeferredVariants
-from pipeline.work import Work
+from pipeline.work import Renderer, Work
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +56,14 @@ class Processor:
     # Admits each render with the memory it plans to hold (the local worker renders several at once; see Limits).
     gate: Callable[[int], AbstractContextManager[object]] = contextlib.nullcontext
     cmyk_profile: Callable[[], bytes | None] = lambda: None  # CMYK_PROFILE, read at first need (wiring)
+    renderer: Renderer = render  # the local worker renders in processes of its own (RenderPool)
     work: Work = field(init=False)
     publishing: Publishing = field(init=False)
     variants: DeferredVariants = field(init=False)
 
     def __post_init__(self) -> None:
         # The record and its publishing are this class's; the rendering, storing and deferring are Work's.
-        self.work = Work(self.settings, self.store, self.variants_queue, self.gate, self.cmyk_profile)
+        self.work = Work(self.settings, self.store, self.variants_queue, self.gate, self.cmyk_profile, self.renderer)
         self.publishing = Publishing(self.settings, self.records, self.publisher, self.clock, self.sleep)
         self.variants = DeferredVariants(self.settings, self.records, self.work, self.publishing, self._when)
 

@@ -296,6 +296,9 @@ class LocalSettings:
     worker_wait_s: int = 5
     worker_batch_timeout_s: int = 0  # 0: the handler's timeout, as Lambda would enforce
     alarm_interval_s: int = 10
+    # Processes the pollers' renders run in (WORKER_PROCESSES): -1 one per core, 0 none (in the pollers' threads,
+    # where the GIL holds back 7 to 20% of two cores: docs/performance.md).
+    worker_processes: int = -1
 
 
 _GROUPS = ("names", "imaging", "timing", "api", "local")

@@ -4,7 +4,7 @@ its record's transitions (pipeline/process.py); it never reads or writes a recor
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 
@@ -13,7 +13,9 @@ from pipeline.errors import TooLargeError
 from pipeline.events import ObjectRef, VariantsJob
 from pipeline.imaging import EXTENSIONS, Animation, Limits, RenderedImage, RenderResult, render
 from pipeline.ports import JobQueue, Storage
-from pipeline.settings import Settings
+from pipeline.settings import Rendition, Settings
+
+Renderer = Callable[[bytes, Sequence[Rendition], Limits], RenderResult]
 
 
 @dataclass
@@ -28,6 +30,8 @@ class Work:
     gate: Callable[[int], AbstractContextManager[object]] = contextlib.nullcontext
     # The operator's CMYK profile (CMYK_PROFILE), read at first need: see Limits.
     cmyk_profile: Callable[[], bytes | None] = lambda: None
+    # imaging.render here (Lambda: one image per process); the local worker's render processes (RenderPool).
+    renderer: Renderer = render
 
     @property
     def deferred(self) -> tuple[str, ...]:
@@ -59,7 +63,7 @@ class Work:
         # The current object, and only if it is still the content the event names (If-Match): a version that
         # was deleted or replaced since the event is never rendered, even where S3 still keeps its bytes.
         data = self.store.get(ref.bucket, ref.source_key, max_bytes=limits.max_bytes, etag=ref.etag)
-        return render(data, self.settings.imaging.renditions, limits)
+        return self.renderer(data, self.settings.imaging.renditions, limits)
 
     def store_renditions(self, ref: ObjectRef, result: RenderResult) -> list[StoredRendition]:
         """Write the renditions made in line to the output bucket, at their keys (rendition_key)."""
@@ -90,7 +94,7 @@ class Work:
         """Render and write a job's deferred formats, under keys of its version alone (deferred_key)."""
         limits = replace(self.limits, variants=job.formats, fallback=False)
         data = self.store.get(job.bucket, job.source_key, max_bytes=limits.max_bytes, etag=job.version.etag)
-        result = render(data, self.settings.imaging.renditions, limits)
+        result = self.renderer(data, self.settings.imaging.renditions, limits)
         prefix = self.settings.names.input_prefix
         return [
             self._put(r, deferred_key(job.source_key, prefix, r.name, r.extension, job.version), job.source_key)

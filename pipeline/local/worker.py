@@ -129,6 +129,8 @@ class Worker:
         self.stats = WorkerStats()
         self._arns: dict[str, str] = {}
         self.threads: list[threading.Thread] = []
+        # What to stop once the pollers have (the render processes): close().
+        self.closers: list[Callable[[], None]] = []
 
     def run_batch(
         self, messages: list[MessageTypeDef], executor: ThreadPoolExecutor, queue: Queue | None = None
@@ -250,8 +252,14 @@ class Worker:
             for t in threads:
                 # A long poll ends within worker_wait_s; a batch within its timeout.
                 t.join(timeout=self.settings.local.worker_wait_s + self.settings.batch_timeout_s + 5)
+            self.close()
         log.info("worker stopped", extra={"batches": self.stats.batches, "deleted": self.stats.deleted})
         return self.stats
+
+    def close(self) -> None:
+        """Stop what the pollers used (the render processes); after they have stopped."""
+        for closer in self.closers:
+            closer()
 
 
 class MemoryGate:
@@ -284,12 +292,19 @@ def build_worker(settings: Settings, clients: Clients) -> Worker:
     """A worker wired to the real handler, the job queue and the DLQ alarm (what Lambda and CloudWatch do in AWS)."""
     from pipeline import wiring
     from pipeline.handler import handle_batch
+    from pipeline.imaging import render
     from pipeline.local.alarms import DlqAlarm
     from pipeline.local.emulator import evaluates_alarms
+    from pipeline.local.render_pool import RenderPool, cores
 
-    # Several batches render at once here, in one process: together they may plan what one function may hold.
+    # Several batches render at once here: together they may plan what one function may hold. They render in
+    # processes of their own, one per core (admitted by the gate here first), unless WORKER_PROCESSES=0.
+    processes = settings.local.worker_processes if settings.local.worker_processes >= 0 else cores()
+    pool = RenderPool(processes) if processes > 0 else None
     processor = replace(
-        wiring.build_processor(settings, clients), gate=MemoryGate(settings.imaging.work_budget_bytes).hold
+        wiring.build_processor(settings, clients),
+        gate=MemoryGate(settings.imaging.work_budget_bytes).hold,
+        renderer=pool.render if pool is not None else render,
     )
     alarm = DlqAlarm(
         settings,
@@ -297,10 +312,13 @@ def build_worker(settings: Settings, clients: Clients) -> Worker:
         wiring.alerts(settings, clients),
         emulator_evaluates=evaluates_alarms(settings.endpoint_url),
     )
-    return Worker(
+    worker = Worker(
         settings,
         wiring.jobs_queue(settings, clients),
         lambda event, context: handle_batch(event, context, processor),
         alarm,
         wiring.variants_queue(settings, clients),
     )
+    if pool is not None:
+        worker.closers.append(pool.close)
+    return worker

@@ -47,6 +47,7 @@ def running_worker(settings: Any, clients: Any) -> Iterator[Worker]:
         for t in threads:
             t.join(timeout=settings.local.worker_wait_s + settings.batch_timeout_s + 5)
         assert not any(t.is_alive() for t in threads), "worker threads did not stop"
+        worker.close()
 
 
 def read_notifications(audit: Queue, *, seconds: float = 3) -> list[dict[str, Any]]:
