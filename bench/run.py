@@ -6,6 +6,7 @@ Writes bench/results.json, prints a table, and ends with one JSON line of the he
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import math
@@ -275,17 +276,13 @@ def e2e_throughput(data: bytes, n: int, concurrency: int, backend: str) -> dict[
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds a process and every process under it (the render processes) have used so far."""
-    stats = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:  # ended meanwhile
-            continue
-        stats[int(stat.parent.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
-    tree, ticks = {pid}, 0
-    for _ in range(4):  # the worker, the fork server, the render processes
-        tree |= {p for p, (parent, _) in stats.items() if parent in tree}
-    ticks = sum(stats[p][1] for p in tree if p in stats)
+    from pipeline.local.emulator import process_tree
+
+    ticks = 0
+    for p in process_tree(pid):
+        with contextlib.suppress(OSError):  # ended meanwhile
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
     return ticks / os.sysconf("SC_CLK_TCK")
 
 

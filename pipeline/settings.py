@@ -122,7 +122,7 @@ def resolve_formats(
             "for every size without one"
         )
     for r in sized:
-        if not r.fallback and "WEBP" not in (r.variants or ()):
+        if not r.fallback and _VARIANTS["webp"] not in (r.variants or ()):
             raise ValueError(
                 f"RENDITIONS: {r.name} needs {FALLBACK_WORD} or webp: a format made in line, which animations get too"
             )
@@ -296,8 +296,8 @@ class LocalSettings:
     worker_wait_s: int = 5
     worker_batch_timeout_s: int = 0  # 0: the handler's timeout, as Lambda would enforce
     alarm_interval_s: int = 10
-    # Processes the pollers' renders run in (WORKER_PROCESSES): -1 one per core, 0 none (in the pollers' threads,
-    # where the GIL holds back 7 to 20% of two cores: docs/performance.md).
+    # Processes the pollers' renders run in (WORKER_PROCESSES): -1 one per core, 0 none (in the pollers' threads: as
+    # fast on a quiet machine, but a decoder's crash, or the OOM killer, then takes the whole worker).
     worker_processes: int = -1
 
 

@@ -8,6 +8,7 @@ reconcile finds damage at either time, anything is missing, or the bound is hit 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
@@ -40,11 +41,19 @@ def small_jpeg(i: int, w: int, h: int) -> bytes:
 
 
 def peak_rss_mb(pid: int) -> float:
-    """The process's peak resident set size (VmHWM), in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    """The peak resident set size (VmHWM) of the worker and its render processes, summed (an upper bound of their
+    peak together), in MB."""
+    from pipeline.local.emulator import process_tree
+
+    kb = 0
+    for p in process_tree(pid):
+        with contextlib.suppress(OSError):  # ended meanwhile
+            kb += sum(
+                int(line.split()[1])
+                for line in Path(f"/proc/{p}/status").read_text().splitlines()
+                if line.startswith("VmHWM:")
+            )
+    return kb / 1024
 
 
 def main() -> int:

@@ -292,3 +292,15 @@ def alive(pid: int) -> bool:
     except (OSError, IndexError):
         return True  # no /proc (not Linux): what kill() said
     return state not in ("Z", "X")
+
+
+def process_tree(pid: int) -> list[int]:
+    """The process and every process below it (the worker's fork server and render processes), from /proc."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):  # ended meanwhile
+            parents[int(stat.parent.name)] = int(stat.read_text().rpartition(")")[2].split()[1])
+    tree = [pid]
+    for p in tree:  # grows as it goes: each process's children after it
+        tree += [child for child, parent in parents.items() if parent == p]
+    return tree

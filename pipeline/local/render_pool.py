@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 
 from pipeline.errors import TransientError
 from pipeline.imaging import Limits, RenderResult, admission, render
+from pipeline.local.emulator import alive
 from pipeline.settings import Rendition
 
 log = logging.getLogger(__name__)
@@ -51,19 +52,11 @@ def _end_with(worker: int) -> None:
     try:
         fd = os.pidfd_open(worker)
     except (OSError, AttributeError):  # no pidfd (an old kernel): ask every second
-        while _alive(worker):
+        while alive(worker):
             time.sleep(1)
     else:
         select.select([fd], [], [])  # readable once the process has ended
     os._exit(0)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def cores() -> int:

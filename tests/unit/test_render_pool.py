@@ -18,6 +18,7 @@ from PIL import Image
 
 from pipeline.errors import ImageError, TransientError
 from pipeline.imaging import Limits, RenderResult, admission, render
+from pipeline.local.emulator import alive
 from pipeline.local.render_pool import RenderPool
 from pipeline.settings import DEFAULT_RENDITIONS, Rendition, parse_renditions
 from tests.images import encode, marked
@@ -117,6 +118,7 @@ def test_the_gate_is_released_when_the_render_fails(pool: RenderPool) -> None:
 _KILLED_WORKER = """
 import sys, time
 from pipeline.imaging import Limits
+from pipeline.local.emulator import alive
 from pipeline.local.render_pool import RenderPool
 from pipeline.settings import DEFAULT_RENDITIONS, parse_renditions
 from tests.images import encode, marked
@@ -136,22 +138,23 @@ def test_render_processes_end_when_the_worker_is_killed_outright(tmp_path: Path)
     try:
         assert proc.stdout is not None
         children = [int(p) for p in proc.stdout.readline().split()]
-        assert children and all(_alive(p) for p in children)
+        assert children and all(alive(p) for p in children)
     finally:
         proc.kill()
         proc.wait(timeout=10)
     deadline = time.monotonic() + 10
-    while any(_alive(p) for p in children) and time.monotonic() < deadline:
+    while any(alive(p) for p in children) and time.monotonic() < deadline:
         time.sleep(0.1)
-    leftovers = [p for p in children if _alive(p)]
+    leftovers = [p for p in children if alive(p)]
     for pid in leftovers:  # not left behind by a failing run either (the fork server ends with them)
         os.kill(pid, signal.SIGKILL)
     assert not leftovers, "render processes outlived their worker"
 
 
-def _alive(pid: int) -> bool:
-    """Whether a process runs (a zombie, ended but not yet reaped by its parent, does not)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+def test_the_render_processes_are_counted_in_the_workers_process_tree(pool: RenderPool) -> None:
+    # make bench and the soak count the worker's CPU and memory over its tree: the renders run below it now.
+    from pipeline.local.emulator import process_tree
+
+    pool.render(encode(marked(300, 200), "JPEG"), R, Limits())
+    tree = process_tree(os.getpid())
+    assert tree[0] == os.getpid() and set(pool._executor()._processes) <= set(tree)
