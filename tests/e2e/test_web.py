@@ -6,6 +6,7 @@ import os
 import shutil
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -119,14 +120,13 @@ def test_upload_in_the_browser_and_see_renditions_and_failures(served: tuple[str
     assert (OUT / "web.png").stat().st_size > 10_000
 
 
-@pytest.mark.stack(visibility_timeout_s=30, variants=("WEBP", "AVIF"), deferred=("AVIF",), defer_delay_s=1)
-def test_the_page_waits_for_the_deferred_avif_and_a_reload_shows_recent_images(served: tuple[str, object]) -> None:
-    # The page once stopped at the first `processed` and never showed the AVIF made later; a reload cleared it.
+@contextmanager
+def chromium_page(url: str) -> Iterator[tuple[Any, list[str]]]:
+    """A headless Chromium page at url, and the page errors it reports (skips where there is no Chromium)."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM} (.ci/run installs Debian's chromium; or set CHROMIUM_PATH)")
     from playwright.sync_api import sync_playwright
 
-    url, _settings = served
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         try:
@@ -134,24 +134,32 @@ def test_the_page_waits_for_the_deferred_avif_and_a_reload_shows_recent_images(s
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto(url)
-            page.set_input_files("#files", [str(ROOT / "samples" / "photo.jpg")])
-            # THEN the card ends complete, with an AVIF source in every <picture>, loaded by the browser
-            page.wait_for_selector(".card[data-complete=yes]", timeout=90_000)
-            card = page.locator(".card", has_text="photo.jpg")
-            types = card.locator("picture").evaluate_all(
-                "ps => ps.map(p => [...p.querySelectorAll('source')].map(s => s.type).join(','))"
-            )
-            assert types == ["image/avif,image/webp"] * 3, types
-            assert "coming" not in card.locator(".meta").inner_text()
-            # AND after a reload the image is listed again, complete, without uploading anything
-            page.reload()
-            page.wait_for_selector(".card[data-complete=yes]", timeout=30_000)
-            assert page.locator(".card", has_text="photo.jpg").count() == 1
-            loaded = page.locator("img.rendition").evaluate_all("imgs => imgs.map(i => i.currentSrc)")
-            assert len(loaded) == 3 and all(".avif" in u for u in loaded), loaded
-            assert not errors, errors
+            yield page, errors
         finally:
             browser.close()
+
+
+@pytest.mark.stack(visibility_timeout_s=30, variants=("WEBP", "AVIF"), deferred=("AVIF",), defer_delay_s=1)
+def test_the_page_waits_for_the_deferred_avif_and_a_reload_shows_recent_images(served: tuple[str, object]) -> None:
+    # The page once stopped at the first `processed` and never showed the AVIF made later; a reload cleared it.
+    url, _settings = served
+    with chromium_page(url) as (page, errors):
+        page.set_input_files("#files", [str(ROOT / "samples" / "photo.jpg")])
+        # THEN the card ends complete, with an AVIF source in every <picture>, loaded by the browser
+        page.wait_for_selector(".card[data-complete=yes]", timeout=90_000)
+        card = page.locator(".card", has_text="photo.jpg")
+        types = card.locator("picture").evaluate_all(
+            "ps => ps.map(p => [...p.querySelectorAll('source')].map(s => s.type).join(','))"
+        )
+        assert types == ["image/avif,image/webp"] * 3, types
+        assert "coming" not in card.locator(".meta").inner_text()
+        # AND after a reload the image is listed again, complete, without uploading anything
+        page.reload()
+        page.wait_for_selector(".card[data-complete=yes]", timeout=30_000)
+        assert page.locator(".card", has_text="photo.jpg").count() == 1
+        loaded = page.locator("img.rendition").evaluate_all("imgs => imgs.map(i => i.currentSrc)")
+        assert len(loaded) == 3 and all(".avif" in u for u in loaded), loaded
+        assert not errors, errors
 
 
 _CHEAP_SIZES, _CHEAP_FORMATS = resolve_formats(
@@ -163,37 +171,25 @@ _CHEAP_SIZES, _CHEAP_FORMATS = resolve_formats(
 def test_a_size_without_a_fallback_shows_its_webp_over_the_largest_fallback(served: tuple[str, object]) -> None:
     # RENDITIONS `thumb:150x150:webp`: the page once took each size's first file for its <img>, so a size written
     # in WebP alone would have had no <source> and the WebP as the fallback every browser must show.
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM} (.ci/run installs Debian's chromium; or set CHROMIUM_PATH)")
-    from playwright.sync_api import sync_playwright
-
     url, _settings = served
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        try:
-            page = browser.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(url)
-            page.set_input_files("#files", [str(ROOT / "samples" / "photo.jpg")])
-            page.wait_for_selector(".card[data-complete=yes]", timeout=90_000)
-            page.wait_for_function(
-                "[...document.querySelectorAll('img.rendition')].every(i => i.complete && i.naturalWidth > 0)",
-                timeout=30_000,
-            )
-            pictures = page.locator("picture").evaluate_all(
-                "ps => ps.map(p => [[...p.querySelectorAll('source')].map(s => s.type).join(','),"
-                " p.querySelector('img').getAttribute('src'), p.querySelector('img').currentSrc,"
-                " +p.querySelector('img').getAttribute('width'), +p.querySelector('img').getAttribute('height')])"
-            )
-            _, medium, thumb = pictures
-            # THEN every <img> falls back to the large JPEG, and the smaller sizes offer their WebP as a <source>
-            assert all(p[1].split("?")[0].endswith("photo.jpg.jpg") and "/large/" in p[1] for p in pictures), pictures
-            assert [p[0] for p in pictures] == ["image/webp"] * 3, pictures
-            # AND Chromium loaded each size's own WebP, shown at that size's dimensions
-            assert all(".webp" in p[2] for p in pictures), pictures
-            assert "/medium/" in medium[2] and "/thumb/" in thumb[2], pictures
-            assert [(p[3], p[4]) for p in pictures] == [(800, 600), (400, 300), (150, 150)]
-            assert not errors, errors
-        finally:
-            browser.close()
+    with chromium_page(url) as (page, errors):
+        page.set_input_files("#files", [str(ROOT / "samples" / "photo.jpg")])
+        page.wait_for_selector(".card[data-complete=yes]", timeout=90_000)
+        page.wait_for_function(
+            "[...document.querySelectorAll('img.rendition')].every(i => i.complete && i.naturalWidth > 0)",
+            timeout=30_000,
+        )
+        pictures = page.locator("picture").evaluate_all(
+            "ps => ps.map(p => [[...p.querySelectorAll('source')].map(s => s.type).join(','),"
+            " p.querySelector('img').getAttribute('src'), p.querySelector('img').currentSrc,"
+            " +p.querySelector('img').getAttribute('width'), +p.querySelector('img').getAttribute('height')])"
+        )
+        _, medium, thumb = pictures
+        # THEN every <img> falls back to the large JPEG, and the smaller sizes offer their WebP as a <source>
+        assert all(p[1].split("?")[0].endswith("photo.jpg.jpg") and "/large/" in p[1] for p in pictures), pictures
+        assert [p[0] for p in pictures] == ["image/webp"] * 3, pictures
+        # AND Chromium loaded each size's own WebP, shown at that size's dimensions
+        assert all(".webp" in p[2] for p in pictures), pictures
+        assert "/medium/" in medium[2] and "/thumb/" in thumb[2], pictures
+        assert [(p[3], p[4]) for p in pictures] == [(800, 600), (400, 300), (150, 150)]
+        assert not errors, errors

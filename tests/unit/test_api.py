@@ -91,23 +91,28 @@ def test_bad_upload_requests_are_refused_with_a_json_reason(
     assert code == status and out["error"]
 
 
+def listed(api: tuple[Api, ImageRecords], key: str, written: list[tuple[str, str]], source: str) -> list[Any]:
+    """The API's renditions of a processed record with these (size, format) renditions, in the order written."""
+    a, records = api
+    rends = [
+        StoredRendition(size, "out", f"{size}/{f}", 1, 1, 1, formats.BY_NAME[f].content_type, "e", f)
+        for size, f in written
+    ]
+    original = Original(10, 10, source, formats.BY_NAME[source].content_type, 500, 1, False)
+    assert records.write(unchanged(processed(key, *rends, original=original), None))
+    _, out = call(a, "GET", f"/images/{image_id(key)}")
+    return list(out["renditions"])
+
+
 def test_each_size_lists_its_fallback_then_the_variants_best_first(api: tuple[Api, ImageRecords]) -> None:
     # The page builds each <picture> in this order (a browser takes the first <source> it can show): the order
     # comes from the format table, not from when each variant was written (the deferred AVIF comes last).
-    a, records = api
     key = "uploads/web/x/order.jpg"
     written = [(size, f) for f in ("JPEG", "WEBP") for size in ("large", "thumb")] + [
         ("large", "AVIF"),
         ("thumb", "AVIF"),
     ]
-    rends = [
-        StoredRendition(size, "out", f"{size}/{f}", 1, 1, 1, formats.BY_NAME[f].content_type, "e", f)
-        for size, f in written
-    ]
-    assert records.write(
-        unchanged(processed(key, *rends, original=Original(10, 10, "JPEG", "image/jpeg", 500, 1, False)), None)
-    )
-    _, out = call(a, "GET", f"/images/{image_id(key)}")
+    out = {"renditions": listed(api, key, written, "JPEG")}
     best_first = [f.name for f in formats.VARIANTS]
     for size in ("large", "thumb"):
         assert [r["format"] for r in out["renditions"] if r["name"] == size] == ["JPEG", *best_first]
@@ -117,18 +122,10 @@ def test_each_size_lists_its_fallback_then_the_variants_best_first(api: tuple[Ap
 def test_a_still_webp_lists_its_webp_fallback_before_the_avif(api: tuple[Api, ImageRecords]) -> None:
     # A still WebP's fallback is WebP: it once sorted after the deferred AVIF, so the page showed the AVIF in the <img>
     # and offered the fallback as a <source>. The fallback is the record's first rendition's format, whatever it is.
-    a, records = api
     key = "uploads/web/x/order.webp"
     written = [("large", "WEBP"), ("thumb", "WEBP"), ("large", "AVIF"), ("thumb", "AVIF"), ("medium", "AVIF")]
     written.insert(2, ("medium", "WEBP"))
-    rends = [
-        StoredRendition(size, "out", f"{size}/{f}", 1, 1, 1, formats.BY_NAME[f].content_type, "e", f)
-        for size, f in written
-    ]
-    assert records.write(
-        unchanged(processed(key, *rends, original=Original(10, 10, "WEBP", "image/webp", 500, 1, False)), None)
-    )
-    _, out = call(a, "GET", f"/images/{image_id(key)}")
+    out = {"renditions": listed(api, key, written, "WEBP")}
     for size in ("large", "medium", "thumb"):
         assert [r["format"] for r in out["renditions"] if r["name"] == size] == ["WEBP", "AVIF"]
     assert out["renditions"][0]["name"] == "large"
