@@ -36,6 +36,7 @@ from cost import MEMORY_MB, levers  # noqa: E402
 from images import encode, make_cases, photo, psnr_of, ssim_of  # noqa: E402
 
 from pipeline import imaging  # noqa: E402
+from pipeline.errors import ImageError  # noqa: E402
 from pipeline.settings import DEFAULT_RENDITIONS, parse_renditions  # noqa: E402
 
 pillow_heif.register_heif_opener()
@@ -80,6 +81,17 @@ def inputs() -> dict[str, Path]:
     for name, p in paths.items():
         p.write_bytes(cases[name])
     return paths
+
+
+def own_inputs(files: list[Path]) -> dict[str, Path]:
+    """Your own images as the inputs, each named by its file name (made unique); one line for a file not there."""
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise SystemExit(f"bench-peers: no such file: {', '.join(missing)}")
+    named: dict[str, Path] = {}
+    for i, f in enumerate(files, 1):
+        named[f.name if f.name not in named else f"{i}-{f.name}"] = f.resolve()
+    return named
 
 
 def job_for(path: Path) -> dict[str, Any]:
@@ -201,13 +213,16 @@ def _median(values: list[float]) -> float:
     return round(statistics.median(values), 1)
 
 
-def bench(names: list[str], repeats: int, throughput: int, with_wiki: bool) -> dict[str, Any]:
+def bench(paths: dict[str, Path], names: list[str], repeats: int, throughput: int, with_wiki: bool) -> dict[str, Any]:
     """Every engine on every input, interleaved; the results by input then engine."""
-    paths = inputs()
     results: dict[str, Any] = {}
     for i, name in enumerate(names):
         path = paths[name]
-        job = {**job_for(path), "input": str(path), "repeats": repeats}
+        try:
+            job = {**job_for(path), "input": str(path), "repeats": repeats}
+        except ImageError as e:  # one of your own files that the pipeline refuses: said, and skipped
+            print(f"  {name:18} refused by the pipeline ({e.code}): {e}", file=sys.stderr, flush=True)
+            continue
         source = truth(path)
         order = ENGINES[i % len(ENGINES) :] + ENGINES[: i % len(ENGINES)]  # who goes first changes per input
         row: dict[str, Any] = {"bytes": path.stat().st_size, "formats": job["formats"]}
@@ -355,6 +370,7 @@ def table(results: dict[str, Any]) -> str:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("files", nargs="*", type=Path, help="your own images to compare on (default: the bench's own)")
     p.add_argument("--inputs", default="", help="comma-separated input names (default: all)")
     p.add_argument("--repeats", type=int, default=5, help="timed runs per engine and input (median reported)")
     p.add_argument("--throughput", type=int, default=12, help="images per engine and input in the 2-core run")
@@ -363,8 +379,13 @@ def main() -> int:
     if not (NODE_MODULES / "sharp").exists() or not PEERS_PYTHON.exists():
         print("bench-peers: sharp or pyvips is missing: run `make bench-peers` (it installs both)", file=sys.stderr)
         return 2
-    names = [n for n in args.inputs.split(",") if n] or list(inputs())
-    results = bench(names, args.repeats, args.throughput, not args.no_wiki)
+    paths = own_inputs(args.files) if args.files else inputs()
+    names = [n for n in args.inputs.split(",") if n] or list(paths)
+    unknown = [n for n in names if n not in paths]
+    if unknown:
+        print(f"bench-peers: no input named {', '.join(unknown)} (choose from {', '.join(paths)})", file=sys.stderr)
+        return 2
+    results = bench(paths, names, args.repeats, args.throughput, not args.no_wiki)
     results["goals"] = goals(results)
     results["browser_support"] = browser_support()
     results["cost_levers"] = cost_levers(results)

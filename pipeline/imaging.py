@@ -9,6 +9,7 @@ import io
 import math
 import time
 import warnings
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
@@ -596,10 +597,11 @@ def cmyk_profile_error(data: bytes) -> str:
     return "" if space == "CMYK" else f"a {space} profile, not a CMYK one"
 
 
-def _encode(img: Image.Image, fmt: str, encoding: _Encoding) -> bytes:
-    """One rendition's bytes, never more than the whole source's where a lower quality can help it."""
+def _encode(img: Image.Image, fmt: str, encoding: _Encoding, own: bytes | None = None) -> bytes:
+    """One rendition's bytes, never more than the whole source's where a lower quality can help it (`own`: the
+    source's own PNG drawing of these very pixels, taken where it is smaller than a fast encode)."""
     if fmt == "PNG":
-        return _encode_png(img, encoding.budget)
+        return _encode_png(img, encoding.budget, own)
     params: dict[str, object] = {}
     quality = encoding.quality(fmt, img.size)
     if fmt == "WEBP":
@@ -616,10 +618,15 @@ def _encode(img: Image.Image, fmt: str, encoding: _Encoding) -> bytes:
     return encoding.within_budget(lambda q: _save(img, fmt, {**params, "quality": q}), quality, lossless)
 
 
-def _encode_png(img: Image.Image, budget: int) -> bytes:
-    """PNG: as a palette where that loses nothing, fast first, harder only while it is bigger than the budget."""
+def _encode_png(img: Image.Image, budget: int, own: bytes | None = None) -> bytes:
+    """PNG: as a palette where that loses nothing, fast first, harder only while it is bigger than the budget;
+    the source's own drawing (`own`, never bigger than the source) instead, where no palette holds the pixels and
+    the fast encode is bigger."""
     img = _palette_if_lossless(img)
     data = _save(img, "PNG", {"compress_level": PNG_COMPRESS_LEVEL})
+    if own is not None and img.mode != "P" and len(own) < len(data):
+        # Not for a palette: its ladder is cheap (a byte a pixel, flat colours) and beats the source's encoder.
+        return own
     for level, strategy in PNG_HARDER:
         if not budget or len(data) <= budget:
             break
@@ -684,7 +691,7 @@ def render(data: bytes, renditions: Sequence[Rendition], limits: Limits) -> Rend
         with _input_errors("cannot decode image"):
             encoding = _Encoding.of(limits, _source_quality(img), info.bytes)
             with limits.gate(_need(plan, motion)):
-                rendered, smallest, crops = _render(img, info, plan, limits, encoding)
+                rendered, smallest, crops = _render(img, info, plan, limits, encoding, data)
                 identity = identify(smallest)
                 animation = Animation.NONE
                 if info.animated:
@@ -844,10 +851,16 @@ _Crops = dict[str, tuple[tuple[int, int], tuple[int, int, int, int]]]
 
 
 def _render(
-    img: Image.Image, info: SourceInfo, plan: _Plan, limits: Limits, encoding: _Encoding
+    img: Image.Image, info: SourceInfo, plan: _Plan, limits: Limits, encoding: _Encoding, source: bytes
 ) -> tuple[list[RenderedImage], Image.Image, _Crops]:
     fmt = output_format(info)
     targets, decoded = plan.targets, plan.decoded
+    # A PNG rendition of the source's very pixels (its size and mode, unturned, no profile to apply) may be the
+    # source's own drawing, its metadata left out: never bigger than the source. Without it a photo-like 640x480 PNG
+    # went through the whole zlib ladder (1.2 s, sharp 0.14) to come out no smaller than the source already was.
+    untouched = (img.size, img.mode) if info.format == "PNG" and not info.animated else None
+    if untouched and (img.info.get("icc_profile") or _UPRIGHT.get(info.orientation) or img.mode not in _PNG_KEPT_MODES):
+        untouched = None
     if decoded != img.size:
         # Let libjpeg decode at 1/2, 1/4 or 1/8 scale: far less work and memory than a full decode.
         img.draft("RGB" if img.mode == "CMYK" else img.mode, decoded)
@@ -876,6 +889,7 @@ def _render(
             crops[rendition.name] = (size, box)
             picture = current.crop(box)
         # The fallback every browser shows, then each modern variant of the same pixels: those this size asks for.
+        own = _png_drawing(source) if _is_source_pixels(untouched, picture, fmt) else None
         for variant in rendition.formats(fmt, limits.variants, limits.fallback):
             out.append(
                 RenderedImage(
@@ -885,10 +899,43 @@ def _render(
                     format=variant,
                     content_type=CONTENT_TYPES[variant],
                     extension=EXTENSIONS[variant],
-                    data=_encode(picture, variant, encoding),
+                    data=_encode(picture, variant, encoding, own if variant == "PNG" else None),
                 )
             )
     return out, current, crops
+
+
+# The modes whose PNG Pillow decodes and _normalise keeps as they are (a palette or a 16-bit PNG is changed).
+_PNG_KEPT_MODES = frozenset({"L", "LA", "RGB", "RGBA"})
+# The chunks that draw a PNG; every other one is metadata (text, EXIF, time, profile) or unknown, and left out.
+_PNG_DRAWING = frozenset({b"IHDR", b"PLTE", b"tRNS", b"IDAT", b"IEND"})
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _is_source_pixels(untouched: tuple[tuple[int, int], str] | None, picture: Image.Image, fmt: str) -> bool:
+    """Whether this rendition is the untouched source's own pixels, written as PNG: its size and its mode."""
+    return untouched is not None and fmt == "PNG" and (picture.size, picture.mode) == untouched
+
+
+def _png_drawing(data: bytes) -> bytes | None:
+    """The PNG's drawing chunks alone, each with a good checksum; None for anything else (an APNG, a broken or
+    truncated chunk, data that is not one PNG): then the rendition is encoded as any other."""
+    if not data.startswith(_PNG_SIGNATURE):
+        return None
+    out, pos = [_PNG_SIGNATURE], len(_PNG_SIGNATURE)
+    while pos + 12 <= len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind, end = data[pos + 4 : pos + 8], pos + 12 + length
+        if end > len(data) or kind == b"acTL":
+            return None
+        if kind in _PNG_DRAWING:
+            if zlib.crc32(data[pos + 4 : end - 4]) != int.from_bytes(data[end - 4 : end], "big"):
+                return None
+            out.append(data[pos:end])
+        if kind == b"IEND":
+            return b"".join(out)
+        pos = end
+    return None
 
 
 def _upright(img: Image.Image, info: SourceInfo) -> Image.Image:

@@ -6,6 +6,7 @@ import io
 import sys
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
@@ -75,3 +76,14 @@ def test_the_peers_goals_compare_time_memory_quality_and_bytes_with_sharp() -> N
     assert (verdicts["b"]["time_ok"], verdicts["b"]["quality_ok"], verdicts["b"]["bytes_ok"]) == (False, False, False)
     assert verdicts["b"]["bytes"] == {"ours": 130, "sharp": 120}
     assert verdicts["c"] == {"compared": False, "why": "unsupported image format"}
+
+
+def test_the_peers_bench_takes_your_own_files(tmp_path: Path) -> None:
+    # Held-out runs repeat the comparison on other inputs: `make bench-peers PEERS_ARGS="a.jpg b/a.jpg"`.
+    (tmp_path / "b").mkdir()
+    for f in (tmp_path / "a.jpg", tmp_path / "b" / "a.jpg", tmp_path / "c.png"):
+        f.write_bytes(b"x")
+    named = peers.own_inputs([tmp_path / "a.jpg", tmp_path / "b" / "a.jpg", tmp_path / "c.png"])
+    assert list(named) == ["a.jpg", "2-a.jpg", "c.png"] and named["2-a.jpg"] == (tmp_path / "b" / "a.jpg")
+    with pytest.raises(SystemExit, match=r"no such file: .*nope\.jpg"):
+        peers.own_inputs([tmp_path / "nope.jpg"])
