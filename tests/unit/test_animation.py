@@ -144,7 +144,7 @@ def test_an_animation_cut_anywhere_is_a_clean_outcome(cut: int) -> None:
     assert frames == {1} or (result.animation is Animation.KEPT and max(frames) <= 6)
 
 
-def test_an_animation_is_encoded_by_the_same_rules_as_a_still(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_animation_is_encoded_at_webps_quality_at_every_size(monkeypatch: pytest.MonkeyPatch) -> None:
     # GIVEN the encoder's calls watched: the quality each animated WebP is asked for, by its size
     asked: dict[tuple[int, int], list[object]] = {}
     save = Image.Image.save
@@ -158,9 +158,10 @@ def test_an_animation_is_encoded_by_the_same_rules_as_a_still(monkeypatch: pytes
     # WHEN an animated GIF is rendered
     result = render(animation("GIF", size=(1000, 500)), R, Limits())
     assert result.animation is Animation.KEPT
-    # THEN each size's animation is written at the quality its still WebP would be (the thumbnail's own)
+    # THEN each size's animation is written at WebP's quality, the thumbnail's too: at a still thumbnail's lower one
+    # the animation encoder fell short of sharp's quality (SSIM 0.971 against 0.977, bench/peers.py's GIF)
     assert asked[(800, 400)][0] == imaging.WEBP_QUALITY
-    assert asked[(150, 75)][0] == imaging.WEBP_QUALITY_SMALL
+    assert asked[(150, 75)][0] == imaging.WEBP_QUALITY > imaging.WEBP_QUALITY_SMALL
 
 
 def test_an_animation_is_no_bigger_than_a_small_source() -> None:
