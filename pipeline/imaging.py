@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import io
 import math
 import time
@@ -875,6 +876,8 @@ def _render(
     current = _upright(current, info)  # after the reduced decode: cheaper than on the original
     out: list[RenderedImage] = []
     crops: _Crops = {}
+    # The source's own drawing chunks, read at most once however many sizes are the untouched source.
+    source_drawing = functools.cache(lambda: _png_drawing(source))
     for rendition, size in targets:
         current = _resized(current, size)
         if current is img:
@@ -891,7 +894,7 @@ def _render(
             crops[rendition.name] = (size, box)
             picture = current.crop(box)
         # The fallback every browser shows, then each modern variant of the same pixels: those this size asks for.
-        own = _png_drawing(source) if _is_source_pixels(untouched, picture, fmt) else None
+        own = source_drawing() if _is_source_pixels(untouched, picture, fmt) else None
         for variant in rendition.formats(fmt, limits.variants, limits.fallback):
             out.append(
                 RenderedImage(

@@ -12,7 +12,7 @@ import select
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
@@ -21,10 +21,9 @@ from pipeline.errors import TransientError
 from pipeline.imaging import Limits, RenderResult, admission, render
 from pipeline.local.emulator import alive
 from pipeline.settings import Rendition
+from pipeline.work import Renderer
 
 log = logging.getLogger(__name__)
-
-Target = Callable[[bytes, Sequence[Rendition], Limits], RenderResult]
 
 
 @dataclass(frozen=True)
@@ -72,7 +71,7 @@ class RenderPool:
     TransientError (retried, then the DLQ: what Lambda does when a function instance dies); the pool is replaced.
     """
 
-    def __init__(self, processes: int, target: Target = render) -> None:
+    def __init__(self, processes: int, target: Renderer = render) -> None:
         self.processes, self.target = processes, target
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None

@@ -181,10 +181,12 @@ def test_sigkill_mid_batch_then_restart_loses_nothing(fresh_stack: StackFixture,
         )
     env = _worker_env(settings, stack)
     log = (tmp_path / "worker-1.log").open("w")
+    # A worker killed outright cannot remove its fork server's socket folder (pymp-*): it goes in the test's own.
+    (tmp_path / "tmp").mkdir()
     first = subprocess.Popen(
         [sys.executable, "-m", "pipeline", "worker", "--concurrency", "1"],
         cwd=ROOT,
-        env=env,
+        env={**env, "TMPDIR": str(tmp_path / "tmp")},
         stdout=log,
         stderr=subprocess.STDOUT,
     )

@@ -132,8 +132,14 @@ time.sleep(60)
 def test_render_processes_end_when_the_worker_is_killed_outright(tmp_path: Path) -> None:
     # A worker killed by SIGKILL (the OOM killer, a test) once left its render processes and the fork server running
     # for ever: each render process holds its own queue's write end, so it never saw the worker go.
+    # Killed outright, it cannot remove its fork server's socket folder (pymp-*): that goes in the test's own.
     proc = subprocess.Popen(
-        [sys.executable, "-c", _KILLED_WORKER], cwd=ROOT, stdout=subprocess.PIPE, text=True, start_new_session=False
+        [sys.executable, "-c", _KILLED_WORKER],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=False,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
     )
     try:
         assert proc.stdout is not None

@@ -193,3 +193,19 @@ def test_a_png_turned_by_exif_is_drawn_again_not_copied() -> None:
     large = render(source, R, FALLBACK_ONLY).renditions[0]
     with Image.open(io.BytesIO(large.data)) as out:
         assert out.convert("RGB").tobytes() == img.rotate(180).tobytes()
+
+
+def test_a_source_smaller_than_every_size_has_its_drawing_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each size equal to the untouched source is written from the same drawing: its chunks are checked once.
+    source = encode(photo_like(120, 90, 5).convert("RGBA"), "PNG")
+    reads: list[int] = []
+    real = imaging._png_drawing
+
+    def counting(data: bytes) -> bytes | None:
+        reads.append(len(data))
+        return real(data)
+
+    monkeypatch.setattr(imaging, "_png_drawing", counting)
+    out = render(source, R, FALLBACK_ONLY).renditions
+    assert [(r.format, r.width, r.height) for r in out] == [("PNG", 120, 90)] * len(R)
+    assert reads == [len(source)]
