@@ -12,6 +12,7 @@ from botocore.config import Config
 from pipeline.settings import Settings
 
 if TYPE_CHECKING:
+    from mypy_boto3_cloudfront import CloudFrontClient
     from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
@@ -93,6 +94,7 @@ class Clients:
     dynamodb: ClassVar[_Service[DynamoDBClient]] = _Service("dynamodb")
     cloudwatch: ClassVar[_Service[CloudWatchClient]] = _Service("cloudwatch")
     sts: ClassVar[_Service[STSClient]] = _Service("sts")
+    cloudfront: ClassVar[_Service[CloudFrontClient]] = _Service("cloudfront")
 
 
 def make_clients(settings: Settings, *, max_attempts: int = 4) -> Clients:

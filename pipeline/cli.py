@@ -16,6 +16,7 @@ from typing import Any
 from pipeline import wiring
 from pipeline.adapters.records import to_item
 from pipeline.domain import SIMILAR_DISTANCE, Status
+from pipeline.formats import BY_NAME
 from pipeline.settings import Settings
 
 
@@ -267,7 +268,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         pending=lambda: queued(settings, clients),
         source_of=lambda key: store.source_of(names.output_bucket, key),
         record=records.get,
-        deferred=lambda key: any(key.startswith(f"{r.name}.v/") for r in settings.imaging.renditions),
+        deferred=lambda key: key.endswith(tuple(BY_NAME[f].extension for f in settings.imaging.deferred)),
     )
     report = reconcile_live(reads)
     out(json.dumps(report, indent=2, ensure_ascii=False))

@@ -536,29 +536,23 @@ def is_flat(phash: str) -> bool:
     return ones < FLAT_HASH_BITS or ones > 64 - FLAT_HASH_BITS
 
 
-def deferred_key(source_key: str, input_prefix: str, rendition: str, extension: str, version: Version) -> str:
-    """Where a deferred variant goes: `{rendition}.v/{version hash}/...`, a key of that version alone.
+def rendition_key(source_key: str, input_prefix: str, rendition: str, extension: str, version: Version) -> str:
+    """Where a rendition of one version goes: `{rendition}.v/{version hash}/{path below the prefix}{extension}`.
 
-    Deferred variants are written outside the claim that keeps one version's writes from another's, so two
-    versions must never share a key: the loser of the record write can then delete its own objects safely.
-    Injective like rendition_key: rendition names hold no dot, and the hash has a fixed length.
-    """
-    tag = hashlib.sha256(version.token.encode()).hexdigest()[:16]
-    return rendition_key(source_key, input_prefix, f"{rendition}.v/{tag}", extension)
-
-
-def rendition_key(source_key: str, input_prefix: str, rendition: str, extension: str) -> str:
-    """Where a rendition goes: `{rendition}/{source key below the prefix}{extension}`.
-
+    Every format of every size of a version shares the path but its extension (the CDN's Accept function relies on
+    it), and a new version never reuses an old one's key, so a URL's bytes never change (served immutable) and a
+    picture's new version has new URLs. Deferred variants are written outside the claim that keeps one version's
+    writes from another's: the loser of the record write can delete its own objects safely, they are nobody else's.
     Injective for every source key: the relative path is kept byte for byte (empty segments, dots, a leading
-    slash) and the extension is always appended, never substituted, so `c/x` and `c/x.jpg` stay apart. A key
-    that would pass S3's 1,024-byte limit goes to `{rendition}.h/{sha256 of the path}{extension}`: rendition
-    names cannot hold a dot, so that folder can never be another rendition's.
+    slash) and the extension is always appended, never substituted, so `c/x` and `c/x.jpg` stay apart. A key that
+    would pass S3's 1,024-byte limit goes to `{rendition}.v/{version hash}.h/{sha256 of the path}{extension}`:
+    rendition names cannot hold a dot and the hash has a fixed length, so no folder is another one's.
     """
     if not source_key.startswith(input_prefix) or source_key == input_prefix:
         raise ValueError(f"{source_key!r} is not below the input prefix {input_prefix!r}")
+    tag = f"{rendition}.v/{hashlib.sha256(version.token.encode()).hexdigest()[:16]}"
     rel = source_key[len(input_prefix) :]
-    key = f"{rendition}/{rel}{extension}"
+    key = f"{tag}/{rel}{extension}"
     if len(key.encode()) <= MAX_KEY_BYTES:
         return key
-    return f"{rendition}.h/{hashlib.sha256(rel.encode()).hexdigest()}{extension}"
+    return f"{tag}.h/{hashlib.sha256(rel.encode()).hexdigest()}{extension}"

@@ -15,12 +15,12 @@ import re
 import uuid
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
-from urllib.parse import quote
 
+from pipeline.adapters.edge import edge_path
 from pipeline.adapters.records import STATUSES
-from pipeline.domain import MAX_KEY_BYTES
+from pipeline.domain import MAX_KEY_BYTES, StoredRendition
 from pipeline.errors import TransientError
-from pipeline.formats import picture_rank
+from pipeline.formats import BY_NAME, picture_rank
 from pipeline.ports import Records
 from pipeline.settings import Settings
 
@@ -205,11 +205,16 @@ class Api:
     def _rendition_url(self, bucket: str, key: str) -> str:
         """The CDN's URL for a rendition when one fronts the output bucket, else a short-lived presigned GET."""
         if self.settings.api.cdn_base_url:
-            return f"{self.settings.api.cdn_base_url}/{quote(key)}"
+            return self.settings.api.cdn_base_url + edge_path(key)
         url: str = self.s3.generate_presigned_url(
             "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=URL_TTL_S
         )
         return url
+
+    def _size_urls(self, renditions: tuple[StoredRendition, ...]) -> dict[str, str]:
+        """Each size's one CDN URL ({} without the CDN): see size_paths."""
+        base = self.settings.api.cdn_base_url
+        return {name: base + path for name, path in size_paths(renditions).items()} if base else {}
 
     def get_image(self, image: str) -> HttpResponse:
         """One image's status, metadata and rendition URLs."""
@@ -238,6 +243,8 @@ class Api:
                     # The record's first rendition is the largest size's fallback (rendered first).
                     for x in sorted(r.renditions, key=lambda x: picture_rank(x.format, r.renditions[0].format))
                 ],
+                # With the CDN: one URL per size, in the best format the browser says it shows (see sizes_urls).
+                "sizeUrls": self._size_urls(r.renditions),
                 "error": r.error.as_dict() if r.error else None,
                 "lastError": r.last_error.as_dict() if r.last_error else None,
                 "attempts": r.attempts,
@@ -273,6 +280,31 @@ class Api:
         if page.next:
             cursor = base64.urlsafe_b64encode(json.dumps(page.next).encode()).decode().rstrip("=")
         return _json(200, {"items": items, "cursor": cursor})
+
+
+def size_paths(renditions: tuple[StoredRendition, ...]) -> dict[str, str]:
+    """Per size, the CDN path whose format the edge chooses by the browser's Accept (terraform/cdn/negotiate.js):
+    the path the size's formats share, without extension, and `?formats=` its extensions, the default first.
+
+    The default is what a browser that names no modern format gets: the size's fallback (the record's first
+    rendition is the largest size's, in the fallback's format), else WebP, which every current browser shows.
+    A size whose keys do not share one path (written before keys carried the version) gets no such URL.
+    """
+    fallback = renditions[0].format if renditions else ""
+    default_first = (fallback, "WEBP", "AVIF")
+    out: dict[str, str] = {}
+    for name in dict.fromkeys(r.name for r in renditions):
+        own = [r for r in renditions if r.name == name]
+        if not all(r.format in BY_NAME and r.key.endswith(BY_NAME[r.format].extension) for r in own):
+            continue
+        bases = {r.key[: -len(BY_NAME[r.format].extension)] for r in own}
+        if len(bases) != 1:
+            continue
+        rank = {f: i for i, f in reversed(list(enumerate(default_first)))}
+        formats = sorted({r.format for r in own}, key=lambda f: rank.get(f, len(rank)))
+        exts = ",".join(BY_NAME[f].extension.lstrip(".") for f in formats)
+        out[name] = f"{edge_path(bases.pop())}?formats={exts}"
+    return out
 
 
 # Decoding is about 10 ms of pure Python: a page that polls an image asks for the same one again and again.

@@ -91,3 +91,11 @@ class Publisher(Protocol):
     def publish(self, message: dict[str, Any], *, subject: str, attributes: dict[str, str]) -> str:
         """Publish one message; returns its id; TransientError when the topic fails."""
         ...
+
+
+class Edge(Protocol):
+    """The CDN in front of the output bucket, where there is one."""
+
+    def forget(self, keys: list[str]) -> None:
+        """Have every edge drop these output keys within minutes; TransientError when the CDN refuses."""
+        ...

@@ -32,7 +32,7 @@ from pipeline.events import ObjectRef, VariantsJob
 from pipeline.imaging import render
 from pipeline.logs import ContextLog
 from pipeline.metrics import emit_failed, emit_processed
-from pipeline.ports import JobQueue, Publisher, Records, Storage
+from pipeline.ports import Edge, JobQueue, Publisher, Records, Storage
 from pipeline.publish import Publishing
 from pipeline.settings import Settings
 from pipeline.variants import DeferredVariants
@@ -57,13 +57,16 @@ class Processor:
     gate: Callable[[int], AbstractContextManager[object]] = contextlib.nullcontext
     cmyk_profile: Callable[[], bytes | None] = lambda: None  # CMYK_PROFILE, read at first need (wiring)
     renderer: Renderer = render  # the local worker renders in processes of its own (RenderPool)
+    edge: Edge | None = None  # the CDN in front of the output bucket, told of every served key deleted
     work: Work = field(init=False)
     publishing: Publishing = field(init=False)
     variants: DeferredVariants = field(init=False)
 
     def __post_init__(self) -> None:
         # The record and its publishing are this class's; the rendering, storing and deferring are Work's.
-        self.work = Work(self.settings, self.store, self.variants_queue, self.gate, self.cmyk_profile, self.renderer)
+        self.work = Work(
+            self.settings, self.store, self.variants_queue, self.gate, self.cmyk_profile, self.renderer, self.edge
+        )
         self.publishing = Publishing(self.settings, self.records, self.publisher, self.clock, self.sleep)
         self.variants = DeferredVariants(self.settings, self.records, self.work, self.publishing, self._when)
 
@@ -257,7 +260,11 @@ class Processor:
 
     def _fail(self, claimed: ImageRecord, owner: str, err: PermanentError, lg: ContextLog) -> Outcome:
         # The version that failed replaced one that had renditions: those no longer show the source, so go.
-        self.work.delete_outputs(list(claimed.stale_renditions))
+        try:
+            self.work.delete_outputs(list(claimed.stale_renditions))
+        except TransientError as e:
+            self._release(claimed, owner, e, lg)  # the retry fails the image again, without waiting for the lease
+            raise
         write = claimed.failed(owner, Failure(err.code, err.reason[:1000]), self._when())
         failed = write.record
         if not self.records.write(write):

@@ -190,6 +190,9 @@ class Names:
     alerts_topic_arn: str = ""
     audit_queue_name: str = "imgpipe-results-audit"
     dlq_alarm_name: str = "imgpipe-jobs-dlq-not-empty"
+    # The CloudFront distribution in front of the output bucket (terraform's cdn_enabled): deleted renditions are
+    # invalidated there. Empty: no CDN, nothing cached to forget.
+    cdn_distribution_id: str = ""
 
     def is_source(self, bucket: str, key: str) -> bool:
         """Whether an object is a source this pipeline processes: in the input bucket, below the input prefix."""
@@ -368,6 +371,7 @@ class Settings:
                 alerts_topic_arn=e.get("ALERTS_TOPIC_ARN", ""),
                 audit_queue_name=name("AUDIT_QUEUE_NAME", "results-audit"),
                 dlq_alarm_name=e.get("DLQ_ALARM_NAME") or f"{queue_name}-dlq-not-empty",
+                cdn_distribution_id=e.get("CDN_DISTRIBUTION_ID", "").strip(),
             ),
             imaging=ImagingSettings(
                 renditions=renditions,

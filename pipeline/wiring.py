@@ -11,6 +11,7 @@ import functools
 from collections.abc import Callable
 from pathlib import Path
 
+from pipeline.adapters.edge import CloudFrontEdge
 from pipeline.adapters.queue import Queue
 from pipeline.adapters.records import ImageRecords
 from pipeline.adapters.storage import ObjectStore
@@ -81,7 +82,14 @@ def build_processor(settings: Settings, clients: Clients | None = None) -> Proce
         publisher=Topic(clients.sns, settings.names.results_topic_arn),
         variants_queue=variants_queue(settings, clients),
         cmyk_profile=cmyk_profile(settings, clients),
+        edge=edge(settings, clients),
     )
+
+
+def edge(settings: Settings, clients: Clients) -> CloudFrontEdge | None:
+    """The CDN that serves the renditions (None without one: nothing cached to forget)."""
+    distribution = settings.names.cdn_distribution_id
+    return CloudFrontEdge(clients.cloudfront, distribution) if distribution else None
 
 
 ProfileLoader = Callable[[], bytes | None]

@@ -8,11 +8,11 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 
-from pipeline.domain import StoredRendition, deferred_key, rendition_key
+from pipeline.domain import StoredRendition, rendition_key
 from pipeline.errors import TooLargeError
 from pipeline.events import ObjectRef, VariantsJob
 from pipeline.imaging import EXTENSIONS, Animation, Limits, RenderedImage, RenderResult, render
-from pipeline.ports import JobQueue, Storage
+from pipeline.ports import Edge, JobQueue, Storage
 from pipeline.settings import Rendition, Settings
 
 Renderer = Callable[[bytes, Sequence[Rendition], Limits], RenderResult]
@@ -32,6 +32,8 @@ class Work:
     cmyk_profile: Callable[[], bytes | None] = lambda: None
     # imaging.render here (Lambda: one image per process); the local worker's render processes (RenderPool).
     renderer: Renderer = render
+    # The CDN in front of the output bucket (CDN_DISTRIBUTION_ID), told of every served key deleted.
+    edge: Edge | None = None
 
     @property
     def deferred(self) -> tuple[str, ...]:
@@ -66,10 +68,10 @@ class Work:
         return self.renderer(data, self.settings.imaging.renditions, limits)
 
     def store_renditions(self, ref: ObjectRef, result: RenderResult) -> list[StoredRendition]:
-        """Write the renditions made in line to the output bucket, at their keys (rendition_key)."""
+        """Write the renditions made in line to the output bucket, at their version's keys (rendition_key)."""
         prefix = self.settings.names.input_prefix
         return [
-            self._put(r, rendition_key(ref.source_key, prefix, r.name, r.extension), ref.source_key)
+            self._put(r, rendition_key(ref.source_key, prefix, r.name, r.extension, ref.version), ref.source_key)
             for r in result.renditions
         ]
 
@@ -91,28 +93,29 @@ class Work:
         self.variants_queue.send(job.to_body(), delay_s=self.settings.timing.defer_delay_s)
 
     def make_variants(self, job: VariantsJob) -> list[StoredRendition]:
-        """Render and write a job's deferred formats, under keys of its version alone (deferred_key)."""
+        """Render and write a job's deferred formats, under keys of its version alone (rendition_key)."""
         limits = replace(self.limits, variants=job.formats, fallback=False)
         data = self.store.get(job.bucket, job.source_key, max_bytes=limits.max_bytes, etag=job.version.etag)
         result = self.renderer(data, self.settings.imaging.renditions, limits)
         prefix = self.settings.names.input_prefix
         return [
-            self._put(r, deferred_key(job.source_key, prefix, r.name, r.extension, job.version), job.source_key)
+            self._put(r, rendition_key(job.source_key, prefix, r.name, r.extension, job.version), job.source_key)
             for r in result.renditions
         ]
 
     def drop_variants(self, job: VariantsJob) -> None:
-        """Delete every key this job could have written: they are its version's alone (deferred_key)."""
+        """Delete every key this job could have written: they are its version's alone (rendition_key), and were never
+        recorded, so never handed out: nothing for the CDN to forget."""
         prefix = self.settings.names.input_prefix
-        self.delete_outputs(
-            [
-                deferred_key(job.source_key, prefix, r.name, EXTENSIONS[f], job.version)
-                for r in self.settings.imaging.renditions
-                for f in job.formats
-            ]
-        )
+        for r in self.settings.imaging.renditions:
+            for f in job.formats:
+                key = rendition_key(job.source_key, prefix, r.name, EXTENSIONS[f], job.version)
+                self.store.delete(self.settings.names.output_bucket, key)
 
     def delete_outputs(self, keys: list[str]) -> None:
-        """Delete these keys from the output bucket (deleting what is gone is fine)."""
+        """Delete these served keys from the output bucket (what is gone is fine), then from the CDN's edges: a
+        deletion is not done while an edge still serves the old bytes (TransientError: the event comes back)."""
         for key in keys:
             self.store.delete(self.settings.names.output_bucket, key)
+        if keys and self.edge is not None:
+            self.edge.forget(keys)

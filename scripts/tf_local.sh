@@ -33,6 +33,7 @@ mkdir -p "$work"
 rm -f "$work"/localstack_providers_override.tf
 cp "$root"/terraform/*.tf "$root/terraform/.terraform.lock.hcl" "$work/"
 rm -rf "$work/modules" && cp -r "$root/terraform/modules" "$work/modules"
+rm -rf "$work/cdn" && cp -r "$root/terraform/cdn" "$work/cdn"
 cd "$work"
 "$root/.venv/bin/tflocal" init -input=false -no-color > init.log || { cat init.log >&2; exit 1; }
 if ! "$root/.venv/bin/tflocal" apply -auto-approve -input=false -no-color \

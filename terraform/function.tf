@@ -42,6 +42,8 @@ module "processor" {
     ITEM_TTL_DAYS           = tostring(var.retention_days)
     LOG_LEVEL               = var.log_level
     POWERTOOLS_SERVICE_NAME = "imgpipe"
+    # Deleted and replaced renditions are invalidated there (pipeline/adapters/edge.py).
+    CDN_DISTRIBUTION_ID = var.cdn_enabled ? aws_cloudfront_distribution.renditions[0].id : ""
   }
 }
 

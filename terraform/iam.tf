@@ -47,6 +47,16 @@ data "aws_iam_policy_document" "this" {
     }
   }
 
+  # A deleted source's renditions, and a replaced version's, are invalidated at the edge: this distribution only.
+  dynamic "statement" {
+    for_each = var.cdn_enabled ? [1] : []
+    content {
+      sid       = "ForgetDeletedRenditions"
+      actions   = ["cloudfront:CreateInvalidation"]
+      resources = [aws_cloudfront_distribution.renditions[0].arn]
+    }
+  }
+
   # Results only: operator alerts come from the alarms, never from the handler.
   statement {
     sid       = "PublishResults"

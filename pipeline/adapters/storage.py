@@ -14,6 +14,7 @@ from pipeline.errors import SourceMissingError, SupersededError, TooLargeError
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+RENDITION_CACHE_CONTROL = "public, max-age=31536000, immutable"
 _MISSING = {"NoSuchKey", "404", "NotFound", "NoSuchVersion"}
 _CHANGED = {"PreconditionFailed", "412"}
 
@@ -64,7 +65,9 @@ class ObjectStore:
                 Key=key,
                 Body=data,
                 ContentType=content_type,
-                CacheControl="public, max-age=86400",
+                # A key is one version's (domain.rendition_key): its bytes never change, so caches keep it a year
+                # and never revalidate. A deleted or replaced version's keys are invalidated at the CDN.
+                CacheControl=RENDITION_CACHE_CONTROL,
                 # S3 metadata must be ASCII; keys may be any Unicode.
                 Metadata={"source-key": quote(source_key, safe="/")},
             )

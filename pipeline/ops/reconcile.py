@@ -66,7 +66,7 @@ class Reads:
     pending: Callable[[], int]  # messages still waiting in the queues (visible, in flight or delayed)
     source_of: Callable[[str], str | None]  # the source key a rendition object names (None: it is gone)
     record: Callable[[str], ImageRecord | None]  # one record, read now
-    # Whether a key is one a deferred-variants job writes before its record names it (`{rendition}.v/...`).
+    # Whether a key is one a deferred-variants job writes before its record names it (a deferred format's).
     deferred: Callable[[str], bool] = lambda key: False
     now: Callable[[], float] = time.time
 

@@ -44,7 +44,10 @@ def test_duplicate_event_and_reupload(fresh_stack: StackFixture) -> None:
         )
     assert second.original and second.original.height == 600
     assert {r.name: (r.width, r.height) for r in second.renditions}["large"] == (300, 600)
-    body = clients.s3.get_object(Bucket=settings.names.output_bucket, Key="large/dup/photo.jpg.jpg")["Body"].read()
+    # At new keys: the first version's URLs cannot show the second picture (each key is one version's)
+    large = next(r for r in second.renditions if r.name == "large" and r.format == "JPEG")
+    assert large.key not in {r.key for r in first.renditions} and large.key.endswith("/dup/photo.jpg.jpg")
+    body = clients.s3.get_object(Bucket=settings.names.output_bucket, Key=large.key)["Body"].read()
     with Image.open(io.BytesIO(body)) as im:
         assert im.size == (300, 600)
     notes = read_notifications(audit)

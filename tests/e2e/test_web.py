@@ -186,10 +186,10 @@ def test_a_size_without_a_fallback_shows_its_webp_over_the_largest_fallback(serv
         )
         _, medium, thumb = pictures
         # THEN every <img> falls back to the large JPEG, and the smaller sizes offer their WebP as a <source>
-        assert all(p[1].split("?")[0].endswith("photo.jpg.jpg") and "/large/" in p[1] for p in pictures), pictures
+        assert all(p[1].split("?")[0].endswith("photo.jpg.jpg") and "/large.v/" in p[1] for p in pictures), pictures
         assert [p[0] for p in pictures] == ["image/webp"] * 3, pictures
         # AND Chromium loaded each size's own WebP, shown at that size's dimensions
         assert all(".webp" in p[2] for p in pictures), pictures
-        assert "/medium/" in medium[2] and "/thumb/" in thumb[2], pictures
+        assert "/medium.v/" in medium[2] and "/thumb.v/" in thumb[2], pictures
         assert [(p[3], p[4]) for p in pictures] == [(800, 600), (400, 300), (150, 150)]
         assert not errors, errors

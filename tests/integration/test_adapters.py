@@ -28,6 +28,8 @@ def test_put_then_get_keeps_bytes_and_content_type(session_stack: StackFixture, 
     store.put(settings.names.output_bucket, key, b"\x89PNG data", content_type="image/png", source_key="uploads/ü.png")
     head = store.head(settings.names.output_bucket, key)
     assert head is not None and head["ContentType"] == "image/png"
+    # A key is one version's: every cache may keep it a year and never ask again (the CDN forgets deleted ones).
+    assert head["CacheControl"] == "public, max-age=31536000, immutable"
     assert head["Metadata"]["source-key"] == "uploads/%C3%BC.png"
     assert store.get(settings.names.output_bucket, key, max_bytes=100) == b"\x89PNG data"
 

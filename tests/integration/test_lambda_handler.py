@@ -58,7 +58,8 @@ def test_lambda_handler_processes_a_real_notification(
         for name, size in {"large": (800, 600), "medium": (400, 300), "thumb": (150, 113)}.items()
         for fmt in ("JPEG", *settings.imaging.variants)
     }
-    assert item.renditions[0].key == "large/it/a photo+1.jpg.jpg"
+    first = item.renditions[0].key
+    assert first.startswith("large.v/") and first.endswith("/it/a photo+1.jpg.jpg"), first
     handler._processor.cache_clear()
 
 

@@ -220,7 +220,16 @@ def _sqs(call: Call, principal: str, stack: Stack) -> list[Request] | None:
     return [Request(principal, "sqs:SendMessage", queue, {}, "sqs.SendMessage")]
 
 
+def _cloudfront(call: Call, principal: str, stack: Stack) -> list[Request] | None:
+    if call.operation != "CreateInvalidation":
+        return None
+    # CloudFront is global: its ARNs name no region.
+    distribution = f"arn:aws:cloudfront::{stack.account}:distribution/{call.params['DistributionId']}"
+    return [Request(principal, "cloudfront:CreateInvalidation", distribution, {}, "cloudfront.CreateInvalidation")]
+
+
 _MAPPERS: dict[str, Callable[[Call, str, Stack], list[Request] | None]] = {
+    "cloudfront": _cloudfront,
     "s3": _s3,
     "dynamodb": _dynamodb,
     "sns": _sns,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import uuid
 from typing import Any
 
@@ -300,3 +301,87 @@ def test_the_deployed_zip_is_the_lambda_runtime_artifact(applied: Applied) -> No
     # The SDK is bundled on purpose: the client factory uses botocore >= 1.36 options that older runtime SDKs
     # refuse (bench/cold_start.py; docs/performance.md).
     assert "boto3/__init__.py" in names and "botocore/config.py" in names
+
+
+# The Accept header a browser sends for an <img>: Chrome (AVIF), Safari 15 (WebP), and a client naming no image type.
+VIEWERS = {
+    "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8": "image/avif",
+    "image/webp,image/png,image/svg+xml,image/*;q=0.8,video/*;q=0.8,*/*;q=0.5": "image/webp",
+    "*/*": "image/jpeg",
+}
+
+
+def _through_cdn(applied: Applied, domain: str, url: str, accept: str) -> tuple[int, dict[str, str], bytes]:
+    """A viewer's GET of a CDN URL, through the emulator's CloudFront (its data plane, named by the Host header)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts, endpoint = urlsplit(url), urlsplit(applied.endpoint)
+    conn = http.client.HTTPConnection(endpoint.hostname or "127.0.0.1", endpoint.port, timeout=60)
+    try:
+        # The emulator speaks plain HTTP: X-Forwarded-Proto says the viewer came over HTTPS (else the behaviour's
+        # redirect-to-https answers 301, as CloudFront would).
+        headers = {"Host": domain, "Accept": accept, "X-Forwarded-Proto": "https"}
+        conn.request("GET", f"{parts.path}?{parts.query}" if parts.query else parts.path, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
+
+
+def test_each_size_url_serves_each_browser_its_format_and_a_deletion_is_invalidated(applied: Applied) -> None:
+    # GIVEN the stack with the CDN (cdn_enabled), its viewer-request function and the deployed zip processing
+    import boto3
+
+    from pipeline.adapters.edge import edge_path
+    from pipeline.http_api import image_id
+    from pipeline.local.api_server import to_event
+
+    out = applied.outputs
+    settings = Settings.from_env({**out["handler_environment"], "AWS_ENDPOINT_URL": applied.endpoint})
+    clients = make_clients(settings)
+    domain, distribution = out["cdn_domain_name"], settings.names.cdn_distribution_id
+    assert domain and distribution
+    key = f"uploads/cdn/{uuid.uuid4().hex[:8]} photo.jpg"
+    clients.s3.put_object(Bucket=settings.names.input_bucket, Key=key, Body=encode(marked(1200, 900), "JPEG"))
+    records = wiring.records(settings, clients)
+    item = wait_for(
+        lambda: (i := records.get(key)) and is_complete(i, settings.imaging.deferred) and i,
+        timeout=120,
+        what="the Lambda to process the upload and make its AVIF",
+    )
+    lam = boto3.client("lambda", endpoint_url=applied.endpoint, region_name="us-east-1",
+                       aws_access_key_id="test", aws_secret_access_key="test")  # fmt: skip
+    event = to_event("GET", f"/images/{image_id(key)}", {}, b"")
+    answer = json.loads(lam.invoke(FunctionName=out["api_function_name"], Payload=json.dumps(event))["Payload"].read())
+    image = json.loads(answer["body"])
+    # WHEN each browser asks for the large size's one URL
+    large = image["sizeUrls"]["large"]
+    assert large.startswith(f"https://{domain}/large.v/") and large.endswith("?formats=jpg,webp,avif"), large
+    objects = {r.content_type: r for r in item.renditions if r.name == "large"}
+    for accept, content_type in VIEWERS.items():
+        _, headers, body = _through_cdn(applied, domain, large, accept)
+        # THEN the deployed function sent the edge to the object of the best format the browser names, the very
+        # key the record lists, and the answer says it varies by Accept. The emulator takes an origin fetch's
+        # aws:SecureTransport from the viewer's connection (plain HTTP here; HTTPS at AWS, where viewers are
+        # redirected to it) and only when its IAM enforcement is on, so the bucket's HTTPS-only policy refuses the
+        # read: S3's refusal names the key the edge asked for. That the distribution may read is proven by the
+        # permission tests (test_permissions.py, with SecureTransport as at AWS); the bytes' Cache-Control by the
+        # storage adapter's test on the emulator.
+        asked = re.search(rb"<Resource>/[^/<]+/([^<]+)</Resource>", body)
+        assert asked is not None, (accept, headers, body[:300])
+        assert asked.group(1).decode() == objects[content_type].key, accept
+        assert "accept" in headers.get("vary", "").lower(), headers
+    # WHEN the source is deleted
+    clients.s3.delete_object(Bucket=settings.names.input_bucket, Key=key)
+    wait_for(lambda: (i := records.get(key)) and i.status.value == "deleted", timeout=60, what="the removal")
+    # THEN every path the API handed out was invalidated at the distribution, and the objects are gone
+    cloudfront = clients.cloudfront
+    listed = cloudfront.list_invalidations(DistributionId=distribution)["InvalidationList"].get("Items", [])
+    paths = set()
+    for inv in listed:
+        got = cloudfront.get_invalidation(DistributionId=distribution, Id=inv["Id"])["Invalidation"]
+        paths |= set(got["InvalidationBatch"]["Paths"]["Items"])
+    assert {edge_path(r.key) for r in item.renditions} <= paths
+    gone = clients.s3.list_objects_v2(Bucket=settings.names.output_bucket, Prefix="large.v/").get("Contents", [])
+    assert not {r.key for r in item.renditions} & {o["Key"] for o in gone}

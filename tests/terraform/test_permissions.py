@@ -135,7 +135,7 @@ def _exercise(applied: Applied, stack: Stack) -> Exercised:
     user = make_clients(settings).s3  # the uploader: not the function, not recorded
     clients = make_clients(settings)
     recorder = Recorder()
-    for client in (clients.s3, clients.dynamodb, clients.sns, clients.sqs):
+    for client in (clients.s3, clients.dynamodb, clients.sns, clients.sqs, clients.cloudfront):
         recorder.attach(client)
     processor = build_processor(settings, clients)
     bucket, run = settings.names.input_bucket, uuid.uuid4().hex[:6]

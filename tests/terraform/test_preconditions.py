@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.terraform.tf import TF_DIR, cli_config
+from tests.terraform.tf import TF_DIR, cli_config, copy_config
 
 # name: (file, pattern, replacement); every one breaks a real deployment or lets a bad input through.
 MUTATIONS = {
@@ -74,10 +74,8 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, s
     if cfg is None:
         pytest.skip(f"terraform test needs terraform and its provider mirror: {why}")
     work = tmp_path_factory.mktemp("tftest")
-    for f in [*TF_DIR.glob("*.tf"), TF_DIR / ".terraform.lock.hcl"]:
-        shutil.copy(f, work / f.name)
+    copy_config(TF_DIR, work)
     shutil.copytree(TF_DIR / "tests", work / "tests")
-    shutil.copytree(TF_DIR / "modules", work / "modules")
     env = {**os.environ, "TF_CLI_CONFIG_FILE": cfg}
     subprocess.run(
         ["terraform", "init", "-backend=false", "-input=false", "-no-color"],

@@ -49,6 +49,13 @@ def configuration() -> dict[str, dict[str, Any]]:
                     out.setdefault("data", {})[f"{module}:{'.'.join(key)}"] = _clean(body)
                     continue
                 section[f"{module}:{'.'.join(key)}"] = _clean(body)
+    # Code the configuration deploys from files of its own (file()): its lines, without comments or blank ones.
+    out["files"] = {
+        str(path.relative_to(TF_DIR)): [
+            line.strip() for line in path.read_text().splitlines() if line.strip() and not line.strip().startswith("//")
+        ]
+        for path in sorted(TF_DIR.glob("cdn/*.js"))
+    }
     return out
 
 
@@ -60,7 +67,8 @@ def _changed(section: str) -> list[str]:
 
 # IAM first and on its own: what may do what is the change review must never miss.
 @pytest.mark.parametrize(
-    "section", ["iam", "resource", "data", "variable", "locals", "output", "module", "moved", "terraform", "provider"]
+    "section",
+    ["iam", "resource", "data", "variable", "locals", "output", "module", "moved", "terraform", "provider", "files"],
 )
 def test_the_configuration_is_the_reviewed_one(section: str) -> None:
     changed = _changed(section)

@@ -174,6 +174,7 @@ NAMES = {
     "ITEM_TTL_DAYS": "${tostring(var.retention_days)}",
     "MAX_BYTES": "${tostring(var.max_bytes)}",
     "MAX_PIXELS": "${tostring(var.max_pixels)}",
+    "CDN_DISTRIBUTION_ID": '${var.cdn_enabled ? aws_cloudfront_distribution.renditions[0].id : ""}',
 }
 
 
@@ -307,6 +308,33 @@ def test_the_cdn_is_off_by_default_and_serves_only_https_reads_of_a_private_buck
     )
 
 
+def test_each_size_has_one_url_whose_format_the_edge_chooses_and_whose_cache_key_is_the_object() -> None:
+    # The function rewrites the URI to the chosen object before the cache is asked (cdn/negotiate.js, tested with
+    # node in test_cdn_function.py); the cache key must then hold no header (Accept would split it per browser) and
+    # no query string (the formats list): AWS's managed CachingOptimized. Vary: Accept tells browsers and proxies.
+    behaviour = _one(_resources("aws_cloudfront_distribution")["renditions"], "default_cache_behavior")
+    assert behaviour["cache_policy_id"] == "658327ea-f89d-4fab-a63d-7e88639e58f6"
+    assert _one(behaviour, "function_association") == {
+        "event_type": "viewer-request",
+        "function_arn": "${aws_cloudfront_function.negotiate[0].arn}",
+    }
+    function = _resources("aws_cloudfront_function")["negotiate"]
+    assert function["runtime"] == "cloudfront-js-2.0" and function["publish"] is True
+    assert function["code"] == '${file("${path.module}/cdn/negotiate.js")}'
+    assert behaviour["response_headers_policy_id"] == "${aws_cloudfront_response_headers_policy.renditions[0].id}"
+    headers = _one(_resources("aws_cloudfront_response_headers_policy")["renditions"], "custom_headers_config")
+    assert _one(headers, "items") == {"header": "Vary", "value": "Accept", "override": True}
+
+
+def test_the_processor_may_invalidate_its_own_distribution_only_and_only_with_the_cdn() -> None:
+    doc = blocks("data")[("aws_iam_policy_document", "this")]
+    [grant] = [d["statement"] for d in doc["dynamic"] if "ForgetDeletedRenditions" in str(d)]
+    assert grant["for_each"] == "${var.cdn_enabled ? [1] : []}"
+    (content,) = grant["content"]
+    assert content["actions"] == ["cloudfront:CreateInvalidation"]
+    assert content["resources"] == ["${aws_cloudfront_distribution.renditions[0].arn}"]
+
+
 # Each dashboard widget: how its numbers are read (counts summed, depths and ages at their worst, latency at p95),
 # one-minute points throughout. The last one sets a statistic per metric.
 DASHBOARD = {
@@ -366,6 +394,7 @@ GRANTS = {
     "this": {
         "ReadUploads", "ListUploads", "WriteRenditions", "ImageItems", "SamePicture", "PublishResults",
         "EncryptedTable", "EncryptedTopic", "ConsumeJobs", "DeferVariants", "Logs", "ReadCmykProfile",
+        "ForgetDeletedRenditions",
     },
     "api": {"PresignUploads", "ReadItems", "EncryptedTable", "Logs", "PresignRenditions"},
 }  # fmt: skip

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import shutil
 import subprocess
 import tarfile
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.terraform.conftest import Applied
-from tests.terraform.tf import ROOT, TF_DIR, tflocal_apply, tflocal_plan
+from tests.terraform.tf import ROOT, TF_DIR, copy_config, tflocal_apply, tflocal_plan
 
 # The configuration a deployment may be running: the last one that landed before terraform/ was restructured.
 # (Move it forward when a release ships; a restructuring after it must plan no destroy from it.)
@@ -39,10 +38,7 @@ def test_upgrading_from_the_deployed_configuration_destroys_nothing(applied: App
     # WHEN this configuration is planned over its state
     for f in workdir.glob("*.tf"):
         f.unlink()
-    for f in [*TF_DIR.glob("*.tf"), TF_DIR / ".terraform.lock.hcl"]:
-        shutil.copy(f, workdir / f.name)
-    shutil.rmtree(workdir / "modules")
-    shutil.copytree(TF_DIR / "modules", workdir / "modules")
+    copy_config(TF_DIR, workdir)
     plan = tflocal_plan(workdir, applied.endpoint, applied.cli_config, variables)
     # THEN nothing is destroyed or replaced (a queue made again loses its messages, a bucket its objects)
     changes = plan["resource_changes"]

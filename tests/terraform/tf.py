@@ -101,6 +101,16 @@ def _tflocal(workdir: Path, env: dict[str, str], args: list[str], timeout: float
         raise AssertionError(f"tflocal {args[0]} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
 
 
+def copy_config(source: Path, workdir: Path) -> None:
+    """The configuration terraform reads: the *.tf files, the lock, and the folders they name (modules, cdn)."""
+    for f in [*source.glob("*.tf"), source / ".terraform.lock.hcl"]:
+        shutil.copy(f, workdir / f.name)
+    for folder in ("modules", "cdn"):
+        if (source / folder).is_dir():  # an older configuration (test_upgrade's) may have no cdn folder
+            shutil.rmtree(workdir / folder, ignore_errors=True)
+            shutil.copytree(source / folder, workdir / folder)
+
+
 def tflocal_apply(
     workdir: Path,
     endpoint: str,
@@ -113,9 +123,7 @@ def tflocal_apply(
     """Copy terraform/ (or source) to workdir, `tflocal init && tflocal apply` it to the emulator; the outputs."""
     workdir.mkdir(parents=True, exist_ok=True)
     if source != workdir:
-        for f in [*source.glob("*.tf"), source / ".terraform.lock.hcl"]:
-            shutil.copy(f, workdir / f.name)
-        shutil.copytree(source / "modules", workdir / "modules", dirs_exist_ok=True)
+        copy_config(source, workdir)
     env = _tflocal_env(endpoint, cli_cfg)
     args = [f"-var={k}={v}" for k, v in variables.items()]
     _tflocal(workdir, env, ["init", "-input=false", "-no-color"], timeout)

@@ -71,6 +71,40 @@ def test_with_a_cdn_rendition_urls_are_the_cdns_and_unsigned() -> None:
     # THEN its rendition URL is the CDN's, path-quoted, with no S3 signature in it
     assert code == 200
     assert out["renditions"][0]["url"] == "https://d111.cloudfront.net/thumb/web/x/a%20photo%231.jpg.jpg"
+    # and a record written before keys carried their version has no per-size URL (its formats' paths differ)
+    assert out["sizeUrls"] == {}
+
+
+def test_with_a_cdn_each_size_has_one_url_naming_its_formats_default_first() -> None:
+    settings = Settings.from_env({"NAME_PREFIX": "unit", "CDN_BASE_URL": "https://d111.cloudfront.net"})
+    key = "uploads/web/x/a photo.png"
+    base = "{}.v/0123456789abcdef/web/x/a photo.png"
+    made = [
+        ("large", "PNG", ".png"), ("large", "WEBP", ".webp"), ("large", "AVIF", ".avif"),
+        ("thumb", "AVIF", ".avif"), ("thumb", "WEBP", ".webp"),  # a size written without the fallback
+    ]  # fmt: skip
+    renditions = [StoredRendition(n, "out", base.format(n) + ext, 1, 1, 1, "image/x", "e", f) for n, f, ext in made]
+    with memory_records(settings) as records:
+        assert records.write(unchanged(processed(key, *renditions), None))
+        code, out = call(
+            Api(settings, boto3.client("s3", region_name="us-east-1"), records), "GET", f"/images/{image_id(key)}"
+        )
+    assert code == 200
+    assert out["sizeUrls"] == {
+        "large": "https://d111.cloudfront.net/large.v/0123456789abcdef/web/x/a%20photo.png?formats=png,webp,avif",
+        "thumb": "https://d111.cloudfront.net/thumb.v/0123456789abcdef/web/x/a%20photo.png?formats=webp,avif",
+    }
+
+
+def test_without_a_cdn_there_is_no_per_size_url(api: tuple[Api, ImageRecords]) -> None:
+    a, records = api
+    key = "uploads/web/x/p.jpg"
+    large = StoredRendition(
+        "large", "out", "large.v/0123456789abcdef/web/x/p.jpg.jpg", 1, 1, 1, "image/jpeg", "e", "JPEG"
+    )
+    assert records.write(unchanged(processed(key, large), None))
+    code, out = call(a, "GET", f"/images/{image_id(key)}")
+    assert code == 200 and out["sizeUrls"] == {} and "X-Amz-Signature" in out["renditions"][0]["url"]
 
 
 @pytest.mark.parametrize(

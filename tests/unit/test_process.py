@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from pipeline.adapters.records import ImageRecords
-from pipeline.domain import ImageRecord, Kind, Outcome, Status
+from pipeline.domain import ImageRecord, Kind, Outcome, Status, rendition_key
 from pipeline.errors import TransientError
 from pipeline.events import ObjectRef
 from pipeline.process import Processor
@@ -92,7 +92,7 @@ def test_processes_stores_records_and_notifies_once(env: Env) -> None:
     item = got(records)
     assert item.status is Status.PROCESSED and item.published is True and item.attempts == 1
     assert [(r.key, r.width, r.height, r.format, r.content_type) for r in item.renditions] == [
-        (f"{name}/a/x.jpg{ext}", w, h, fmt, ctype)
+        (rendition_key("uploads/a/x.jpg", "uploads/", name, ext, ref().version), w, h, fmt, ctype)
         for name, w, h in (("large", 800, 600), ("medium", 400, 300), ("thumb", 150, 113))
         for fmt, ext, ctype in (
             ("JPEG", ".jpg", "image/jpeg"),
@@ -102,7 +102,9 @@ def test_processes_stores_records_and_notifies_once(env: Env) -> None:
     ]
     assert {(b, k) for (b, k) in store.objects if b == OUT} == {(OUT, r.key) for r in item.renditions}
     assert item.original is not None and item.original.width == 1600 and item.owner == ""
-    assert (SETTINGS.names.output_bucket, "thumb/a/x.jpg.jpg") in store.objects
+    thumb = rendition_key("uploads/a/x.jpg", "uploads/", "thumb", ".jpg", ref().version)
+    assert thumb.startswith("thumb.v/") and thumb.endswith("/a/x.jpg.jpg")
+    assert (SETTINGS.names.output_bucket, thumb) in store.objects
     assert all(r.etag == store.etag(SETTINGS.names.output_bucket, r.key) for r in item.renditions)
     [msg] = publisher.messages
     assert msg["attributes"]["status"] == "processed" and msg["attributes"]["environment"] == "test"
@@ -322,9 +324,12 @@ def test_new_version_in_another_format_replaces_the_old_renditions(env: Env) -> 
     put(store, "uploads/a/x")
     p.process(ref("uploads/a/x"))
     obj(store, "uploads/a/x", encode(marked(640, 480), "PNG"), etag="e2")
-    assert p.process(ref("uploads/a/x", seq="0B", etag="e2")) is Outcome.PROCESSED
+    second = ref("uploads/a/x", seq="0B", etag="e2")
+    assert p.process(second) is Outcome.PROCESSED
     assert rendition_objects(store) == {
-        f"{n}/a/x{e}" for n in ("large", "medium", "thumb") for e in (".png", ".webp", ".avif")
+        rendition_key("uploads/a/x", "uploads/", n, e, second.version)
+        for n in ("large", "medium", "thumb")
+        for e in (".png", ".webp", ".avif")
     }
 
 
