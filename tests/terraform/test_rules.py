@@ -322,8 +322,25 @@ def test_each_size_has_one_url_whose_format_the_edge_chooses_and_whose_cache_key
     assert function["runtime"] == "cloudfront-js-2.0" and function["publish"] is True
     assert function["code"] == '${file("${path.module}/cdn/negotiate.js")}'
     assert behaviour["response_headers_policy_id"] == "${aws_cloudfront_response_headers_policy.renditions[0].id}"
-    headers = _one(_resources("aws_cloudfront_response_headers_policy")["renditions"], "custom_headers_config")
-    assert _one(headers, "items") == {"header": "Vary", "value": "Accept", "override": True}
+    policy = _resources("aws_cloudfront_response_headers_policy")["renditions"]
+    assert _one(_one(policy, "custom_headers_config"), "items") == {
+        "header": "Vary",
+        "value": "Accept",
+        "override": True,
+    }
+
+
+def test_the_cdn_keeps_the_security_headers_of_awss_managed_policy() -> None:
+    # What the managed SecurityHeadersPolicy sent before a policy of our own was needed for Vary: HSTS for a year,
+    # nosniff, frames from this origin only, the referrer trimmed cross-origin, the XSS filter blocking.
+    security = _one(_resources("aws_cloudfront_response_headers_policy")["renditions"], "security_headers_config")
+    hsts = _one(security, "strict_transport_security")
+    assert hsts["access_control_max_age_sec"] >= 31536000
+    assert _one(security, "content_type_options")["override"] is True
+    assert _one(security, "frame_options")["frame_option"] in ("DENY", "SAMEORIGIN")
+    assert _one(security, "referrer_policy")["referrer_policy"] == "strict-origin-when-cross-origin"
+    xss = _one(security, "xss_protection")
+    assert (xss["protection"], xss["mode_block"]) == (True, True)
 
 
 def test_the_processor_may_invalidate_its_own_distribution_only_and_only_with_the_cdn() -> None:
