@@ -243,7 +243,7 @@ class Api:
                     # The record's first rendition is the largest size's fallback (rendered first).
                     for x in sorted(r.renditions, key=lambda x: picture_rank(x.format, r.renditions[0].format))
                 ],
-                # With the CDN: one URL per size, in the best format the browser says it shows (see sizes_urls).
+                # With the CDN: one URL per size, in the best format the browser says it shows (see size_paths).
                 "sizeUrls": self._size_urls(r.renditions),
                 "error": r.error.as_dict() if r.error else None,
                 "lastError": r.last_error.as_dict() if r.last_error else None,
@@ -291,7 +291,8 @@ def size_paths(renditions: tuple[StoredRendition, ...]) -> dict[str, str]:
     A size whose keys do not share one path (written before keys carried the version) gets no such URL.
     """
     fallback = renditions[0].format if renditions else ""
-    default_first = (fallback, "WEBP", "AVIF")
+    # The default first, then the best (a still WebP's fallback is WebP: its first place wins).
+    rank = {f: i for i, f in reversed(list(enumerate((fallback, "WEBP", "AVIF"))))}
     out: dict[str, str] = {}
     for name in dict.fromkeys(r.name for r in renditions):
         own = [r for r in renditions if r.name == name]
@@ -300,7 +301,6 @@ def size_paths(renditions: tuple[StoredRendition, ...]) -> dict[str, str]:
         bases = {r.key[: -len(BY_NAME[r.format].extension)] for r in own}
         if len(bases) != 1:
             continue
-        rank = {f: i for i, f in reversed(list(enumerate(default_first)))}
         formats = sorted({r.format for r in own}, key=lambda f: rank.get(f, len(rank)))
         exts = ",".join(BY_NAME[f].extension.lstrip(".") for f in formats)
         out[name] = f"{edge_path(bases.pop())}?formats={exts}"
