@@ -133,3 +133,17 @@ def test_an_overwrite_the_edge_refuses_is_retried_at_once_not_after_the_lease(en
 def test_the_edge_is_told_the_path_a_viewer_asks_for() -> None:
     # Invalidation paths are URL paths: a key's spaces, # and ? escaped, as in the URLs the API hands out.
     assert edge_path("large.v/t/a b/x#1?.jpg.jpg") == "/large.v/t/a%20b/x%231%3F.jpg.jpg"
+
+
+def test_a_failed_version_the_edge_refuses_is_failed_again_at_once_not_after_the_lease(env: Any) -> None:
+    # A new version that is no image removes the old version's renditions before it is recorded failed: when that
+    # removal fails (the CDN, or S3 itself), the lease is given back, so the retry is not refused as busy.
+    processor, store, edge, _ = env
+    upload(store, "e1")
+    processor.process(event("0A", "e1"))
+    store.objects[(IN, KEY)] = (b"not an image at all", "image/jpeg")
+    store.etags[(IN, KEY)] = "e2"
+    edge.fail = 1
+    with pytest.raises(TransientError):
+        processor.process(event("0B", "e2"))
+    assert processor.process(event("0B", "e2")) is Outcome.FAILED
